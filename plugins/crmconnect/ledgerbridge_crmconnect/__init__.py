@@ -1,0 +1,1 @@
+"""The crmconnect plugin for ledgerbridge."""

@@ -1,0 +1,1 @@
+"""The quickbooks plugin for ledgerbridge."""
