@@ -1,0 +1,270 @@
+"""Contacts: create, upsert (e-mail first, then phone), duplicate search, get/update/delete, tags, workflows."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ledgerbridge_crmconnect.sandbox.auth import CONTACTS_VERSION, Ctx, api
+from ledgerbridge_crmconnect.sandbox.engine import SandboxEngine
+from ledgerbridge_crmconnect.sandbox.state import Record
+from ledgerbridge_crmconnect.sandbox.util import ApiError, JSONResponse, ghl_id, not_found, now_iso, trace_id
+
+STRING_FIELDS = (
+    "firstName", "lastName", "name", "email", "phone", "address1", "city", "state", "postalCode", "website",
+    "timezone", "source", "country", "companyName", "assignedTo", "gender", "dateOfBirth",
+)  # fmt: skip
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _normalise_phone(phone: str | None) -> str | None:
+    if not phone:
+        return None
+    digits = re.sub(r"\D", "", phone)
+    return digits or None
+
+
+def _validate(body: dict[str, Any]) -> None:
+    problems: list[str] = []
+    for name in STRING_FIELDS:
+        if name in body and body[name] is not None and not isinstance(body[name], str):
+            problems.append(f"{name} must be a string")
+    if body.get("email") and isinstance(body["email"], str) and not EMAIL.match(body["email"]):
+        problems.append("email must be an email")
+    if "tags" in body and not (isinstance(body["tags"], list) and all(isinstance(t, str) for t in body["tags"])):
+        problems.append("tags must be an array of strings")
+    if "dnd" in body and not isinstance(body["dnd"], bool):
+        problems.append("dnd must be a boolean value")
+    if "customFields" in body and not isinstance(body["customFields"], list):
+        problems.append("customFields must be an array")
+    if problems:
+        raise ApiError(422, problems)
+
+
+def _apply(contact: Record, body: dict[str, Any]) -> None:
+    """Copy the writable fields (a missing key leaves the field alone; null clears it)."""
+    for name in STRING_FIELDS:
+        if name in body:
+            contact[name] = body[name] or None
+    if "dnd" in body:
+        contact["dnd"] = body["dnd"]
+    if "tags" in body:
+        contact["tags"] = list(dict.fromkeys(t.strip().lower() for t in body["tags"] if t.strip()))
+    if "customFields" in body:
+        contact["customFields"] = [
+            {"id": f.get("id") or f.get("key"), "value": f.get("field_value", f.get("value"))}
+            for f in body["customFields"]
+            if isinstance(f, dict)
+        ]
+    if contact.get("email"):
+        contact["email"] = contact["email"].strip()
+    if "name" in body and body["name"] and not ("firstName" in body or "lastName" in body):
+        first, _, last = body["name"].strip().partition(" ")
+        contact["firstName"], contact["lastName"] = first or None, last or None
+    if "name" not in body or not body["name"]:
+        contact["name"] = " ".join(p for p in (contact.get("firstName"), contact.get("lastName")) if p) or None
+    contact["dateUpdated"] = now_iso()
+
+
+def render(contact: Record) -> Record:
+    """The contact as the REST API returns it (GetContectByIdSchema; absent fields omitted, not null)."""
+    out: Record = {"id": contact["id"], "locationId": contact["locationId"]}
+    for name in STRING_FIELDS:
+        if contact.get(name) is not None:
+            out[name] = contact[name]
+    if contact.get("email"):
+        out["emailLowerCase"] = contact["email"].lower()
+    if contact.get("firstName"):
+        out["firstNameLowerCase"] = contact["firstName"].lower()
+    if contact.get("lastName"):
+        out["lastNameLowerCase"] = contact["lastName"].lower()
+    if contact.get("name"):
+        out["fullNameLowerCase"] = contact["name"].lower()
+    out.update(
+        dnd=contact.get("dnd", False),
+        type=contact.get("type", "lead"),
+        tags=list(contact.get("tags", [])),
+        customFields=[{"id": f["id"], "value": f["value"]} for f in contact.get("customFields", [])],
+        dateAdded=contact["dateAdded"],
+        dateUpdated=contact["dateUpdated"],
+        deleted=False,
+    )
+    return out
+
+
+def webhook_body(contact: Record) -> Record:
+    """Contact events are the flat contact (ContactCreate.md); type/locationId are added on delivery."""
+    body: Record = {"id": contact["id"]}
+    for name in ("address1", "city", "state", "companyName", "country", "source", "dateOfBirth", "email", "name",
+                 "firstName", "lastName", "phone", "postalCode", "website", "assignedTo"):  # fmt: skip
+        if contact.get(name) is not None:
+            body[name] = contact[name]
+    body.update(
+        dateAdded=contact["dateAdded"],
+        dnd=contact.get("dnd", False),
+        tags=list(contact.get("tags", [])),
+        attachments=[],
+        customFields=[{"id": f["id"], "value": f["value"]} for f in contact.get("customFields", [])],
+    )
+    return body
+
+
+# -- domain ------------------------------------------------------------------------------------------
+def create(engine: SandboxEngine, location_id: str, body: dict[str, Any]) -> Record:
+    _validate(body)
+    engine.location(location_id)
+    stamp = now_iso()
+    contact: Record = {"id": ghl_id(), "locationId": location_id, "dateAdded": stamp, "type": "lead", "tags": []}
+    _apply(contact, {"source": "public api", **body})
+    engine.state.contacts[contact["id"]] = contact
+    engine.emit("ContactCreate", location_id, webhook_body(contact))
+    return contact
+
+
+def update(engine: SandboxEngine, contact: Record, body: dict[str, Any]) -> Record:
+    _validate(body)
+    _apply(contact, body)
+    engine.emit("ContactUpdate", contact["locationId"], webhook_body(contact))
+    return contact
+
+
+def delete(engine: SandboxEngine, contact: Record) -> None:
+    del engine.state.contacts[contact["id"]]
+    engine.emit("ContactDelete", contact["locationId"], webhook_body(contact))
+
+
+def find(engine: SandboxEngine, location_id: str, contact_id: str) -> Record:
+    contact = engine.state.contacts.get(contact_id)
+    if contact is None or contact["locationId"] != location_id:
+        raise not_found("Contact")
+    return contact
+
+
+def find_duplicate(engine: SandboxEngine, location_id: str, email: str | None, phone: str | None) -> Record | None:
+    """The location's duplicate rule as HighLevel defaults it: e-mail (any letter case) first, then phone."""
+    contacts = engine.state.in_location(engine.state.contacts, location_id)
+    if email:
+        for contact in contacts:
+            if (contact.get("email") or "").lower() == email.strip().lower():
+                return contact
+    wanted = _normalise_phone(phone)
+    if wanted:
+        for contact in contacts:
+            if _normalise_phone(contact.get("phone")) == wanted:
+                return contact
+    return None
+
+
+def upsert(engine: SandboxEngine, location_id: str, body: dict[str, Any]) -> tuple[bool, Record]:
+    _validate(body)
+    existing = find_duplicate(engine, location_id, body.get("email"), body.get("phone"))
+    if existing is None or body.get("createNewIfDuplicateAllowed") is True:
+        return True, create(engine, location_id, body)
+    fields = {k: v for k, v in body.items() if k not in ("locationId", "createNewIfDuplicateAllowed")}
+    return False, update(engine, existing, fields)
+
+
+# -- HTTP --------------------------------------------------------------------------------------------
+@api(CONTACTS_VERSION)
+def create_contact(request: Request, ctx: Ctx) -> Response:
+    location_id = ctx.require_location(ctx.body.get("locationId"))
+    if find_duplicate(ctx.engine, location_id, ctx.body.get("email"), ctx.body.get("phone")) is not None:
+        # HighLevel refuses a create that its duplicate rule matches (upsert is the way to merge).
+        raise ApiError(400, "This location does not allow duplicated contacts.")
+    contact = create(ctx.engine, location_id, ctx.body)
+    return JSONResponse({"contact": render(contact)}, status_code=201)
+
+
+@api(CONTACTS_VERSION)
+def upsert_contact(request: Request, ctx: Ctx) -> Response:
+    location_id = ctx.require_location(ctx.body.get("locationId"))
+    new, contact = upsert(ctx.engine, location_id, ctx.body)
+    return JSONResponse({"new": new, "contact": render(contact), "traceId": trace_id()})
+
+
+@api(CONTACTS_VERSION)
+def search_duplicate(request: Request, ctx: Ctx) -> Response:
+    location_id = ctx.require_location(request.query_params.get("locationId"))
+    email, number = request.query_params.get("email"), request.query_params.get("number")
+    contact = find_duplicate(ctx.engine, location_id, email, number)
+    return JSONResponse({"contact": render(contact) if contact else None, "traceId": trace_id()})
+
+
+@api(CONTACTS_VERSION)
+def get_contact(request: Request, ctx: Ctx) -> Response:
+    contact = find(ctx.engine, ctx.location_id, request.path_params["contactId"])
+    return JSONResponse({"contact": render(contact), "traceId": trace_id()})
+
+
+@api(CONTACTS_VERSION)
+def update_contact(request: Request, ctx: Ctx) -> Response:
+    contact = find(ctx.engine, ctx.location_id, request.path_params["contactId"])
+    if "locationId" in ctx.body:
+        raise ApiError(422, ["property locationId should not exist"])
+    update(ctx.engine, contact, ctx.body)
+    return JSONResponse({"succeded": True, "contact": render(contact), "traceId": trace_id()})
+
+
+@api(CONTACTS_VERSION)
+def delete_contact(request: Request, ctx: Ctx) -> Response:
+    delete(ctx.engine, find(ctx.engine, ctx.location_id, request.path_params["contactId"]))
+    return JSONResponse({"succeded": True, "traceId": trace_id()})
+
+
+def _tags(ctx: Ctx) -> list[str]:
+    tags = ctx.body.get("tags")
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise ApiError(422, ["tags must be an array", "each value in tags must be a string"])
+    return [t.strip().lower() for t in tags if t.strip()]
+
+
+@api(CONTACTS_VERSION)
+def add_tags(request: Request, ctx: Ctx) -> Response:
+    contact = find(ctx.engine, ctx.location_id, request.path_params["contactId"])
+    contact["tags"] = list(dict.fromkeys([*contact.get("tags", []), *_tags(ctx)]))
+    contact["dateUpdated"] = now_iso()
+    return JSONResponse({"tags": contact["tags"], "traceId": trace_id()}, status_code=201)
+
+
+@api(CONTACTS_VERSION)
+def remove_tags(request: Request, ctx: Ctx) -> Response:
+    contact = find(ctx.engine, ctx.location_id, request.path_params["contactId"])
+    removing = set(_tags(ctx))
+    contact["tags"] = [t for t in contact.get("tags", []) if t not in removing]
+    contact["dateUpdated"] = now_iso()
+    return JSONResponse({"tags": contact["tags"], "traceId": trace_id()})
+
+
+@api(CONTACTS_VERSION)
+def add_to_workflow(request: Request, ctx: Ctx) -> Response:
+    contact = find(ctx.engine, ctx.location_id, request.path_params["contactId"])
+    start = ctx.body.get("eventStartTime")
+    if start is not None and not isinstance(start, str):
+        raise ApiError(422, ["eventStartTime must be a string"])
+    ctx.engine.state.workflow_enrolments.append(
+        {
+            "locationId": ctx.location_id,
+            "contactId": contact["id"],
+            "workflowId": request.path_params["workflowId"],
+            "eventStartTime": start,
+            "enrolledAt": now_iso(),
+        }
+    )
+    return JSONResponse({"succeded": True, "traceId": trace_id()})
+
+
+routes = [
+    Route("/contacts/", create_contact, methods=["POST"]),
+    Route("/contacts/upsert", upsert_contact, methods=["POST"]),
+    Route("/contacts/search/duplicate", search_duplicate, methods=["GET"]),
+    Route("/contacts/{contactId}/tags", add_tags, methods=["POST"]),
+    Route("/contacts/{contactId}/tags", remove_tags, methods=["DELETE"]),
+    Route("/contacts/{contactId}/workflow/{workflowId}", add_to_workflow, methods=["POST"]),
+    Route("/contacts/{contactId}", get_contact, methods=["GET"]),
+    Route("/contacts/{contactId}", update_contact, methods=["PUT"]),
+    Route("/contacts/{contactId}", delete_contact, methods=["DELETE"]),
+]

@@ -1,0 +1,334 @@
+"""The control API (/_control/…): act as the CRM's user, inject faults, inspect webhooks. No auth, no Version."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ledgerbridge_crmconnect.sandbox import contacts, invoices, oauth, payments
+from ledgerbridge_crmconnect.sandbox.config import LocationSeed
+from ledgerbridge_crmconnect.sandbox.engine import SandboxEngine
+from ledgerbridge_crmconnect.sandbox.state import Record
+from ledgerbridge_crmconnect.sandbox.util import (
+    ApiError,
+    JSONResponse,
+    ghl_id,
+    json_body,
+    not_found,
+    now_iso,
+    to_decimal,
+)
+
+ControlHandler = Callable[[Request, SandboxEngine, dict[str, Any]], Any]
+
+
+def control(handler: ControlHandler) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        engine: SandboxEngine = request.app.state.sandbox
+        engine.ensure_started()
+        try:
+            body = await json_body(request) if request.method in ("POST", "PUT", "DELETE") else {}
+            with engine.lock:
+                result = handler(request, engine, body)
+            if request.method != "GET":
+                engine.save()
+        except ApiError as error:
+            return error.response()
+        return JSONResponse(result, status_code=201 if request.method == "POST" else 200)
+
+    endpoint.__name__ = handler.__name__
+    return endpoint
+
+
+def _contact(engine: SandboxEngine, body: dict[str, Any]) -> Record:
+    contact = engine.state.contacts.get(str(body.get("contactId", "")))
+    if contact is None:
+        raise not_found("Contact")
+    return contact
+
+
+def _amount(body: dict[str, Any], name: str = "amount") -> Decimal | None:
+    return to_decimal(body[name], name) if body.get(name) is not None else None
+
+
+def _invoice(engine: SandboxEngine, request: Request) -> Record:
+    invoice = engine.state.invoices.get(request.path_params["invoiceId"])
+    if invoice is None:
+        raise not_found("Invoice")
+    return invoice
+
+
+# -- locations and contacts ----------------------------------------------------------------------------
+@control
+def create_location(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
+    seed = LocationSeed(id=body.get("id") or ghl_id(), name=body.get("name") or "Sandbox Location",
+                        country=body.get("country") or "US", token=body.get("token"),
+                        currency=body.get("currency") or "USD")  # fmt: skip
+    if seed.id in engine.state.locations:
+        raise ApiError(400, f"Location {seed.id} already exists")
+    return engine.add_location(seed)
+
+
+@control
+def list_locations(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
+    tokens: dict[str, list[str]] = {}
+    for token, location_id in engine.state.pit_tokens.items():
+        tokens.setdefault(location_id, []).append(token)
+    return {"locations": [{**loc, "tokens": tokens.get(loc["id"], [])} for loc in engine.state.locations.values()]}
+
+
+@control
+def create_contact(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
+    location_id = str(body.pop("locationId", ""))
+    return contacts.render(contacts.create(engine, location_id, {"source": "crm user", **body}))
+
+
+@control
+def update_contact(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
+    contact = _contact(engine, {"contactId": request.path_params["contactId"]})
+    return contacts.render(contacts.update(engine, contact, body))
+
+
+@control
+def delete_contact(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
+    contacts.delete(engine, _contact(engine, {"contactId": request.path_params["contactId"]}))
+    return {"deleted": True}
+
+
+# -- invoices ------------------------------------------------------------------------------------------
+@control
+def create_invoice(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
+    """{contactId, items[{name, qty, amount, taxes[{name, rate}]}], discount?, currency?, send?: bool, …}"""
+    contact = _contact(engine, body)
+    location = engine.location(contact["locationId"])
+    payload = {
+        "name": body.get("name") or "Sandbox Invoice",
+        "currency": body.get("currency") or location["currency"],
+        "items": body.get("items"),
+        "discount": body.get("discount"),
+        "contactDetails": invoices.contact_details(contact),
+        "businessDetails": body.get("businessDetails") or {"name": location["name"]},
+        "issueDate": body.get("issueDate") or now_iso()[:10],
+        "dueDate": body.get("dueDate"),
+        "invoiceNumber": body.get("invoiceNumber"),
+        "title": body.get("title"),
+        "liveMode": False,
+    }
+    invoice = invoices.create(engine, contact["locationId"], payload)
+    if body.get("send"):
+        invoices.send(engine, invoice)
+    return invoices.render(invoice)
+
+
+@control
+def send_invoice(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
+    return invoices.render(invoices.send(engine, _invoice(engine, request)))
+
+
+@control
+def edit_invoice(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
+    """{items?, discount?, dueDate?, name?, …}: the user edits lines or the discount."""
+    changes = dict(body)
+    if "items" in changes:
+        changes["invoiceItems"] = changes.pop("items")
+    return invoices.render(invoices.update(engine, _invoice(engine, request), changes))
+
+
+@control
+def pay_invoice(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
+    """{amount?: number (default: the amount due), mode?: cash|card|…}"""
+    invoice = invoices.record_payment(engine, _invoice(engine, request), _amount(body), body.get("mode") or "card",
+                                      str(body.get("notes") or ""))  # fmt: skip
+    return invoices.render(invoice)
+
+
+@control
+def void_invoice(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
+    return invoices.render(invoices.void(engine, _invoice(engine, request)))
+
+
+@control
+def delete_invoice(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
+    return invoices.render(invoices.delete(engine, _invoice(engine, request)))
+
+
+# -- payments ------------------------------------------------------------------------------------------
+def _checkout_result(result: dict[str, Record]) -> dict[str, Record]:
+    out = {"order": payments.render_order(result["order"]),
+           "transaction": payments.render_transaction(result["transaction"])}  # fmt: skip
+    if "subscription" in result:
+        out["subscription"] = payments.render_subscription(result["subscription"])
+    return out
+
+
+def _checkout(engine: SandboxEngine, body: dict[str, Any], kind: str, **extra: Any) -> dict[str, Record]:
+    contact = _contact(engine, body)
+    currency = body.get("currency") or engine.location(contact["locationId"])["currency"]
+    items = invoices.parse_items(body.get("items"), currency)
+    discount = invoices.parse_discount(body["discount"]) if body.get("discount") else None
+    return payments.checkout(engine, contact, kind, items, discount=discount, currency=currency, **extra)
+
+
+@control
+def order_form(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
+    """{contactId, items, discount?, step?: "one_step"|"two_step", upsell?: bool}"""
+    step = body.get("step") or "one_step"
+    if step not in ("one_step", "two_step"):
+        raise ApiError(400, "step must be one_step or two_step")
+    sub_type = "upsell" if body.get("upsell") else f"{step}_order_form"
+    return _checkout_result(_checkout(engine, body, "order_form", sub_type=sub_type))
+
+
+@control
+def membership(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
+    return _checkout_result(_checkout(engine, body, "membership"))
+
+
+@control
+def calendar(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
+    """{contactId, items, subType?: "meeting"|"service"}"""
+    sub_type = body.get("subType") or "meeting"
+    if sub_type not in ("meeting", "service"):
+        raise ApiError(400, "subType must be meeting or service")
+    return _checkout_result(_checkout(engine, body, "calendar", sub_type=sub_type))
+
+
+@control
+def payment_link(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
+    return _checkout_result(_checkout(engine, body, "payment_link"))
+
+
+@control
+def start_subscription(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
+    """{contactId, items, interval?: monthly|…, sourceType?: funnel|membership|…, subType?}: the first charge."""
+    recurring = {"interval": body.get("interval") or "monthly", "intervalCount": int(body.get("intervalCount") or 1)}
+    return _checkout_result(_checkout(
+        engine, body, "subscription", recurring=recurring, source_type=body.get("sourceType") or "funnel",
+        sub_type=body.get("subType") if "subType" in body else "one_step_order_form",
+    ))  # fmt: skip
+
+
+@control
+def renew_subscription(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
+    sub = engine.state.subscriptions.get(request.path_params["subscriptionId"])
+    if sub is None:
+        raise not_found("Subscription")
+    return {"transaction": payments.render_transaction(payments.renew(engine, sub))}
+
+
+@control
+def refund(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
+    """{amount?: number (default: everything not yet refunded)}"""
+    txn = engine.state.transactions.get(request.path_params["transactionId"])
+    if txn is None:
+        raise not_found("Transaction")
+    return payments.render_transaction(payments.refund(engine, txn, _amount(body)))
+
+
+# -- faults, webhooks, keys, inspection ----------------------------------------------------------------
+@control
+def set_faults(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
+    """{latencyMs?: number, failNext?: number, status?: 500|502|503|429}"""
+    if "latencyMs" in body:
+        engine.faults.latency_seconds = float(body["latencyMs"]) / 1000
+    if "failNext" in body:
+        engine.faults.error_count = int(body["failNext"])
+        engine.faults.error_status = int(body.get("status") or 500)
+    return get_faults_state(engine)
+
+
+def get_faults_state(engine: SandboxEngine) -> dict[str, Any]:
+    f = engine.faults
+    return {"latencyMs": f.latency_seconds * 1000, "failNext": f.error_count, "status": f.error_status}
+
+
+@control
+def clear_faults(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
+    engine.faults.latency_seconds, engine.faults.error_count = 0.0, 0
+    engine.limiter.reset()
+    return get_faults_state(engine)
+
+
+@control
+def deliveries(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
+    return {"deliveries": engine.webhooks.log(request.query_params.get("type"))}
+
+
+@control
+def clear_deliveries(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
+    engine.webhooks.clear()
+    return {"deliveries": engine.webhooks.log()}
+
+
+@control
+def set_webhook_url(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
+    """{url: string | null}"""
+    url = body.get("url")
+    if url is not None and not (isinstance(url, str) and url.startswith(("http://", "https://"))):
+        raise ApiError(400, "url must be an http(s) URL or null")
+    engine.webhook_url = url
+    return {"url": url}
+
+
+@control
+def webhook_keys(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
+    return engine.public_keys()
+
+
+@control
+def messages(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
+    return {"messages": list(engine.state.messages.values())}
+
+
+@control
+def workflows(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
+    return {"enrolments": list(engine.state.workflow_enrolments)}
+
+
+@control
+def expire_tokens(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
+    return {"expired": oauth.expire_access_tokens(engine)}
+
+
+@control
+def authorize_url(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
+    q = request.query_params
+    return {"url": oauth.authorize_url(engine, q.get("client_id", ""), q.get("redirect_uri", ""))}
+
+
+P = "/_control"
+routes = [
+    Route(f"{P}/locations", create_location, methods=["POST"]),
+    Route(f"{P}/locations", list_locations, methods=["GET"]),
+    Route(f"{P}/contacts", create_contact, methods=["POST"]),
+    Route(f"{P}/contacts/{{contactId}}", update_contact, methods=["PUT"]),
+    Route(f"{P}/contacts/{{contactId}}", delete_contact, methods=["DELETE"]),
+    Route(f"{P}/invoices", create_invoice, methods=["POST"]),
+    Route(f"{P}/invoices/{{invoiceId}}", edit_invoice, methods=["PUT"]),
+    Route(f"{P}/invoices/{{invoiceId}}", delete_invoice, methods=["DELETE"]),
+    Route(f"{P}/invoices/{{invoiceId}}/send", send_invoice, methods=["POST"]),
+    Route(f"{P}/invoices/{{invoiceId}}/pay", pay_invoice, methods=["POST"]),
+    Route(f"{P}/invoices/{{invoiceId}}/void", void_invoice, methods=["POST"]),
+    Route(f"{P}/payments/order-form", order_form, methods=["POST"]),
+    Route(f"{P}/payments/membership", membership, methods=["POST"]),
+    Route(f"{P}/payments/calendar", calendar, methods=["POST"]),
+    Route(f"{P}/payments/payment-link", payment_link, methods=["POST"]),
+    Route(f"{P}/payments/subscriptions", start_subscription, methods=["POST"]),
+    Route(f"{P}/payments/subscriptions/{{subscriptionId}}/renew", renew_subscription, methods=["POST"]),
+    Route(f"{P}/payments/transactions/{{transactionId}}/refund", refund, methods=["POST"]),
+    Route(f"{P}/faults", set_faults, methods=["POST"]),
+    Route(f"{P}/faults", clear_faults, methods=["DELETE"]),
+    Route(f"{P}/webhooks/deliveries", deliveries, methods=["GET"]),
+    Route(f"{P}/webhooks/deliveries", clear_deliveries, methods=["DELETE"]),
+    Route(f"{P}/webhook-url", set_webhook_url, methods=["PUT"]),
+    Route(f"{P}/webhook-keys", webhook_keys, methods=["GET"]),
+    Route(f"{P}/messages", messages, methods=["GET"]),
+    Route(f"{P}/workflow-enrolments", workflows, methods=["GET"]),
+    Route(f"{P}/oauth/expire-tokens", expire_tokens, methods=["POST"]),
+    Route(f"{P}/oauth/authorize-url", authorize_url, methods=["GET"]),
+]
