@@ -29,7 +29,6 @@ def _server(app: Any, sock: socket.socket, **config: Any) -> uvicorn.Server:
     options: dict[str, Any] = {"log_level": "warning", "lifespan": "auto", "access_log": False}
     options.update(config)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, **options))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     return server
 
 

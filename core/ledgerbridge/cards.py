@@ -1,0 +1,52 @@
+"""What a plugin shows on its integration card (Settings › Integrations).
+
+A card is data, not HTML: the web UI and the admin API render the same card. Actions are links or forms
+that point at the plugin's own routes.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+CardStatus = Literal["connected", "not_connected", "reconnect_needed", "error", "ready"]
+
+
+class CardField(msgspec.Struct, frozen=True, kw_only=True):
+    label: str
+    value: str
+
+
+class CardAction(msgspec.Struct, frozen=True, kw_only=True):
+    """A button: `method` GET is a link (e.g. QB Connect), POST a form submission to `url`."""
+
+    label: str
+    url: str
+    method: Literal["GET", "POST"] = "POST"
+    style: Literal["primary", "secondary", "danger"] = "secondary"
+
+
+class CardToggle(msgspec.Struct, frozen=True, kw_only=True):
+    """An on/off switch bound to a boolean field of the plugin's settings schema."""
+
+    label: str
+    setting: str
+    value: bool
+    help: str | None = None
+
+
+class CardProgress(msgspec.Struct, frozen=True, kw_only=True):
+    label: str
+    done: int
+    total: int | None = None
+
+
+class IntegrationCard(msgspec.Struct, frozen=True, kw_only=True):
+    title: str
+    status: CardStatus
+    summary: str = ""
+    fields: tuple[CardField, ...] = ()
+    actions: tuple[CardAction, ...] = ()
+    toggles: tuple[CardToggle, ...] = ()
+    progress: CardProgress | None = None

@@ -1,0 +1,241 @@
+"""What a plugin sees of the core: its own slice of the store, the inbox, settings and the activity log.
+
+`PluginContext` is the plugin's view of the whole server; `AccountContext` its view of one account;
+`DeliveryContext` adds the delivery being processed. Everything is scoped: a plugin reads and writes only
+its own links, cursors, secrets and settings, and only for the account at hand.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets as token_generator
+from typing import TYPE_CHECKING, Any, Literal
+
+import msgspec
+
+from ledgerbridge.models import Event, Notification, encode_event, event_type
+from ledgerbridge.store import Account, Link, NewEvent, Nonce, PluginState
+
+if TYPE_CHECKING:
+    from ledgerbridge.runtime import Runtime
+
+LogLevel = Literal["info", "warning", "error"]
+
+
+class PluginContext:
+    def __init__(self, runtime: Runtime, name: str) -> None:
+        self._runtime = runtime
+        self.name = name
+        self.log = logging.getLogger(f"ledgerbridge.plugins.{name}")
+
+    @property
+    def base_url(self) -> str:
+        """This plugin's public URL prefix, where its routes are mounted."""
+        return f"{self._runtime.settings.base_url}/plugins/{self.name}"
+
+    def url(self, path: str) -> str:
+        return self.base_url + "/" + path.lstrip("/")
+
+    @property
+    def server_url(self) -> str:
+        return self._runtime.settings.base_url
+
+    def sandbox_url(self, sandbox: str) -> str | None:
+        """The public URL of a sandbox mounted in this server, or None when it is not mounted."""
+        return self._runtime.sandbox_urls.get(sandbox)
+
+    def now(self) -> float:
+        return self._runtime.clock()
+
+    async def account(self, account_id: str) -> AccountContext | None:
+        account = await self._runtime.store.get_account(account_id)
+        return AccountContext(self._runtime, self.name, account) if account else None
+
+    async def accounts(self, *, enabled_only: bool = True) -> list[AccountContext]:
+        contexts = []
+        for account in await self._runtime.store.list_accounts():
+            if not enabled_only or self.name in await self._runtime.enabled_plugins(account.id):
+                contexts.append(AccountContext(self._runtime, self.name, account))
+        return contexts
+
+    async def account_for_external_id(self, external_id: str) -> AccountContext | None:
+        """The account bound to a vendor identity (a QuickBooks realm, a CRM location)."""
+        account_id = await self._runtime.store.find_account_by_external_id(self.name, external_id)
+        return await self.account(account_id) if account_id else None
+
+    async def take_nonce(self, key: str) -> tuple[AccountContext, dict[str, Any]] | None:
+        """Consume a one-time value made by `AccountContext.create_nonce`; None if unknown or expired."""
+        nonce = await self._runtime.store.take_nonce(key, self.now())
+        if nonce is None or nonce.plugin != self.name:
+            return None
+        account = await self.account(nonce.account_id)
+        return (account, nonce.data) if account else None
+
+
+class AccountContext:
+    def __init__(self, runtime: Runtime, plugin: str, account: Account) -> None:
+        self._runtime = runtime
+        self.plugin = plugin
+        self.account = account
+        self.plugin_context = runtime.plugin_context(plugin)
+
+    @property
+    def account_id(self) -> str:
+        return self.account.id
+
+    def now(self) -> float:
+        return self._runtime.clock()
+
+    # state and settings
+
+    async def state(self) -> PluginState:
+        return await self._runtime.store.get_plugin_state(self.account_id, self.plugin)
+
+    async def is_enabled(self) -> bool:
+        return self.plugin in await self._runtime.enabled_plugins(self.account_id)
+
+    async def settings(self) -> Any:
+        """The account's settings as the plugin's `settings_schema` type (a dict when it has none)."""
+        state = await self.state()
+        return self._runtime.decode_settings(self.plugin, state.settings)
+
+    async def update_settings(self, **changes: Any) -> Any:
+        state = await self.state()
+        merged = {**state.settings, **changes}
+        settings = self._runtime.decode_settings(self.plugin, merged)
+        await self._runtime.store.set_plugin_settings(self.account_id, self.plugin, msgspec.to_builtins(settings))
+        return settings
+
+    async def bind_external_id(self, external_id: str | None) -> None:
+        """Bind a vendor identity to this account so `account_for_external_id` finds it (None unbinds)."""
+        await self._runtime.store.set_external_id(self.account_id, self.plugin, external_id)
+
+    # publishing events
+
+    async def publish(self, event: Event, *, external_id: str) -> bool:
+        """Store an event durably before returning; True if new, False if `external_id` was seen before.
+
+        `external_id` identifies the event at its source (a webhook id, a transaction id plus a version)
+        and is what de-duplicates it.
+        """
+        return await self._runtime.publish(self.account_id, self.plugin, external_id, event)
+
+    async def notify(self, kind: str, payload: Any, *, external_id: str, object_key: str) -> bool:
+        """Store a raw vendor notification for this plugin's own `on_notification`."""
+        event = Notification(kind=kind, payload=payload, object_key=object_key)
+        return await self.publish(event, external_id=external_id)
+
+    # links between this account's objects in two systems
+
+    async def get_link(self, kind: str, local_id: str) -> Link | None:
+        return await self._runtime.store.get_link(self.account_id, self.plugin, kind, local_id)
+
+    async def find_link(self, kind: str, remote_id: str) -> Link | None:
+        return await self._runtime.store.find_link(self.account_id, self.plugin, kind, remote_id)
+
+    async def put_link(self, kind: str, local_id: str, remote_id: str, **data: Any) -> None:
+        await self._runtime.store.put_link(self._link(kind, local_id, remote_id, data))
+
+    async def claim_once(self, kind: str, key: str, **data: Any) -> bool:
+        """True the first time `(kind, key)` is claimed for this account and plugin, False ever after."""
+        return await self._runtime.store.claim_link(self._link(kind, key, key, data))
+
+    async def delete_link(self, kind: str, local_id: str) -> None:
+        await self._runtime.store.delete_link(self.account_id, self.plugin, kind, local_id)
+
+    async def count_links(self, kind: str) -> int:
+        return await self._runtime.store.count_links(self.account_id, self.plugin, kind)
+
+    def _link(self, kind: str, local_id: str, remote_id: str, data: dict[str, Any]) -> Link:
+        return Link(
+            account_id=self.account_id, plugin=self.plugin, kind=kind, local_id=local_id, remote_id=remote_id, data=data
+        )
+
+    # checkpoints
+
+    async def get_cursor(self, name: str) -> str | None:
+        return await self._runtime.store.get_cursor(self.account_id, self.plugin, name)
+
+    async def set_cursor(self, name: str, value: str | None) -> None:
+        await self._runtime.store.set_cursor(self.account_id, self.plugin, name, value)
+
+    # secrets, encrypted at rest
+
+    async def get_secret(self, name: str) -> dict[str, Any] | None:
+        sealed = await self._runtime.store.get_secret(self.account_id, self.plugin, name)
+        return self._runtime.secrets.open(sealed) if sealed is not None else None
+
+    async def put_secret(self, name: str, value: dict[str, Any]) -> None:
+        await self._runtime.store.put_secret(self.account_id, self.plugin, name, self._runtime.secrets.seal(value))
+
+    async def delete_secret(self, name: str) -> None:
+        await self._runtime.store.delete_secret(self.account_id, self.plugin, name)
+
+    # one-time values
+
+    async def create_nonce(self, data: dict[str, Any] | None = None, *, ttl_seconds: float = 600) -> str:
+        key = token_generator.token_urlsafe(24)
+        nonce = Nonce(
+            key=key,
+            account_id=self.account_id,
+            plugin=self.plugin,
+            data=data or {},
+            expires_at=self.now() + ttl_seconds,
+        )
+        await self._runtime.store.put_nonce(nonce)
+        return key
+
+    # pausing deliveries while a connection needs the user
+
+    async def pause(self, reason: str) -> None:
+        await self._runtime.pause(self.account_id, self.plugin, reason)
+
+    async def resume(self) -> None:
+        await self._runtime.resume(self.account_id, self.plugin)
+
+    # activity log
+
+    async def log(self, message: str, *, level: LogLevel = "info", **data: Any) -> None:
+        await self._runtime.store.log_activity(self.account_id, self.plugin, level, message, data, self.now())
+
+
+class DeliveryContext(AccountContext):
+    """The context of one delivery: an event handed to one plugin."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        plugin: str,
+        account: Account,
+        *,
+        delivery_id: int,
+        attempt: int,
+        event_type: str,
+        event_external_id: str,
+        source: str,
+        received_at: float,
+    ) -> None:
+        super().__init__(runtime, plugin, account)
+        self.delivery_id = delivery_id
+        self.attempt = attempt
+        self.event_type = event_type
+        self.event_external_id = event_external_id
+        self.source = source
+        self.received_at = received_at
+
+    @property
+    def idempotency_key(self) -> str:
+        """Stable across every repeat of this delivery: derive vendor request ids from it (`key-step`)."""
+        return f"lb-{self.delivery_id}"
+
+
+def new_event(account_id: str, source: str, external_id: str, event: Event, consumers: frozenset[str]) -> NewEvent:
+    return NewEvent(
+        account_id=account_id,
+        source=source,
+        external_id=external_id,
+        type=event_type(event),
+        object_key=event.object_key,
+        payload=encode_event(event),
+        consumers=tuple(sorted(consumers)),
+    )

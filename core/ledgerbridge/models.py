@@ -1,0 +1,240 @@
+"""Domain models: what plugins exchange through the core, never a vendor's payload.
+
+All models are frozen msgspec Structs with keyword-only fields. Money is a Decimal amount with an ISO 4217
+currency code, never a float. Events form a tagged union (`Event`) keyed by the `type` field; each event
+knows the `object_key` that orders its deliveries (events about one object are delivered in order).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal, TypeAlias
+
+import msgspec
+
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+class Model(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Base of every domain model."""
+
+
+class Money(Model, frozen=True):
+    amount: Decimal
+    currency: str
+
+    def __post_init__(self) -> None:
+        if not _CURRENCY.match(self.currency):
+            raise ValueError(f"currency must be an ISO 4217 code such as 'USD', got {self.currency!r}")
+
+    @classmethod
+    def zero(cls, currency: str) -> Money:
+        return cls(amount=Decimal("0"), currency=currency)
+
+    def __add__(self, other: Money) -> Money:
+        self._same_currency(other)
+        return Money(amount=self.amount + other.amount, currency=self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        self._same_currency(other)
+        return Money(amount=self.amount - other.amount, currency=self.currency)
+
+    def _same_currency(self, other: Money) -> None:
+        if other.currency != self.currency:
+            raise ValueError(f"cannot combine {self.currency} with {other.currency}")
+
+    def __str__(self) -> str:
+        return f"{self.amount:.2f} {self.currency}"
+
+
+class Address(Model, frozen=True):
+    line1: str | None = None
+    line2: str | None = None
+    city: str | None = None
+    region: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+
+
+class Contact(Model, frozen=True):
+    """A person or company as both systems know it; `email` is the key that matches them."""
+
+    name: str
+    email: str | None = None
+    given_name: str | None = None
+    family_name: str | None = None
+    company_name: str | None = None
+    phone: str | None = None
+    address: Address | None = None
+    crm_id: str | None = None
+    accounting_id: str | None = None
+
+    @property
+    def normalized_email(self) -> str | None:
+        return self.email.strip().lower() if self.email else None
+
+
+class TaxRate(Model, frozen=True):
+    name: str
+    rate_percent: Decimal
+
+
+class LineItem(Model, frozen=True):
+    name: str
+    quantity: Decimal
+    unit_price: Money
+    description: str | None = None
+    sku: str | None = None
+    taxes: tuple[TaxRate, ...] = ()
+
+    @property
+    def amount(self) -> Money:
+        return Money(amount=self.quantity * self.unit_price.amount, currency=self.unit_price.currency)
+
+
+class Discount(Model, frozen=True):
+    kind: Literal["percentage", "fixed"]
+    value: Decimal
+
+
+PaymentSourceKind: TypeAlias = Literal["order_form", "subscription", "membership", "calendar", "other"]
+
+
+class Refund(Model, frozen=True):
+    refund_id: str
+    amount: Money
+    refunded_at: datetime
+
+
+class Payment(Model, tag="payment", tag_field="type", frozen=True):
+    """Money taken in the CRM: an order form, a subscription charge, a membership checkout, a booking."""
+
+    payment_id: str
+    source_kind: PaymentSourceKind
+    payer: Contact
+    lines: tuple[LineItem, ...]
+    subtotal: Money
+    discount: Money
+    tax: Money
+    total: Money
+    paid_at: datetime
+    order_id: str | None = None
+    subscription_id: str | None = None
+    payment_method: str | None = None
+    reference: str | None = None
+    refunds: tuple[Refund, ...] = ()
+
+    @property
+    def object_key(self) -> str:
+        return f"payment:{self.payment_id}"
+
+
+InvoiceStatus: TypeAlias = Literal["draft", "sent", "payment_processing", "partially_paid", "paid", "void", "deleted"]
+
+
+class Invoice(Model, frozen=True):
+    invoice_id: str
+    number: str
+    status: InvoiceStatus
+    customer: Contact
+    lines: tuple[LineItem, ...]
+    subtotal: Money
+    discount_total: Money
+    tax_total: Money
+    total: Money
+    amount_paid: Money
+    amount_due: Money
+    created_at: datetime
+    discount: Discount | None = None
+    issue_date: date | None = None
+    due_date: date | None = None
+    updated_at: datetime | None = None
+
+
+InvoiceChangeKind: TypeAlias = Literal["sent", "updated", "paid", "partially_paid", "voided", "deleted"]
+
+
+class InvoiceChange(Model, tag="invoice_change", tag_field="type", frozen=True):
+    """A CRM invoice changed; `invoice` is its full state after the change."""
+
+    kind: InvoiceChangeKind
+    invoice: Invoice
+    occurred_at: datetime
+
+    @property
+    def object_key(self) -> str:
+        return f"invoice:{self.invoice.invoice_id}"
+
+
+ContactChangeKind: TypeAlias = Literal["imported", "created", "updated", "merged", "deleted"]
+
+
+class ContactSync(Model, tag="contact_sync", tag_field="type", frozen=True):
+    """A customer appeared or changed in the accounting system and should exist in the CRM."""
+
+    kind: ContactChangeKind
+    contact: Contact
+    source_id: str
+    merged_into: str | None = None
+
+    @property
+    def object_key(self) -> str:
+        return f"contact:{self.source_id}"
+
+
+class FirstInvoicePaid(Model, tag="first_invoice_paid", tag_field="type", frozen=True):
+    """The accounting system shows a customer's first invoice paid in full."""
+
+    contact: Contact
+    customer_id: str
+    invoice_id: str
+    invoice_number: str | None
+    total: Money
+    paid_at: datetime
+
+    @property
+    def object_key(self) -> str:
+        return f"customer:{self.customer_id}"
+
+
+class Notification(Model, tag="notification", tag_field="type", frozen=True):
+    """A vendor's raw notification, stored before it is acknowledged and handed back to its producer.
+
+    Producers use it to acknowledge a webhook fast and durably, then turn it into domain events in the
+    background (fetching the full objects, retrying when the vendor is down).
+    """
+
+    kind: str
+    payload: Any
+    object_key: str = "notification"
+
+
+Event: TypeAlias = Payment | InvoiceChange | ContactSync | FirstInvoicePaid | Notification
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    "payment": Payment,
+    "invoice_change": InvoiceChange,
+    "contact_sync": ContactSync,
+    "first_invoice_paid": FirstInvoicePaid,
+    "notification": Notification,
+}
+
+_encoder = msgspec.json.Encoder(decimal_format="string")
+_decoder = msgspec.json.Decoder(Event)
+
+
+def encode_event(event: Event) -> bytes:
+    return _encoder.encode(event)
+
+
+def decode_event(data: bytes) -> Event:
+    event: Event = _decoder.decode(data)
+    return event
+
+
+def event_type(event: Event) -> str:
+    tag = type(event).__struct_config__.tag
+    assert isinstance(tag, str)
+    return tag

@@ -1,0 +1,195 @@
+"""The delivery workers: claim due deliveries under a lease, call the plugin's hook, record the outcome.
+
+Deliveries about one object (same account, plugin and object key) run in order because the store only
+hands out the oldest pending one of each key; different keys run in parallel up to `concurrency`.
+A worker that dies leaves its lease to expire, and the delivery is claimed again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from ledgerbridge.context import DeliveryContext
+from ledgerbridge.errors import DeliveryError, PermanentFailure, ReauthorizationRequired, RetryLater, Skip
+from ledgerbridge.models import decode_event
+from ledgerbridge.pipeline.backoff import Backoff
+from ledgerbridge.store import ClaimedDelivery
+
+if TYPE_CHECKING:
+    from ledgerbridge.runtime import Runtime
+
+logger = logging.getLogger("ledgerbridge.dispatcher")
+
+
+def describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if isinstance(exc, DeliveryError) else f"{type(exc).__name__}: {text}"
+
+
+def error_details(exc: BaseException) -> dict[str, Any]:
+    """Extra facts an exception carries for the activity log (e.g. a vendor's transaction id)."""
+    details = getattr(exc, "details", None)
+    return dict(details) if isinstance(details, dict) else {}
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        concurrency: int = 8,
+        lease_seconds: float = 300.0,
+        max_attempts: int = 10,
+        backoff: Backoff | None = None,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self._runtime = runtime
+        self._concurrency = concurrency
+        self._lease_seconds = lease_seconds
+        self._max_attempts = max_attempts
+        self._backoff = backoff or Backoff()
+        self._poll_interval = poll_interval
+        self.owner = f"worker-{uuid.uuid4().hex[:12]}"
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._loop_task: asyncio.Task[None] | None = None
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(concurrency)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._stopping = False
+        self._loop_task = asyncio.create_task(self._claim_loop(), name="ledgerbridge-dispatcher")
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Stop claiming, let running deliveries finish for up to `timeout`, then free unfinished leases."""
+        self._stopping = True
+        self.wake()
+        if self._loop_task is not None:
+            await self._loop_task
+            self._loop_task = None
+        if self._in_flight:
+            _, pending = await asyncio.wait(self._in_flight, timeout=timeout)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        await self._runtime.store.release_leases(self.owner)
+
+    async def _claim_loop(self) -> None:
+        store = self._runtime.store
+        while not self._stopping:
+            self._wake.clear()
+            free = self._concurrency - len(self._in_flight)
+            claimed: list[ClaimedDelivery] = []
+            if free > 0:
+                try:
+                    claimed = await store.claim_deliveries(self.owner, free, self._lease_seconds, self._runtime.clock())
+                except Exception:
+                    logger.exception("claiming deliveries failed")
+            for item in claimed:
+                task = asyncio.create_task(self._process(item))
+                self._in_flight.add(task)
+                task.add_done_callback(self._finished)
+            if len(claimed) == free and free > 0:
+                continue
+            await self._sleep_until_due()
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self.wake()
+
+    async def _sleep_until_due(self) -> None:
+        timeout = self._poll_interval
+        due = await self._runtime.store.next_due_at()
+        if due is not None:
+            timeout = min(timeout, max(due - self._runtime.clock(), 0.0))
+        if timeout <= 0 and len(self._in_flight) < self._concurrency:
+            # due now but blocked behind an in-flight delivery of the same object: wait for a finish
+            timeout = self._poll_interval
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _process(self, item: ClaimedDelivery) -> None:
+        runtime, store = self._runtime, self._runtime.store
+        delivery, event_record = item.delivery, item.event
+        account = await store.get_account(delivery.account_id)
+        if account is None:
+            return
+        ctx = DeliveryContext(
+            runtime,
+            delivery.plugin,
+            account,
+            delivery_id=delivery.id,
+            attempt=delivery.attempts,
+            event_type=delivery.event_type,
+            event_external_id=event_record.external_id,
+            source=event_record.source,
+            received_at=event_record.received_at,
+        )
+        label = f"{delivery.event_type} {event_record.external_id}"
+        if delivery.plugin not in await runtime.enabled_plugins(account.id):
+            await self._finish(ctx, "skipped", "the plugin is disabled for this account", label)
+            return
+        try:
+            event = decode_event(event_record.payload)
+        except msgspec.DecodeError as exc:
+            await self._finish(ctx, "dead", f"the stored event cannot be read: {exc}", label)
+            return
+        try:
+            await runtime.plugins.deliver(delivery.plugin, ctx, event)
+        except Skip as exc:
+            await self._finish(ctx, "skipped", describe(exc), label)
+        except ReauthorizationRequired as exc:
+            await runtime.pause(account.id, delivery.plugin, describe(exc))
+            await store.release_delivery(delivery.id, self.owner, refund_attempt=True, now=runtime.clock())
+        except PermanentFailure as exc:
+            await self._finish(ctx, "dead", describe(exc), label, error_details(exc))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await self._retry_or_bury(ctx, exc, label)
+        else:
+            await self._finish(ctx, "done", None, label)
+
+    async def _retry_or_bury(self, ctx: DeliveryContext, exc: Exception, label: str) -> None:
+        message, details = describe(exc), error_details(exc)
+        if ctx.attempt >= self._max_attempts:
+            await self._finish(ctx, "dead", f"gave up after {ctx.attempt} attempts: {message}", label, details)
+            return
+        retry_after = exc.retry_after if isinstance(exc, RetryLater) else None
+        delay = self._backoff.delay(ctx.attempt, retry_after)
+        now = self._runtime.clock()
+        if await self._runtime.store.schedule_retry(ctx.delivery_id, self.owner, now + delay, message, now):
+            await ctx.log(
+                f"{label}: attempt {ctx.attempt} failed, retrying in {delay:.1f}s: {message}",
+                level="warning",
+                delivery_id=ctx.delivery_id,
+                **details,
+            )
+
+    async def _finish(
+        self,
+        ctx: DeliveryContext,
+        state: str,
+        error: str | None,
+        label: str,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        store = self._runtime.store
+        if not await store.finish_delivery(ctx.delivery_id, self.owner, state, error, self._runtime.clock()):  # type: ignore[arg-type]
+            logger.warning("delivery %s: lease lost before it finished", ctx.delivery_id)
+            return
+        if state == "dead":
+            await ctx.log(
+                f"{label}: dead letter: {error}", level="error", delivery_id=ctx.delivery_id, **(details or {})
+            )
+        elif state == "skipped":
+            await ctx.log(f"{label}: skipped: {error}", delivery_id=ctx.delivery_id)

@@ -1,0 +1,50 @@
+"""Encryption at rest for connection secrets (OAuth tokens): Fernet, with key rotation via MultiFernet.
+
+Keys come from LEDGERBRIDGE_SECRET_KEYS (comma-separated, newest first) or, when unset, from a key file in
+the data directory created with 0600 permissions on first use.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+KEY_FILE_NAME = "secret.key"
+
+
+class SecretBox:
+    def __init__(self, keys: list[bytes]) -> None:
+        if not keys:
+            raise ValueError("at least one Fernet key is needed")
+        self._fernet = MultiFernet([Fernet(k) for k in keys])
+
+    @classmethod
+    def from_environment_or_file(cls, data_dir: Path, env_value: str | None = None) -> SecretBox:
+        if env_value:
+            return cls([k.strip().encode() for k in env_value.split(",") if k.strip()])
+        return cls([load_or_create_key_file(data_dir / KEY_FILE_NAME)])
+
+    def seal(self, value: dict[str, Any]) -> bytes:
+        return self._fernet.encrypt(msgspec.json.encode(value))
+
+    def open(self, token: bytes) -> dict[str, Any]:
+        try:
+            plain = self._fernet.decrypt(token)
+        except InvalidToken as exc:
+            raise ValueError("a stored secret could not be decrypted: was the secret key changed?") from exc
+        return msgspec.json.decode(plain, type=dict[str, Any])
+
+
+def load_or_create_key_file(path: Path) -> bytes:
+    if path.exists():
+        return path.read_bytes().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = Fernet.generate_key()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key)
+    return key

@@ -1,0 +1,31 @@
+"""Storage: the `Store` protocol and its embedded SQLite implementation."""
+
+from ledgerbridge.store.base import (
+    Account,
+    ActivityEntry,
+    ClaimedDelivery,
+    Delivery,
+    DeliveryState,
+    EventRecord,
+    Link,
+    NewEvent,
+    Nonce,
+    PluginState,
+    Store,
+)
+from ledgerbridge.store.sqlite import SQLiteStore
+
+__all__ = [
+    "Account",
+    "ActivityEntry",
+    "ClaimedDelivery",
+    "Delivery",
+    "DeliveryState",
+    "EventRecord",
+    "Link",
+    "NewEvent",
+    "Nonce",
+    "PluginState",
+    "SQLiteStore",
+    "Store",
+]

@@ -1,0 +1,175 @@
+"""The storage interface: what the core needs from a database, and the records it returns.
+
+`SQLiteStore` implements it on aiosqlite; a PostgreSQL backend implements the same protocol (claiming
+with `FOR UPDATE SKIP LOCKED`). Plugins never see the store: they use the contexts in `ledgerbridge.context`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal, Protocol
+
+import msgspec
+
+DeliveryState = Literal["pending", "done", "skipped", "dead"]
+
+
+class Record(msgspec.Struct, frozen=True, kw_only=True):
+    pass
+
+
+class Account(Record, frozen=True):
+    id: str
+    name: str
+    created_at: float
+
+
+class PluginState(Record, frozen=True):
+    """One plugin's state for one account: enablement, settings, external identity, pause."""
+
+    account_id: str
+    plugin: str
+    enabled: bool
+    settings: dict[str, Any]
+    external_id: str | None
+    paused_reason: str | None
+
+
+class NewEvent(Record, frozen=True):
+    account_id: str
+    source: str
+    external_id: str
+    type: str
+    object_key: str
+    payload: bytes
+    consumers: tuple[str, ...]
+
+
+class EventRecord(Record, frozen=True):
+    seq: int
+    account_id: str
+    source: str
+    external_id: str
+    type: str
+    object_key: str
+    payload: bytes
+    received_at: float
+
+
+class Delivery(Record, frozen=True):
+    id: int
+    event_seq: int
+    account_id: str
+    plugin: str
+    event_type: str
+    object_key: str
+    state: DeliveryState
+    attempts: int
+    next_attempt_at: float
+    last_error: str | None
+    updated_at: float
+
+
+class ClaimedDelivery(Record, frozen=True):
+    delivery: Delivery
+    event: EventRecord
+
+
+class Link(Record, frozen=True):
+    account_id: str
+    plugin: str
+    kind: str
+    local_id: str
+    remote_id: str
+    data: dict[str, Any]
+
+
+class ActivityEntry(Record, frozen=True):
+    id: int
+    account_id: str
+    plugin: str | None
+    level: Literal["info", "warning", "error"]
+    message: str
+    data: dict[str, Any]
+    created_at: float
+
+
+class Nonce(Record, frozen=True):
+    key: str
+    account_id: str
+    plugin: str
+    data: dict[str, Any]
+    expires_at: float
+
+
+class Store(Protocol):
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+
+    # accounts
+    async def create_account(self, account_id: str, name: str) -> Account: ...
+    async def get_account(self, account_id: str) -> Account | None: ...
+    async def list_accounts(self) -> list[Account]: ...
+    async def rename_account(self, account_id: str, name: str) -> bool: ...
+    async def delete_account(self, account_id: str) -> bool: ...
+
+    # plugin state per account
+    async def get_plugin_state(self, account_id: str, plugin: str) -> PluginState: ...
+    async def list_plugin_states(self, account_id: str) -> list[PluginState]: ...
+    async def set_plugin_enabled(self, account_id: str, plugin: str, enabled: bool) -> None: ...
+    async def set_plugin_settings(self, account_id: str, plugin: str, settings: dict[str, Any]) -> None: ...
+    async def set_external_id(self, account_id: str, plugin: str, external_id: str | None) -> None: ...
+    async def find_account_by_external_id(self, plugin: str, external_id: str) -> str | None: ...
+    async def set_paused(self, account_id: str, plugin: str, reason: str | None) -> None: ...
+    async def enabled_plugins(self, account_id: str) -> frozenset[str]: ...
+
+    # encrypted secrets (the store sees ciphertext only)
+    async def get_secret(self, account_id: str, plugin: str, name: str) -> bytes | None: ...
+    async def put_secret(self, account_id: str, plugin: str, name: str, ciphertext: bytes) -> None: ...
+    async def delete_secret(self, account_id: str, plugin: str, name: str) -> None: ...
+
+    # inbox and deliveries
+    async def append_events(self, events: Sequence[NewEvent], now: float) -> list[bool]: ...
+    async def claim_deliveries(
+        self, owner: str, limit: int, lease_seconds: float, now: float
+    ) -> list[ClaimedDelivery]: ...
+    async def finish_delivery(
+        self, delivery_id: int, owner: str, state: DeliveryState, error: str | None, now: float
+    ) -> bool: ...
+    async def schedule_retry(
+        self, delivery_id: int, owner: str, next_attempt_at: float, error: str, now: float
+    ) -> bool: ...
+    async def release_delivery(self, delivery_id: int, owner: str, *, refund_attempt: bool, now: float) -> bool: ...
+    async def release_leases(self, owner: str) -> int: ...
+    async def next_due_at(self) -> float | None: ...
+    async def list_deliveries(
+        self, account_id: str, state: DeliveryState | None = None, limit: int = 100
+    ) -> list[Delivery]: ...
+    async def get_delivery(self, account_id: str, delivery_id: int) -> Delivery | None: ...
+    async def replay_delivery(self, account_id: str, delivery_id: int, now: float) -> bool: ...
+    async def get_event(self, account_id: str, seq: int) -> EventRecord | None: ...
+    async def count_deliveries(self, account_id: str) -> dict[str, int]: ...
+
+    # links between external objects, and once-only marks
+    async def get_link(self, account_id: str, plugin: str, kind: str, local_id: str) -> Link | None: ...
+    async def find_link(self, account_id: str, plugin: str, kind: str, remote_id: str) -> Link | None: ...
+    async def put_link(self, link: Link) -> None: ...
+    async def claim_link(self, link: Link) -> bool: ...
+    async def delete_link(self, account_id: str, plugin: str, kind: str, local_id: str) -> None: ...
+    async def count_links(self, account_id: str, plugin: str, kind: str) -> int: ...
+
+    # checkpoints
+    async def get_cursor(self, account_id: str, plugin: str, name: str) -> str | None: ...
+    async def set_cursor(self, account_id: str, plugin: str, name: str, value: str | None) -> None: ...
+
+    # one-time values (OAuth state)
+    async def put_nonce(self, nonce: Nonce) -> None: ...
+    async def take_nonce(self, key: str, now: float) -> Nonce | None: ...
+
+    # activity log
+    async def log_activity(
+        self, account_id: str, plugin: str | None, level: str, message: str, data: dict[str, Any], now: float
+    ) -> None: ...
+    async def list_activity(
+        self, account_id: str, limit: int = 100, before_id: int | None = None
+    ) -> list[ActivityEntry]: ...

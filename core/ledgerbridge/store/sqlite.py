@@ -1,0 +1,566 @@
+"""The embedded store: SQLite through aiosqlite, in WAL mode with synchronous=FULL.
+
+One connection serves the process; an asyncio lock keeps each transaction whole, because statements of
+concurrent coroutines would otherwise interleave inside one SQLite transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import msgspec
+
+from ledgerbridge.store.base import (
+    Account,
+    ActivityEntry,
+    ClaimedDelivery,
+    Delivery,
+    DeliveryState,
+    EventRecord,
+    Link,
+    NewEvent,
+    Nonce,
+    PluginState,
+)
+from ledgerbridge.store.migrations import MIGRATIONS
+
+_json_encode = msgspec.json.Encoder().encode
+_json_decode = msgspec.json.Decoder(dict[str, Any]).decode
+
+_DELIVERY_COLUMNS = (
+    "d.id, d.event_seq, d.account_id, d.plugin, d.event_type, d.object_key, d.state, d.attempts, "
+    "d.next_attempt_at, d.last_error, d.updated_at"
+)
+_EVENT_COLUMNS = "e.seq, e.account_id, e.source, e.external_id, e.type, e.object_key, e.payload, e.received_at"
+_INSERT_CHUNK = 100
+
+
+def _delivery(row: Sequence[Any]) -> Delivery:
+    return Delivery(
+        id=row[0],
+        event_seq=row[1],
+        account_id=row[2],
+        plugin=row[3],
+        event_type=row[4],
+        object_key=row[5],
+        state=row[6],
+        attempts=row[7],
+        next_attempt_at=row[8],
+        last_error=row[9],
+        updated_at=row[10],
+    )
+
+
+def _event(row: Sequence[Any]) -> EventRecord:
+    return EventRecord(
+        seq=row[0],
+        account_id=row[1],
+        source=row[2],
+        external_id=row[3],
+        type=row[4],
+        object_key=row[5],
+        payload=bytes(row[6]),
+        received_at=row[7],
+    )
+
+
+def _link(row: Sequence[Any]) -> Link:
+    return Link(
+        account_id=row[0],
+        plugin=row[1],
+        kind=row[2],
+        local_id=row[3],
+        remote_id=row[4],
+        data=_json_decode(row[5]),
+    )
+
+
+class SQLiteStore:
+    def __init__(self, path: str | Path, *, busy_timeout_ms: int = 5000) -> None:
+        self.path = str(path)
+        self._busy_timeout_ms = busy_timeout_ms
+        self._conn: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    # lifecycle
+
+    async def open(self) -> None:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute("PRAGMA synchronous=FULL")
+        await conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_ms)}")
+        await conn.execute("PRAGMA foreign_keys=ON")
+        self._conn = conn
+        await self._migrate()
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            async with self._lock:
+                await self._conn.close()
+            self._conn = None
+
+    async def _migrate(self) -> None:
+        async with self._tx() as conn:
+            (version,) = await self._one(conn, "PRAGMA user_version")
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in script.split(";"):
+                    if statement.strip():
+                        await conn.execute(statement)
+                await conn.execute(f"PRAGMA user_version={number}")
+
+    @property
+    def _connection(self) -> aiosqlite.Connection:
+        if self._conn is None:
+            raise RuntimeError("the store is not open")
+        return self._conn
+
+    @contextlib.asynccontextmanager
+    async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            conn = self._connection
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+            await conn.execute("COMMIT")
+
+    @contextlib.asynccontextmanager
+    async def _read(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            yield self._connection
+
+    @staticmethod
+    async def _one(conn: aiosqlite.Connection, sql: str, params: Iterable[Any] = ()) -> Any:
+        async with conn.execute(sql, tuple(params)) as cursor:
+            return await cursor.fetchone()
+
+    @staticmethod
+    async def _all(conn: aiosqlite.Connection, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        async with conn.execute(sql, tuple(params)) as cursor:
+            return list(await cursor.fetchall())
+
+    async def _write(self, sql: str, params: Iterable[Any] = ()) -> int:
+        async with self._tx() as conn:
+            cursor = await conn.execute(sql, tuple(params))
+            return cursor.rowcount
+
+    async def _fetch_one(self, sql: str, params: Iterable[Any] = ()) -> Any:
+        async with self._read() as conn:
+            return await self._one(conn, sql, params)
+
+    async def _fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        async with self._read() as conn:
+            return await self._all(conn, sql, params)
+
+    # accounts
+
+    async def create_account(self, account_id: str, name: str) -> Account:
+        now = time.time()
+        try:
+            await self._write("INSERT INTO accounts(id, name, created_at) VALUES (?, ?, ?)", (account_id, name, now))
+        except sqlite3.IntegrityError as exc:
+            raise KeyError(f"account {account_id!r} already exists") from exc
+        return Account(id=account_id, name=name, created_at=now)
+
+    async def get_account(self, account_id: str) -> Account | None:
+        row = await self._fetch_one("SELECT id, name, created_at FROM accounts WHERE id = ?", (account_id,))
+        return Account(id=row[0], name=row[1], created_at=row[2]) if row else None
+
+    async def list_accounts(self) -> list[Account]:
+        rows = await self._fetch_all("SELECT id, name, created_at FROM accounts ORDER BY created_at, id")
+        return [Account(id=r[0], name=r[1], created_at=r[2]) for r in rows]
+
+    async def rename_account(self, account_id: str, name: str) -> bool:
+        return await self._write("UPDATE accounts SET name = ? WHERE id = ?", (name, account_id)) == 1
+
+    async def delete_account(self, account_id: str) -> bool:
+        async with self._tx() as conn:
+            await conn.execute("DELETE FROM deliveries WHERE account_id = ?", (account_id,))
+            cursor = await conn.execute("DELETE FROM accounts WHERE id = ?", (account_id,))
+            return cursor.rowcount == 1
+
+    # plugin state
+
+    async def get_plugin_state(self, account_id: str, plugin: str) -> PluginState:
+        row = await self._fetch_one(
+            "SELECT enabled, settings, external_id, paused_reason FROM plugin_accounts"
+            " WHERE account_id = ? AND plugin = ?",
+            (account_id, plugin),
+        )
+        if row is None:
+            return PluginState(
+                account_id=account_id, plugin=plugin, enabled=False, settings={}, external_id=None, paused_reason=None
+            )
+        return PluginState(
+            account_id=account_id,
+            plugin=plugin,
+            enabled=bool(row[0]),
+            settings=_json_decode(row[1]),
+            external_id=row[2],
+            paused_reason=row[3],
+        )
+
+    async def list_plugin_states(self, account_id: str) -> list[PluginState]:
+        rows = await self._fetch_all(
+            "SELECT plugin, enabled, settings, external_id, paused_reason FROM plugin_accounts"
+            " WHERE account_id = ? ORDER BY plugin",
+            (account_id,),
+        )
+        return [
+            PluginState(
+                account_id=account_id,
+                plugin=r[0],
+                enabled=bool(r[1]),
+                settings=_json_decode(r[2]),
+                external_id=r[3],
+                paused_reason=r[4],
+            )
+            for r in rows
+        ]
+
+    async def _upsert_plugin_column(self, account_id: str, plugin: str, column: str, value: Any) -> None:
+        await self._write(
+            f"INSERT INTO plugin_accounts(account_id, plugin, {column}) VALUES (?, ?, ?)"
+            f" ON CONFLICT(account_id, plugin) DO UPDATE SET {column} = excluded.{column}",
+            (account_id, plugin, value),
+        )
+
+    async def set_plugin_enabled(self, account_id: str, plugin: str, enabled: bool) -> None:
+        await self._upsert_plugin_column(account_id, plugin, "enabled", int(enabled))
+
+    async def set_plugin_settings(self, account_id: str, plugin: str, settings: dict[str, Any]) -> None:
+        await self._upsert_plugin_column(account_id, plugin, "settings", _json_encode(settings).decode())
+
+    async def set_external_id(self, account_id: str, plugin: str, external_id: str | None) -> None:
+        try:
+            await self._upsert_plugin_column(account_id, plugin, "external_id", external_id)
+        except sqlite3.IntegrityError as exc:
+            raise ValueError(f"{plugin} {external_id!r} is already bound to another account") from exc
+
+    async def find_account_by_external_id(self, plugin: str, external_id: str) -> str | None:
+        row = await self._fetch_one(
+            "SELECT account_id FROM plugin_accounts WHERE plugin = ? AND external_id = ?", (plugin, external_id)
+        )
+        return row[0] if row else None
+
+    async def set_paused(self, account_id: str, plugin: str, reason: str | None) -> None:
+        await self._upsert_plugin_column(account_id, plugin, "paused_reason", reason)
+
+    async def enabled_plugins(self, account_id: str) -> frozenset[str]:
+        rows = await self._fetch_all(
+            "SELECT plugin FROM plugin_accounts WHERE account_id = ? AND enabled = 1", (account_id,)
+        )
+        return frozenset(r[0] for r in rows)
+
+    # secrets
+
+    async def get_secret(self, account_id: str, plugin: str, name: str) -> bytes | None:
+        row = await self._fetch_one(
+            "SELECT ciphertext FROM secrets WHERE account_id = ? AND plugin = ? AND name = ?",
+            (account_id, plugin, name),
+        )
+        return bytes(row[0]) if row else None
+
+    async def put_secret(self, account_id: str, plugin: str, name: str, ciphertext: bytes) -> None:
+        await self._write(
+            "INSERT INTO secrets(account_id, plugin, name, ciphertext) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT(account_id, plugin, name) DO UPDATE SET ciphertext = excluded.ciphertext",
+            (account_id, plugin, name, ciphertext),
+        )
+
+    async def delete_secret(self, account_id: str, plugin: str, name: str) -> None:
+        await self._write(
+            "DELETE FROM secrets WHERE account_id = ? AND plugin = ? AND name = ?", (account_id, plugin, name)
+        )
+
+    # inbox and deliveries
+
+    async def append_events(self, events: Sequence[NewEvent], now: float) -> list[bool]:
+        """Store new events and their deliveries in one transaction; True where an event was new."""
+        created: set[tuple[str, str, str]] = set()
+        async with self._tx() as conn:
+            for start in range(0, len(events), _INSERT_CHUNK):
+                chunk = events[start : start + _INSERT_CHUNK]
+                values = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
+                params: list[Any] = []
+                for e in chunk:
+                    params += [e.account_id, e.source, e.external_id, e.type, e.object_key, e.payload, now]
+                rows = await self._all(
+                    conn,
+                    "INSERT OR IGNORE INTO events(account_id, source, external_id, type, object_key, payload,"
+                    f" received_at) VALUES {values} RETURNING seq, account_id, source, external_id",
+                    params,
+                )
+                seqs = {(r[1], r[2], r[3]): r[0] for r in rows}
+                created.update(seqs)
+                deliveries = [
+                    (seqs[key], e.account_id, plugin, e.type, e.object_key, now, now)
+                    for e in chunk
+                    if (key := (e.account_id, e.source, e.external_id)) in seqs
+                    for plugin in e.consumers
+                ]
+                if deliveries:
+                    await conn.executemany(
+                        "INSERT OR IGNORE INTO deliveries(event_seq, account_id, plugin, event_type, object_key,"
+                        " next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        deliveries,
+                    )
+        seen: set[tuple[str, str, str]] = set()
+        result = []
+        for e in events:
+            key = (e.account_id, e.source, e.external_id)
+            result.append(key in created and key not in seen)
+            seen.add(key)
+        return result
+
+    async def claim_deliveries(self, owner: str, limit: int, lease_seconds: float, now: float) -> list[ClaimedDelivery]:
+        async with self._tx() as conn:
+            rows = await self._all(
+                conn,
+                f"SELECT {_DELIVERY_COLUMNS}, {_EVENT_COLUMNS} FROM deliveries d"
+                " JOIN events e ON e.seq = d.event_seq"
+                " LEFT JOIN plugin_accounts p ON p.account_id = d.account_id AND p.plugin = d.plugin"
+                " WHERE d.state = 'pending' AND d.next_attempt_at <= ?"
+                " AND (d.lease_until IS NULL OR d.lease_until <= ?)"
+                " AND p.paused_reason IS NULL"
+                " AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.account_id = d.account_id"
+                "   AND o.plugin = d.plugin AND o.object_key = d.object_key AND o.state = 'pending'"
+                "   AND o.id < d.id)"
+                " ORDER BY d.id LIMIT ?",
+                (now, now, limit),
+            )
+            if not rows:
+                return []
+            ids = [r[0] for r in rows]
+            marks = ", ".join("?" * len(ids))
+            await conn.execute(
+                f"UPDATE deliveries SET lease_owner = ?, lease_until = ?, attempts = attempts + 1, updated_at = ?"
+                f" WHERE id IN ({marks})",
+                (owner, now + lease_seconds, now, *ids),
+            )
+        claimed = []
+        for r in rows:
+            d = _delivery(r[:11])
+            claimed.append(
+                ClaimedDelivery(delivery=msgspec.structs.replace(d, attempts=d.attempts + 1), event=_event(r[11:]))
+            )
+        return claimed
+
+    async def finish_delivery(
+        self, delivery_id: int, owner: str, state: DeliveryState, error: str | None, now: float
+    ) -> bool:
+        changed = await self._write(
+            "UPDATE deliveries SET state = ?, last_error = ?, lease_owner = NULL, lease_until = NULL,"
+            " updated_at = ? WHERE id = ? AND lease_owner = ? AND state = 'pending'",
+            (state, error, now, delivery_id, owner),
+        )
+        return changed == 1
+
+    async def schedule_retry(
+        self, delivery_id: int, owner: str, next_attempt_at: float, error: str, now: float
+    ) -> bool:
+        changed = await self._write(
+            "UPDATE deliveries SET next_attempt_at = ?, last_error = ?, lease_owner = NULL, lease_until = NULL,"
+            " updated_at = ? WHERE id = ? AND lease_owner = ? AND state = 'pending'",
+            (next_attempt_at, error, now, delivery_id, owner),
+        )
+        return changed == 1
+
+    async def release_delivery(self, delivery_id: int, owner: str, *, refund_attempt: bool, now: float) -> bool:
+        changed = await self._write(
+            "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, attempts = attempts - ?, updated_at = ?"
+            " WHERE id = ? AND lease_owner = ? AND state = 'pending'",
+            (int(refund_attempt), now, delivery_id, owner),
+        )
+        return changed == 1
+
+    async def release_leases(self, owner: str) -> int:
+        return await self._write(
+            "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, attempts = MAX(attempts - 1, 0)"
+            " WHERE lease_owner = ? AND state = 'pending'",
+            (owner,),
+        )
+
+    async def next_due_at(self) -> float | None:
+        row = await self._fetch_one(
+            "SELECT MIN(MAX(d.next_attempt_at, COALESCE(d.lease_until, 0))) FROM deliveries d"
+            " LEFT JOIN plugin_accounts p ON p.account_id = d.account_id AND p.plugin = d.plugin"
+            " WHERE d.state = 'pending' AND p.paused_reason IS NULL"
+        )
+        return row[0] if row and row[0] is not None else None
+
+    async def list_deliveries(
+        self, account_id: str, state: DeliveryState | None = None, limit: int = 100
+    ) -> list[Delivery]:
+        where, params = "d.account_id = ?", [account_id]
+        if state is not None:
+            where += " AND d.state = ?"
+            params.append(state)
+        rows = await self._fetch_all(
+            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d WHERE {where} ORDER BY d.id DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [_delivery(r) for r in rows]
+
+    async def get_delivery(self, account_id: str, delivery_id: int) -> Delivery | None:
+        row = await self._fetch_one(
+            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d WHERE d.account_id = ? AND d.id = ?",
+            (account_id, delivery_id),
+        )
+        return _delivery(row) if row else None
+
+    async def replay_delivery(self, account_id: str, delivery_id: int, now: float) -> bool:
+        changed = await self._write(
+            "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?, last_error = NULL,"
+            " updated_at = ? WHERE account_id = ? AND id = ? AND state = 'dead'",
+            (now, now, account_id, delivery_id),
+        )
+        return changed == 1
+
+    async def get_event(self, account_id: str, seq: int) -> EventRecord | None:
+        row = await self._fetch_one(
+            f"SELECT {_EVENT_COLUMNS} FROM events e WHERE e.account_id = ? AND e.seq = ?", (account_id, seq)
+        )
+        return _event(row) if row else None
+
+    async def count_deliveries(self, account_id: str) -> dict[str, int]:
+        rows = await self._fetch_all(
+            "SELECT state, COUNT(*) FROM deliveries WHERE account_id = ? GROUP BY state", (account_id,)
+        )
+        return {r[0]: r[1] for r in rows}
+
+    # links
+
+    async def get_link(self, account_id: str, plugin: str, kind: str, local_id: str) -> Link | None:
+        row = await self._fetch_one(
+            "SELECT account_id, plugin, kind, local_id, remote_id, data FROM links"
+            " WHERE account_id = ? AND plugin = ? AND kind = ? AND local_id = ?",
+            (account_id, plugin, kind, local_id),
+        )
+        return _link(row) if row else None
+
+    async def find_link(self, account_id: str, plugin: str, kind: str, remote_id: str) -> Link | None:
+        row = await self._fetch_one(
+            "SELECT account_id, plugin, kind, local_id, remote_id, data FROM links"
+            " WHERE account_id = ? AND plugin = ? AND kind = ? AND remote_id = ? LIMIT 1",
+            (account_id, plugin, kind, remote_id),
+        )
+        return _link(row) if row else None
+
+    def _link_params(self, link: Link) -> tuple[Any, ...]:
+        return (
+            link.account_id,
+            link.plugin,
+            link.kind,
+            link.local_id,
+            link.remote_id,
+            _json_encode(link.data).decode(),
+        )
+
+    async def put_link(self, link: Link) -> None:
+        await self._write(
+            "INSERT INTO links(account_id, plugin, kind, local_id, remote_id, data) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT(account_id, plugin, kind, local_id)"
+            " DO UPDATE SET remote_id = excluded.remote_id, data = excluded.data",
+            self._link_params(link),
+        )
+
+    async def claim_link(self, link: Link) -> bool:
+        changed = await self._write(
+            "INSERT OR IGNORE INTO links(account_id, plugin, kind, local_id, remote_id, data)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            self._link_params(link),
+        )
+        return changed == 1
+
+    async def delete_link(self, account_id: str, plugin: str, kind: str, local_id: str) -> None:
+        await self._write(
+            "DELETE FROM links WHERE account_id = ? AND plugin = ? AND kind = ? AND local_id = ?",
+            (account_id, plugin, kind, local_id),
+        )
+
+    async def count_links(self, account_id: str, plugin: str, kind: str) -> int:
+        row = await self._fetch_one(
+            "SELECT COUNT(*) FROM links WHERE account_id = ? AND plugin = ? AND kind = ?", (account_id, plugin, kind)
+        )
+        return int(row[0])
+
+    # cursors
+
+    async def get_cursor(self, account_id: str, plugin: str, name: str) -> str | None:
+        row = await self._fetch_one(
+            "SELECT value FROM cursors WHERE account_id = ? AND plugin = ? AND name = ?", (account_id, plugin, name)
+        )
+        return row[0] if row else None
+
+    async def set_cursor(self, account_id: str, plugin: str, name: str, value: str | None) -> None:
+        if value is None:
+            await self._write(
+                "DELETE FROM cursors WHERE account_id = ? AND plugin = ? AND name = ?", (account_id, plugin, name)
+            )
+            return
+        await self._write(
+            "INSERT INTO cursors(account_id, plugin, name, value) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT(account_id, plugin, name) DO UPDATE SET value = excluded.value",
+            (account_id, plugin, name, value),
+        )
+
+    # nonces
+
+    async def put_nonce(self, nonce: Nonce) -> None:
+        await self._write(
+            "INSERT INTO nonces(key, account_id, plugin, data, expires_at) VALUES (?, ?, ?, ?, ?)",
+            (nonce.key, nonce.account_id, nonce.plugin, _json_encode(nonce.data).decode(), nonce.expires_at),
+        )
+
+    async def take_nonce(self, key: str, now: float) -> Nonce | None:
+        async with self._tx() as conn:
+            await conn.execute("DELETE FROM nonces WHERE expires_at <= ?", (now,))
+            row = await self._one(
+                conn, "DELETE FROM nonces WHERE key = ? RETURNING key, account_id, plugin, data, expires_at", (key,)
+            )
+        if row is None:
+            return None
+        return Nonce(key=row[0], account_id=row[1], plugin=row[2], data=_json_decode(row[3]), expires_at=row[4])
+
+    # activity
+
+    async def log_activity(
+        self, account_id: str, plugin: str | None, level: str, message: str, data: dict[str, Any], now: float
+    ) -> None:
+        await self._write(
+            "INSERT INTO activity(account_id, plugin, level, message, data, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (account_id, plugin, level, message, _json_encode(data).decode(), now),
+        )
+
+    async def list_activity(
+        self, account_id: str, limit: int = 100, before_id: int | None = None
+    ) -> list[ActivityEntry]:
+        rows = await self._fetch_all(
+            "SELECT id, account_id, plugin, level, message, data, created_at FROM activity"
+            " WHERE account_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
+            (account_id, before_id if before_id is not None else 2**62, limit),
+        )
+        return [
+            ActivityEntry(
+                id=r[0],
+                account_id=r[1],
+                plugin=r[2],
+                level=r[3],
+                message=r[4],
+                data=_json_decode(r[5]),
+                created_at=r[6],
+            )
+            for r in rows
+        ]

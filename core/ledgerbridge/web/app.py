@@ -1,0 +1,84 @@
+"""The Starlette application factory."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute, Mount
+
+from ledgerbridge.plugins import PluginManager
+from ledgerbridge.runtime import Runtime
+from ledgerbridge.settings import Settings
+from ledgerbridge.web import admin, health
+from ledgerbridge.web.auth import load_or_create_admin_token
+from ledgerbridge.web.errors import EXCEPTION_HANDLERS
+from ledgerbridge.web.limits import BodySizeLimit
+
+logger = logging.getLogger("ledgerbridge.web")
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    plugins: PluginManager | None = None,
+    runtime: Runtime | None = None,
+    mount_sandboxes: bool = True,
+) -> Starlette:
+    """Build the server: health probes, the admin API, each plugin's routes and, in sandbox mode, the
+    vendor sandboxes. Workers and plugin start-up run in the app's lifespan."""
+    settings = settings or (runtime.settings if runtime else Settings.from_environment())
+    if runtime is None:
+        plugins = plugins or PluginManager.discover(plugins_dir=settings.plugins_dir)
+        runtime = Runtime(settings, plugins)
+    sandbox_apps = _sandbox_apps(runtime) if mount_sandboxes else {}
+    runtime.sandbox_urls.update({name: f"{settings.base_url}/sandbox/{name}" for name in sandbox_apps})
+
+    routes: list[BaseRoute] = [*health.routes, Mount("/admin/api", routes=admin.routes)]
+    for name in runtime.plugins.names():
+        plugin_routes = runtime.plugins.routes(name, runtime.plugin_context(name))
+        if plugin_routes:
+            routes.append(Mount(f"/plugins/{name}", routes=list(plugin_routes)))
+    routes += [Mount(f"/sandbox/{name}", app=app) for name, app in sandbox_apps.items()]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            for sandbox in sandbox_apps.values():
+                # Mount does not run a mounted app's lifespan; the sandboxes need theirs (webhook senders)
+                await stack.enter_async_context(sandbox.router.lifespan_context(sandbox))
+            await runtime.start()
+            stack.push_async_callback(runtime.stop)
+            app.state.ready = True
+            yield
+            app.state.ready = False
+
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)],
+    )
+    app.state.runtime = runtime
+    app.state.ready = False
+    app.state.max_body_bytes = settings.max_body_bytes
+    app.state.max_json_depth = settings.max_json_depth
+    app.state.admin_token = settings.admin_token or load_or_create_admin_token(settings.data_dir)
+    app.state.sandbox_urls = dict(runtime.sandbox_urls)
+    return app
+
+
+def _sandbox_apps(runtime: Runtime) -> dict[str, Any]:
+    apps = {}
+    for name, spec in runtime.plugins.sandboxes().items():
+        if not spec.mount_in_serve:
+            continue
+        parser = argparse.ArgumentParser(prog=f"sandbox {name}")
+        spec.add_arguments(parser)
+        apps[name] = spec.create_app(parser.parse_args([]), f"{runtime.settings.base_url}/sandbox/{name}")
+    return apps
