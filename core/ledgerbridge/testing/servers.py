@@ -16,6 +16,14 @@ from typing import Any
 import uvicorn
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port that is free right now, for apps that must know their own URL before they start."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 def _bound_socket(host: str, port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -1,0 +1,244 @@
+"""The `ledgerbridge` command: serve, plugins, accounts, deliveries, sandbox."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from ledgerbridge import __version__
+from ledgerbridge.plugins import PluginError, PluginManager
+from ledgerbridge.settings import Settings
+from ledgerbridge.store import SQLiteStore
+from ledgerbridge.web.admin import ACCOUNT_ID, slugify
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_environment(
+        data_dir=getattr(args, "data_dir", None),
+        host=getattr(args, "host", None),
+        port=getattr(args, "port", None),
+        public_url=getattr(args, "public_url", None),
+        plugins_dir=getattr(args, "plugins_dir", None),
+    )
+
+
+def _plugins(settings: Settings) -> PluginManager:
+    return PluginManager.discover(plugins_dir=settings.plugins_dir)
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(msgspec.to_builtins(value), indent=2))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from ledgerbridge.web.app import create_app
+
+    settings = _settings(args)
+    app = create_app(settings, mount_sandboxes=not args.no_sandboxes)
+    base = settings.base_url
+    print(f"ledgerbridge {__version__} on {base}  (data in {settings.data_dir.resolve()})")
+    print(f"  admin token: {app.state.admin_token}")
+    print(f"  plugins: {', '.join(app.state.runtime.plugins.names()) or 'none'}")
+    for name, url in app.state.sandbox_urls.items():
+        print(f"  sandbox {name}: {url}")
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=False)
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    infos = _plugins(_settings(args)).info()
+    if args.json:
+        _print_json([info.__dict__ for info in infos])
+        return 0
+    if not infos:
+        print("no plugins installed")
+    for info in infos:
+        print(f"{info.name} {info.version or ''}  ({info.distribution or 'local'})")
+        print(f"    hooks: {', '.join(info.hooks)}")
+    return 0
+
+
+async def _with_store(settings: Settings, action: Callable[[SQLiteStore], Awaitable[int]]) -> int:
+    store = SQLiteStore(settings.database_path)
+    await store.open()
+    try:
+        return await action(store)
+    finally:
+        await store.close()
+
+
+def cmd_accounts(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+
+    async def run(store: SQLiteStore) -> int:
+        if args.action == "list":
+            for account in await store.list_accounts():
+                enabled = sorted(await store.enabled_plugins(account.id))
+                print(f"{account.id}\t{account.name}\tplugins: {', '.join(enabled) or '-'}")
+            return 0
+        if args.action == "create":
+            account_id = args.id or slugify(args.name)
+            if not ACCOUNT_ID.match(account_id):
+                return _fail(f"invalid account id {account_id!r}")
+            installed = _plugins(settings).names()
+            wanted = installed if args.plugins is None else [p for p in args.plugins.split(",") if p]
+            unknown = sorted(set(wanted) - set(installed))
+            if unknown:
+                return _fail(f"not installed: {', '.join(unknown)}")
+            try:
+                await store.create_account(account_id, args.name)
+            except KeyError as exc:
+                return _fail(str(exc.args[0]))
+            for plugin in wanted:
+                await store.set_plugin_enabled(account_id, plugin, True)
+            print(f"created account {account_id} with plugins: {', '.join(wanted) or '-'}")
+            return 0
+        if await store.get_account(args.account) is None:
+            return _fail(f"no account {args.account!r}")
+        if args.action in ("enable", "disable"):
+            if args.plugin not in _plugins(settings).names():
+                return _fail(f"no plugin named {args.plugin!r} is installed")
+            await store.set_plugin_enabled(args.account, args.plugin, args.action == "enable")
+            print(f"{args.plugin} {args.action}d for {args.account}")
+            return 0
+        await store.delete_account(args.account)
+        print(f"deleted account {args.account}")
+        return 0
+
+    return asyncio.run(_with_store(settings, run))
+
+
+def cmd_deliveries(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+
+    async def run(store: SQLiteStore) -> int:
+        if await store.get_account(args.account) is None:
+            return _fail(f"no account {args.account!r}")
+        if args.action == "list":
+            for d in await store.list_deliveries(args.account, args.state, args.limit):
+                print(
+                    f"{d.id}\t{d.state}\t{d.plugin}\t{d.event_type}\t{d.object_key}\tattempts={d.attempts}"
+                    f"\t{d.last_error or ''}"
+                )
+            return 0
+        import time
+
+        if await store.replay_delivery(args.account, args.delivery, time.time()):
+            print(f"delivery {args.delivery} queued again; a running server picks it up")
+            return 0
+        return _fail(f"delivery {args.delivery} is not a dead letter of account {args.account!r}")
+
+    return asyncio.run(_with_store(settings, run))
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    specs = args.plugins.sandboxes() if args.plugins else {}
+    if args.name not in specs:
+        known = ", ".join(sorted(specs)) or "none installed"
+        return _fail(f"usage: ledgerbridge sandbox NAME [options]; sandboxes: {known}")
+    spec = specs[args.name]
+    parser = argparse.ArgumentParser(prog=f"ledgerbridge sandbox {spec.name}", description=spec.description)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8100)
+    parser.add_argument("--public-url", help="the URL clients reach the sandbox at (default from host and port)")
+    parser.add_argument("--log-level", default="info")
+    spec.add_arguments(parser)
+    options = parser.parse_args(args.options)
+    base_url = (options.public_url or f"http://{options.host}:{options.port}").rstrip("/")
+    app = spec.create_app(options, base_url)
+    print(f"{spec.name} sandbox on {base_url}")
+    uvicorn.run(app, host=options.host, port=options.port, log_level=options.log_level, access_log=False)
+    return 0
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 1
+
+
+def build_parser(plugins: PluginManager | None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ledgerbridge", description="Keeps a CRM and an accounting system in step.")
+    parser.add_argument("--version", action="version", version=f"ledgerbridge {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def common(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--data-dir", type=Path, help="where the database and keys live (default ./data)")
+        sub.add_argument("--plugins-dir", type=Path, help="also load every *.py in this folder as a plugin")
+
+    serve = commands.add_parser("serve", help="run the server")
+    common(serve)
+    serve.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8000)")
+    serve.add_argument("--public-url", help="the URL users and vendors reach this server at")
+    serve.add_argument("--no-sandboxes", action="store_true", help="do not mount the vendor sandboxes")
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(handler=cmd_serve)
+
+    listing = commands.add_parser("plugins", help="list installed plugins and the hooks each implements")
+    common(listing)
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=cmd_plugins)
+
+    accounts = commands.add_parser("accounts", help="manage accounts and their plugins")
+    common(accounts)
+    actions = accounts.add_subparsers(dest="action", required=True)
+    actions.add_parser("list")
+    create = actions.add_parser("create")
+    create.add_argument("name")
+    create.add_argument("--id")
+    create.add_argument("--plugins", help="comma-separated plugins to enable (default: all installed)")
+    for verb in ("enable", "disable"):
+        toggle = actions.add_parser(verb)
+        toggle.add_argument("account")
+        toggle.add_argument("plugin")
+    delete = actions.add_parser("delete")
+    delete.add_argument("account")
+    accounts.set_defaults(handler=cmd_accounts)
+
+    deliveries = commands.add_parser("deliveries", help="inspect deliveries and replay dead letters")
+    common(deliveries)
+    d_actions = deliveries.add_subparsers(dest="action", required=True)
+    d_list = d_actions.add_parser("list")
+    d_list.add_argument("account")
+    d_list.add_argument("--state", choices=["pending", "done", "skipped", "dead"])
+    d_list.add_argument("--limit", type=int, default=50)
+    replay = d_actions.add_parser("replay")
+    replay.add_argument("account")
+    replay.add_argument("delivery", type=int)
+    deliveries.set_defaults(handler=cmd_deliveries)
+
+    sandbox = commands.add_parser("sandbox", help="run a vendor sandbox on its own", add_help=False)
+    sandbox.add_argument("name", nargs="?", help="which sandbox; `ledgerbridge sandbox NAME --help` for its options")
+    sandbox.add_argument("options", nargs=argparse.REMAINDER)
+    sandbox.set_defaults(handler=cmd_sandbox, plugins=plugins)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        plugins: PluginManager | None = PluginManager.discover()
+    except PluginError as exc:
+        print(f"warning: {exc}", file=sys.stderr)
+        plugins = None
+    args = build_parser(plugins).parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except PluginError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
