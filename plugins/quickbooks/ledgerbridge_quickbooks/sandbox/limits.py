@@ -1,0 +1,81 @@
+"""Intuit's throttles (requests per minute, in-flight, batches per minute) and injected faults, per realm."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from .clock import Clock
+
+
+@dataclass
+class Limits:
+    requests_per_minute: int = 500
+    max_in_flight: int = 10
+    batches_per_minute: int = 120
+    # Intuit's 429 carries no Retry-After as far as captures show; a test may ask for one.
+    retry_after: int | None = None
+
+
+class Throttle:
+    """Sliding one-minute windows (divided by time_scale) on the engine clock, plus an in-flight count."""
+
+    def __init__(self, limits: Limits, clock: Clock, time_scale: float) -> None:
+        self.limits = limits
+        self.clock = clock
+        self.time_scale = time_scale
+        self._requests: dict[str, deque[float]] = {}
+        self._batches: dict[str, deque[float]] = {}
+        self._in_flight: dict[str, int] = {}
+
+    def _window(self, store: dict[str, deque[float]], realm: str, limit: int) -> bool:
+        now = self.clock.monotonic()
+        window = store.setdefault(realm, deque())
+        horizon = now - 60.0 / self.time_scale
+        while window and window[0] <= horizon:
+            window.popleft()
+        if len(window) >= limit:
+            return False
+        window.append(now)
+        return True
+
+    def admit(self, realm: str, *, batch: bool = False) -> bool:
+        """Count one request; False means answer 429. A refused request does not take a slot."""
+        if self._in_flight.get(realm, 0) >= self.limits.max_in_flight:
+            return False
+        if not self._window(self._requests, realm, self.limits.requests_per_minute):
+            return False
+        if batch and not self._window(self._batches, realm, self.limits.batches_per_minute):
+            return False
+        self._in_flight[realm] = self._in_flight.get(realm, 0) + 1
+        return True
+
+    def release(self, realm: str) -> None:
+        self._in_flight[realm] = max(0, self._in_flight.get(realm, 0) - 1)
+
+    def in_flight(self, realm: str) -> int:
+        return self._in_flight.get(realm, 0)
+
+
+@dataclass
+class Faults:
+    """Faults injected through the control API; `realm` None means every company."""
+
+    latency: float = 0.0
+    statuses: list[int] = field(default_factory=list)
+    drop_writes: int = 0
+    realm: str | None = None
+
+    def applies(self, realm: str) -> bool:
+        return self.realm is None or self.realm == realm
+
+    def next_status(self, realm: str) -> int | None:
+        if self.statuses and self.applies(realm):
+            return self.statuses.pop(0)
+        return None
+
+    def take_drop(self, realm: str) -> bool:
+        if self.drop_writes > 0 and self.applies(realm):
+            self.drop_writes -= 1
+            return True
+        return False
