@@ -209,7 +209,7 @@ def start_subscription(request: Request, engine: SandboxEngine, body: dict[str, 
     recurring = {"interval": body.get("interval") or "monthly", "intervalCount": int(body.get("intervalCount") or 1)}
     return _checkout_result(_checkout(
         engine, body, "subscription", recurring=recurring, source_type=body.get("sourceType") or "funnel",
-        sub_type=body.get("subType") if "subType" in body else "one_step_order_form",
+        sub_type=(body["subType"] or "") if "subType" in body else "one_step_order_form",
     ))  # fmt: skip
 
 

@@ -98,7 +98,8 @@ def checkout(
     if kind not in KINDS and kind != "subscription":
         raise ApiError(400, f"unknown checkout kind {kind}")
     default_type, default_sub = KINDS.get(kind, ("funnel", "one_step_order_form"))
-    s_type, s_sub = source_type or default_type, sub_type if sub_type is not None else default_sub
+    s_type = source_type or default_type
+    s_sub = default_sub if sub_type is None else (sub_type or None)  # "" means no subType
     t = totals.compute(items, discount)
     amount_summary, tax_summary = _summary(t)
     stamp = now_iso()
