@@ -25,7 +25,8 @@ class Settings(msgspec.Struct, kw_only=True):
     secret_keys: str | None = None
     plugins_dir: Path | None = None
     workers: int = 8
-    lease_seconds: float = 300.0
+    #: A worker renews its leases every third of this; a dead worker's deliveries are reclaimed after it.
+    lease_seconds: float = 60.0
     max_attempts: int = 10
     backoff_base_seconds: float = 1.0
     backoff_cap_seconds: float = 900.0

@@ -7,6 +7,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
 from ledgerbridge import (
     Contact,
     ContactSync,
@@ -16,8 +20,10 @@ from ledgerbridge import (
     Money,
     Notification,
     Payment,
+    PluginContext,
     hookimpl,
 )
+from ledgerbridge.web import ApiError, parse_json, read_body
 
 
 def make_payment(payment_id: str = "txn-1", amount: str = "10.00", email: str = "ada@example.com") -> Payment:
@@ -83,3 +89,22 @@ class Recorder:
                 await self.event.wait()
 
         await asyncio.wait_for(reached(), timeout)
+
+
+class WebhookSource:
+    """A producer with a webhook route, as a vendor plugin would have: verify, parse, persist, acknowledge."""
+
+    @hookimpl
+    def register_routes(self, plugin: PluginContext) -> list[Route]:
+        async def receive(request: Request) -> Response:
+            body = parse_json(await read_body(request))
+            if not isinstance(body, dict) or not {"account", "id", "payment_id"} <= body.keys():
+                raise ApiError(422, "expected an object with account, id and payment_id")
+            ctx = await plugin.account(str(body["account"]))
+            if ctx is None:
+                raise ApiError(404, f"no account {body['account']!r}")
+            payment = make_payment(str(body["payment_id"]), str(body.get("amount", "10.00")))
+            new = await ctx.publish(payment, external_id=str(body["id"]))
+            return JSONResponse({"stored": new}, 200)
+
+        return [Route("/events", receive, methods=["POST"])]

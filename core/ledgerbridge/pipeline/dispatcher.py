@@ -44,7 +44,7 @@ class Dispatcher:
         runtime: Runtime,
         *,
         concurrency: int = 8,
-        lease_seconds: float = 300.0,
+        lease_seconds: float = 60.0,
         max_attempts: int = 10,
         backoff: Backoff | None = None,
         poll_interval: float = 1.0,
@@ -59,8 +59,8 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
-        self._in_flight: set[asyncio.Task[None]] = set()
-        self._slots = asyncio.Semaphore(concurrency)
+        self._in_flight: dict[asyncio.Task[None], int] = {}
+        self._renewer: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -68,6 +68,7 @@ class Dispatcher:
     def start(self) -> None:
         self._stopping = False
         self._loop_task = asyncio.create_task(self._claim_loop(), name="ledgerbridge-dispatcher")
+        self._renewer = asyncio.create_task(self._renew_leases(), name="ledgerbridge-lease-renewer")
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Stop claiming, let running deliveries finish for up to `timeout`, then free unfinished leases."""
@@ -77,11 +78,25 @@ class Dispatcher:
             await self._loop_task
             self._loop_task = None
         if self._in_flight:
-            _, pending = await asyncio.wait(self._in_flight, timeout=timeout)
+            _, pending = await asyncio.wait(list(self._in_flight), timeout=timeout)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        if self._renewer is not None:
+            self._renewer.cancel()
+            await asyncio.gather(self._renewer, return_exceptions=True)
+            self._renewer = None
         await self._runtime.store.release_leases(self.owner)
+
+    async def _renew_leases(self) -> None:
+        """Keep the leases of long-running deliveries alive, so only a dead worker's leases expire."""
+        while True:
+            await asyncio.sleep(self._lease_seconds / 3)
+            try:
+                until = self._runtime.clock() + self._lease_seconds
+                await self._runtime.store.renew_leases(self.owner, list(self._in_flight.values()), until)
+            except Exception:
+                logger.exception("renewing leases failed")
 
     async def _claim_loop(self) -> None:
         store = self._runtime.store
@@ -96,14 +111,14 @@ class Dispatcher:
                     logger.exception("claiming deliveries failed")
             for item in claimed:
                 task = asyncio.create_task(self._process(item))
-                self._in_flight.add(task)
+                self._in_flight[task] = item.delivery.id
                 task.add_done_callback(self._finished)
             if len(claimed) == free and free > 0:
                 continue
             await self._sleep_until_due()
 
     def _finished(self, task: asyncio.Task[None]) -> None:
-        self._in_flight.discard(task)
+        self._in_flight.pop(task, None)
         self.wake()
 
     async def _sleep_until_due(self) -> None:

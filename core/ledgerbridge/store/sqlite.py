@@ -392,6 +392,15 @@ class SQLiteStore:
             (owner,),
         )
 
+    async def renew_leases(self, owner: str, delivery_ids: Sequence[int], lease_until: float) -> int:
+        if not delivery_ids:
+            return 0
+        marks = ", ".join("?" * len(delivery_ids))
+        return await self._write(
+            f"UPDATE deliveries SET lease_until = ? WHERE lease_owner = ? AND state = 'pending' AND id IN ({marks})",
+            (lease_until, owner, *delivery_ids),
+        )
+
     async def next_due_at(self) -> float | None:
         row = await self._fetch_one(
             "SELECT MIN(MAX(d.next_attempt_at, COALESCE(d.lease_until, 0))) FROM deliveries d"
