@@ -5,7 +5,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from ledgerbridge.plugins import PluginManager
 from ledgerbridge.runtime import Runtime
 from ledgerbridge.settings import Settings

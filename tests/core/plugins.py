@@ -7,10 +7,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
-
 from ledgerbridge import (
     Contact,
     ContactSync,
@@ -24,6 +20,9 @@ from ledgerbridge import (
     hookimpl,
 )
 from ledgerbridge.web import ApiError, parse_json, read_body
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 
 def make_payment(payment_id: str = "txn-1", amount: str = "10.00", email: str = "ada@example.com") -> Payment:

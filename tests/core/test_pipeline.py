@@ -16,6 +16,7 @@ async def publish(runtime: Runtime, account: str, event_id: str, **payment: str)
 
 async def settle(runtime: Runtime, account: str, timeout: float = 5.0) -> dict[str, int]:
     """Wait until no delivery of the account is pending; return the counts per state."""
+
     async def idle() -> dict[str, int]:
         while True:
             counts = await runtime.store.count_deliveries(account)

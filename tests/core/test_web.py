@@ -8,7 +8,6 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
-
 from ledgerbridge import hookimpl
 from ledgerbridge.errors import PermanentFailure
 from ledgerbridge.runtime import Runtime
@@ -71,7 +70,9 @@ async def test_health_and_readiness(server: Server) -> None:
         (b'{"pad": "' + b"x" * 5000 + b'"}', 413, "larger than 4096"),
     ],
 )
-async def test_bad_webhook_bodies_get_a_4xx_with_a_message(server: Server, body: bytes, status: int, words: str) -> None:
+async def test_bad_webhook_bodies_get_a_4xx_with_a_message(
+    server: Server, body: bytes, status: int, words: str
+) -> None:
     response = await server.client.post("/plugins/source/events", content=body)
     assert response.status_code == status
     assert words in response.json()["error"]["message"]
@@ -116,7 +117,9 @@ async def test_admin_accounts_and_plugins(server: Server) -> None:
     assert {p["name"] for p in listed} == {"source", "sink", "tuned"}
     assert "on_payment" in next(p for p in listed if p["name"] == "sink")["hooks"]
 
-    created = await client.post("/admin/api/accounts", json={"name": "Globex Corp", "plugins": ["source"]}, headers=ADMIN)
+    created = await client.post(
+        "/admin/api/accounts", json={"name": "Globex Corp", "plugins": ["source"]}, headers=ADMIN
+    )
     assert created.status_code == 201 and created.json()["id"] == "globex-corp"
     again = await client.post("/admin/api/accounts", json={"name": "Globex Corp"}, headers=ADMIN)
     assert again.status_code == 409
