@@ -6,7 +6,6 @@ the path, so no id of one account reaches another's data.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import msgspec
@@ -15,13 +14,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ledgerbridge.models import decode_event
-from ledgerbridge.runtime import Runtime, SettingsError
+from ledgerbridge.runtime import Runtime
 from ledgerbridge.store import Account
+from ledgerbridge.web import operations
 from ledgerbridge.web.auth import require_admin
 from ledgerbridge.web.bodies import read_json
 from ledgerbridge.web.errors import ApiError
+from ledgerbridge.web.operations import ACCOUNT_ID, slugify
 
-ACCOUNT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+__all__ = ["ACCOUNT_ID", "routes", "slugify"]
 DELIVERY_STATES = ("pending", "done", "skipped", "dead")
 
 
@@ -51,22 +52,11 @@ def _runtime(request: Request) -> Runtime:
 
 async def _account(request: Request) -> tuple[Runtime, Account]:
     runtime = _runtime(request)
-    account = await runtime.store.get_account(request.path_params["account_id"])
-    if account is None:
-        raise ApiError(404, f"no account {request.path_params['account_id']!r}")
-    return runtime, account
+    return runtime, await operations.get_account(runtime, request.path_params["account_id"])
 
 
 def _plugin(runtime: Runtime, request: Request) -> str:
-    plugin: str = request.path_params["plugin"]
-    if not runtime.plugins.has(plugin):
-        raise ApiError(404, f"no plugin named {plugin!r} is installed")
-    return plugin
-
-
-def slugify(name: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:64]
-    return slug or "account"
+    return operations.require_plugin(runtime, request.path_params["plugin"])
 
 
 async def list_plugins(request: Request) -> Response:
@@ -87,20 +77,7 @@ async def list_accounts(request: Request) -> Response:
 async def create_account(request: Request) -> Response:
     runtime = _runtime(request)
     body = await read_json(request, NewAccount)
-    if not body.name.strip():
-        raise ApiError(422, "an account needs a name")
-    account_id = body.id or slugify(body.name)
-    if not ACCOUNT_ID.match(account_id):
-        raise ApiError(
-            422, "an account id is 1-64 characters of a-z, 0-9, '-' and '_', starting with a letter or digit"
-        )
-    for plugin in body.plugins or ():
-        if not runtime.plugins.has(plugin):
-            raise ApiError(422, f"no plugin named {plugin!r} is installed")
-    try:
-        account = await runtime.create_account(account_id, body.name.strip(), body.plugins)
-    except KeyError as exc:
-        raise ApiError(409, f"an account with id {account_id!r} already exists") from exc
+    account = await operations.create_account(runtime, body.name, body.id, body.plugins)
     return _json(account, 201)
 
 
@@ -140,10 +117,7 @@ async def set_plugin_enabled(request: Request) -> Response:
     runtime, account = await _account(request)
     plugin = _plugin(runtime, request)
     body = await read_json(request, Enablement)
-    await runtime.set_enabled(account.id, plugin, body.enabled)
-    await runtime.store.log_activity(
-        account.id, plugin, "info", f"{plugin} {'enabled' if body.enabled else 'disabled'}", {}, runtime.clock()
-    )
+    await operations.set_enabled(runtime, account, plugin, body.enabled)
     return _json({"plugin": plugin, "enabled": body.enabled})
 
 
@@ -158,19 +132,7 @@ async def put_settings(request: Request) -> Response:
     runtime, account = await _account(request)
     plugin = _plugin(runtime, request)
     changes = await read_json(request, dict[str, Any])
-    schema = runtime.plugins.settings_schema(plugin)
-    if schema is not None:
-        known = set(schema.__struct_fields__)
-        unknown = sorted(set(changes) - known)
-        if unknown:
-            raise ApiError(422, f"unknown {plugin} settings: {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    state = await runtime.store.get_plugin_state(account.id, plugin)
-    merged = changes if request.method == "PUT" else {**state.settings, **changes}
-    try:
-        settings = runtime.decode_settings(plugin, merged)
-    except SettingsError as exc:
-        raise ApiError(422, str(exc)) from exc
-    await runtime.store.set_plugin_settings(account.id, plugin, msgspec.to_builtins(settings))
+    settings = await operations.update_settings(runtime, account, plugin, changes, replace=request.method == "PUT")
     return _json(settings)
 
 
@@ -230,15 +192,7 @@ async def get_delivery(request: Request) -> Response:
 async def replay_delivery(request: Request) -> Response:
     runtime, account = await _account(request)
     delivery_id = _delivery_id(request)
-    delivery = await runtime.store.get_delivery(account.id, delivery_id)
-    if delivery is None:
-        raise ApiError(404, f"no delivery {delivery_id} in account {account.id!r}")
-    if not await runtime.store.replay_delivery(account.id, delivery_id, runtime.clock()):
-        raise ApiError(409, f"delivery {delivery_id} is {delivery.state}, not a dead letter; nothing to replay")
-    await runtime.store.log_activity(
-        account.id, delivery.plugin, "info", f"dead letter {delivery_id} replayed", {}, runtime.clock()
-    )
-    runtime.dispatcher.wake()
+    await operations.replay_delivery(runtime, account, delivery_id)
     return _json({"replayed": delivery_id}, 202)
 
 
