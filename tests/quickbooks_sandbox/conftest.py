@@ -13,9 +13,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from ledgerbridge.testing import serve_in_thread
-from starlette.applications import Starlette
-
 from ledgerbridge_quickbooks.sandbox import AppRegistration, Sandbox, SandboxConfig, create_app
+from starlette.applications import Starlette
 
 CLIENT_ID = "ABsandboxclient"
 CLIENT_SECRET = "sandbox-secret"
@@ -73,7 +72,9 @@ def authorize(
     page = client.get(authorize_url)
     assert page.status_code == 200, page.text
     action_url = unescape(re.search(r"<form method='post' action='([^']+)'", page.text)[1])  # type: ignore[index]
-    fields = {name: unescape(value) for name, value in re.findall(r"type='hidden' name='(\w+)' value='([^']*)'", page.text)}
+    fields = {
+        name: unescape(value) for name, value in re.findall(r"type='hidden' name='(\w+)' value='([^']*)'", page.text)
+    }
     realms = re.findall(r"name='realm_id' value='([^']+)'", page.text)
     fields.update({"email": "owner@example.com", "realm_id": choice or realms[0], "action": action, **extra})
     answer = client.post(action_url, data=fields, follow_redirects=False)

@@ -23,7 +23,7 @@ def client(server: Running) -> httpx.Client:
 
 
 def test_every_response_has_intuit_tid_and_time(server: Running, client: httpx.Client) -> None:
-    answer = client.get(server.api(f"companyinfo/1"))
+    answer = client.get(server.api("companyinfo/1"))
     assert answer.status_code == 200 and answer.headers["intuit_tid"]
     body = answer.json()
     assert body["CompanyInfo"]["Country"] == "US" and body["time"]
@@ -124,14 +124,15 @@ def test_batch_items_and_faults(server: Running, client: httpx.Client) -> None:
 
 
 def test_rate_limit_gives_xml_429_whatever_accept() -> None:
-    with running_sandbox(requests_per_minute=5, time_scale=6) as server, httpx.Client(
-        headers=server.headers()
-    ) as client:
+    with (
+        running_sandbox(requests_per_minute=5, time_scale=6) as server,
+        httpx.Client(headers=server.headers()) as client,
+    ):
         statuses = [client.get(server.api("companyinfo/1")).status_code for _ in range(5)]
         throttled = client.get(server.api("companyinfo/1"))
         assert statuses == [200] * 5 and throttled.status_code == 429
         assert throttled.headers["content-type"].startswith("application/xml")
-        assert "<Error code=\"3001\">" in throttled.text and "statusCode=429" in throttled.text
+        assert '<Error code="3001">' in throttled.text and "statusCode=429" in throttled.text
         assert "retry-after" not in throttled.headers
         server.sandbox.advance_clock(10)  # one scaled minute (60 s / 6) later
         assert client.get(server.api("companyinfo/1")).status_code == 200

@@ -14,7 +14,7 @@ from quickbooks import QuickBooks
 from quickbooks.batch import batch_create
 from quickbooks.cdc import change_data_capture
 from quickbooks.exceptions import AuthorizationException, QuickbooksException
-from quickbooks.objects.base import EmailAddress, Ref
+from quickbooks.objects.base import EmailAddress, LinkedTxn, Ref
 from quickbooks.objects.customer import Customer
 from quickbooks.objects.detailline import (
     DiscountLine,
@@ -24,7 +24,6 @@ from quickbooks.objects.detailline import (
 )
 from quickbooks.objects.invoice import Invoice
 from quickbooks.objects.payment import Payment, PaymentLine
-from quickbooks.objects.base import LinkedTxn
 
 from .conftest import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, Running, authorize
 

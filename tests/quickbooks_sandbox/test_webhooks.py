@@ -6,13 +6,12 @@ import asyncio
 import json
 
 from ledgerbridge.testing import running_server
+from ledgerbridge_quickbooks.sandbox import AppRegistration, SandboxConfig, create_app, sign, verify
+from ledgerbridge_quickbooks.sandbox.webhooks import SCHEDULE, Dispatcher
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-
-from ledgerbridge_quickbooks.sandbox import AppRegistration, SandboxConfig, create_app, sign, verify
-from ledgerbridge_quickbooks.sandbox.webhooks import SCHEDULE, Dispatcher
 
 VECTOR_BODY = (
     '{"eventNotifications":[{"realmId":"1269959970","dataChangeEvent":{"entities":[{"name":"Vendor","id":"40",'
@@ -91,7 +90,9 @@ async def test_deliveries_are_signed_ordered_and_retried() -> None:
 async def test_cloudevents_format_groups_changes() -> None:
     receiver = Receiver(failures=0)
     async with running_server(receiver.app) as hook_url:
-        app_reg = AppRegistration("ce", "secret", [], "vt", webhook_url=hook_url + "/hook", webhook_format="cloudevents")
+        app_reg = AppRegistration(
+            "ce", "secret", [], "vt", webhook_url=hook_url + "/hook", webhook_format="cloudevents"
+        )
         app = create_app(SandboxConfig(apps=[app_reg], time_scale=10))
         async with running_server(app) as url:
             sandbox = app.state.sandbox

@@ -223,7 +223,8 @@ async def userinfo(request: Request) -> Response:
     local = grant.email.split("@")[0]
     return JSONResponse({
         "sub": hashlib.sha256(grant.email.lower().encode()).hexdigest()[:32],
-        "email": grant.email, "emailVerified": True, "givenName": local, "familyName": "Sandbox", "realmid": grant.realm_id,
+        "email": grant.email, "emailVerified": True, "givenName": local, "familyName": "Sandbox",
+        "realmid": grant.realm_id,
     })  # fmt: skip
 
 
