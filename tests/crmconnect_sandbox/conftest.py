@@ -9,13 +9,12 @@ from typing import Any
 
 import httpx
 import pytest
+from ledgerbridge.testing import running_server
+from ledgerbridge_crmconnect.sandbox import LocationSeed, OAuthAppSeed, SandboxConfig, SandboxEngine, create_app
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-
-from ledgerbridge.testing import running_server
-from ledgerbridge_crmconnect.sandbox import LocationSeed, OAuthAppSeed, SandboxConfig, SandboxEngine, create_app
 
 LOCATION = "locSandbox0000000001"
 TOKEN = "pit-test-token-1"
@@ -39,8 +38,14 @@ class Sandbox:
         return response.json()
 
     async def contact(self, email: str = "ada@example.com", **extra: Any) -> dict[str, Any]:
-        body = {"locationId": LOCATION, "firstName": "Ada", "lastName": "Lovelace", "email": email,
-                "phone": "+15555550100", **extra}  # fmt: skip
+        body = {
+            "locationId": LOCATION,
+            "firstName": "Ada",
+            "lastName": "Lovelace",
+            "email": email,
+            "phone": "+15555550100",
+            **extra,
+        }
         return await self.control("POST", "/contacts", body)  # type: ignore[no-any-return]
 
 
@@ -62,7 +67,7 @@ def make_config(**overrides: Any) -> SandboxConfig:
         "locations": [
             LocationSeed(id=LOCATION, name="Main", token=TOKEN),
             LocationSeed(id=OTHER_LOCATION, name="Other", token=OTHER_TOKEN),
-        ],  # fmt: skip
+        ],
         "oauth_apps": [OAuthAppSeed("client-1", "secret-1", ["http://app.test/callback"])],
         "time_scale": 6000.0,  # a 10-minute webhook retry takes 0.1 s
         "rate_limit_requests": 10_000,

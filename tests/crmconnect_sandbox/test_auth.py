@@ -34,8 +34,11 @@ async def test_conversations_want_their_own_version(sandbox: Sandbox) -> None:
     assert wrong.status_code == 422
     right = await sandbox.api.post("/conversations/messages", json=body, headers={"Version": "2021-04-15"})
     assert right.status_code == 200 and right.json()["messageId"] and right.json()["conversationId"]
-    sms = await sandbox.api.post("/conversations/messages", headers={"Version": "2021-04-15"},
-                                 json={"type": "SMS", "contactId": contact["id"], "message": "Review us"})  # fmt: skip
+    sms = await sandbox.api.post(
+        "/conversations/messages",
+        headers={"Version": "2021-04-15"},
+        json={"type": "SMS", "contactId": contact["id"], "message": "Review us"},
+    )
     assert sms.status_code == 200
     sent = (await sandbox.control("GET", "/messages"))["messages"]
     assert [(m["type"], m["to"]) for m in sent] == [("Email", "ada@example.com"), ("SMS", "+15555550100")]
@@ -43,11 +46,25 @@ async def test_conversations_want_their_own_version(sandbox: Sandbox) -> None:
 
 
 async def _authorize(sandbox: Sandbox, client: httpx.AsyncClient) -> str:
-    page = await client.get("/oauth/chooselocation", params={"response_type": "code", "client_id": "client-1",
-                            "redirect_uri": "http://app.test/callback", "scope": "contacts.write"})  # fmt: skip
+    page = await client.get(
+        "/oauth/chooselocation",
+        params={
+            "response_type": "code",
+            "client_id": "client-1",
+            "redirect_uri": "http://app.test/callback",
+            "scope": "contacts.write",
+        },
+    )
     assert page.status_code == 200 and LOCATION in page.text
-    chosen = await client.post("/oauth/chooselocation", data={"client_id": "client-1", "location_id": LOCATION,
-                               "redirect_uri": "http://app.test/callback", "state": "xyz"})  # fmt: skip
+    chosen = await client.post(
+        "/oauth/chooselocation",
+        data={
+            "client_id": "client-1",
+            "location_id": LOCATION,
+            "redirect_uri": "http://app.test/callback",
+            "state": "xyz",
+        },
+    )
     assert chosen.status_code == 302
     location = urlsplit(chosen.headers["location"])
     assert f"{location.scheme}://{location.netloc}{location.path}" == "http://app.test/callback"
@@ -59,8 +76,14 @@ async def _authorize(sandbox: Sandbox, client: httpx.AsyncClient) -> str:
 async def test_oauth_code_exchange_refresh_rotation_and_expiry(sandbox: Sandbox) -> None:
     async with httpx.AsyncClient(base_url=sandbox.url) as client:
         code = await _authorize(sandbox, client)
-        form = {"client_id": "client-1", "client_secret": "secret-1", "grant_type": "authorization_code", "code": code,
-                "user_type": "Location", "redirect_uri": "http://app.test/callback"}  # fmt: skip
+        form = {
+            "client_id": "client-1",
+            "client_secret": "secret-1",
+            "grant_type": "authorization_code",
+            "code": code,
+            "user_type": "Location",
+            "redirect_uri": "http://app.test/callback",
+        }
         tokens = (await client.post("/oauth/token", data=form)).json()
         assert tokens["token_type"] == "Bearer" and tokens["locationId"] == LOCATION and tokens["expires_in"] == 86399
         assert (await client.post("/oauth/token", data=form)).status_code == 400  # codes are single-use
@@ -69,8 +92,13 @@ async def test_oauth_code_exchange_refresh_rotation_and_expiry(sandbox: Sandbox)
             await client.get("/invoices/", params={**ALT, "limit": 5, "offset": 0}, headers=headers)
         ).status_code == 200
 
-        refresh = {"client_id": "client-1", "client_secret": "secret-1", "grant_type": "refresh_token",
-                   "refresh_token": tokens["refresh_token"], "user_type": "Location"}  # fmt: skip
+        refresh = {
+            "client_id": "client-1",
+            "client_secret": "secret-1",
+            "grant_type": "refresh_token",
+            "refresh_token": tokens["refresh_token"],
+            "user_type": "Location",
+        }
         rotated = (await client.post("/oauth/token", data=refresh)).json()
         assert rotated["refresh_token"] != tokens["refresh_token"]
         assert (await client.post("/oauth/token", data=refresh)).status_code == 400  # the old one is spent
@@ -85,9 +113,22 @@ async def test_oauth_code_exchange_refresh_rotation_and_expiry(sandbox: Sandbox)
 async def test_company_tokens_cannot_call_location_routes(sandbox: Sandbox) -> None:
     async with httpx.AsyncClient(base_url=sandbox.url) as client:
         code = await _authorize(sandbox, client)
-        tokens = (await client.post("/oauth/token", data={"client_id": "client-1", "client_secret": "secret-1",
-                  "grant_type": "authorization_code", "code": code, "user_type": "Company"})).json()  # fmt: skip
+        tokens = (
+            await client.post(
+                "/oauth/token",
+                data={
+                    "client_id": "client-1",
+                    "client_secret": "secret-1",
+                    "grant_type": "authorization_code",
+                    "code": code,
+                    "user_type": "Company",
+                },
+            )
+        ).json()
         assert tokens["userType"] == "Company" and "locationId" not in tokens
-        r = await client.get("/payments/transactions", params=ALT,
-                             headers={"Authorization": f"Bearer {tokens['access_token']}", "Version": "2021-07-28"})  # fmt: skip
+        r = await client.get(
+            "/payments/transactions",
+            params=ALT,
+            headers={"Authorization": f"Bearer {tokens['access_token']}", "Version": "2021-07-28"},
+        )
         assert r.status_code == 401

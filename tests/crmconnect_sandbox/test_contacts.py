@@ -6,8 +6,16 @@ from .conftest import LOCATION, OTHER_LOCATION, Receiver, Sandbox
 
 
 async def test_create_then_get(sandbox: Sandbox) -> None:
-    r = await sandbox.api.post("/contacts/", json={"locationId": LOCATION, "firstName": "Grace", "lastName": "Hopper",
-                                                   "email": "grace@example.com", "tags": ["VIP"]})  # fmt: skip
+    r = await sandbox.api.post(
+        "/contacts/",
+        json={
+            "locationId": LOCATION,
+            "firstName": "Grace",
+            "lastName": "Hopper",
+            "email": "grace@example.com",
+            "tags": ["VIP"],
+        },
+    )
     assert r.status_code == 201
     contact = r.json()["contact"]
     assert contact["name"] == "Grace Hopper" and contact["tags"] == ["vip"]
@@ -23,8 +31,10 @@ async def test_create_refuses_a_duplicate(sandbox: Sandbox) -> None:
 
 async def test_upsert_matches_email_in_another_letter_case(sandbox: Sandbox) -> None:
     existing = await sandbox.contact("Ada.Lovelace@Example.com")
-    r = await sandbox.api.post("/contacts/upsert", json={"locationId": LOCATION, "email": "ada.lovelace@example.COM",
-                                                         "companyName": "Analytical Engines"})  # fmt: skip
+    r = await sandbox.api.post(
+        "/contacts/upsert",
+        json={"locationId": LOCATION, "email": "ada.lovelace@example.COM", "companyName": "Analytical Engines"},
+    )
     assert r.status_code == 200
     body = r.json()
     assert body["new"] is False and body["contact"]["id"] == existing["id"]

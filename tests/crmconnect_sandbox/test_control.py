@@ -7,11 +7,10 @@ import time
 from pathlib import Path
 
 import httpx
-from starlette.applications import Starlette
-from starlette.routing import Mount
-
 from ledgerbridge.testing import running_server
 from ledgerbridge_crmconnect.sandbox import add_arguments, config_from_args, create_app, startup_banner
+from starlette.applications import Starlette
+from starlette.routing import Mount
 
 from .conftest import LOCATION, TOKEN, V1, Receiver, Sandbox, make_config
 
@@ -39,8 +38,9 @@ async def test_latency(sandbox: Sandbox) -> None:
 async def test_create_location_returns_a_working_token(sandbox: Sandbox) -> None:
     location = await sandbox.control("POST", "/locations", {"id": "locNew", "name": "New", "token": "tok-new"})
     assert location["token"] == "tok-new"
-    r = await sandbox.api.get("/contacts/search/duplicate", params={"locationId": "locNew"},
-                              headers={"Authorization": "Bearer tok-new"})  # fmt: skip
+    r = await sandbox.api.get(
+        "/contacts/search/duplicate", params={"locationId": "locNew"}, headers={"Authorization": "Bearer tok-new"}
+    )
     assert r.status_code == 200
     await sandbox.control("POST", "/locations", {"id": "locNew"}, expect=400)
     listed = (await sandbox.control("GET", "/locations"))["locations"]
@@ -82,16 +82,29 @@ async def test_state_file_survives_a_restart(tmp_path: Path) -> None:
         headers = {"Authorization": f"Bearer {TOKEN}", "Version": V1}
         async with httpx.AsyncClient(base_url=url, headers=headers) as c:
             assert (await c.get(f"/contacts/{contact['id']}")).json()["contact"]["email"] == "keep@example.com"
-            invoices = (await c.get("/invoices/", params={"altId": LOCATION, "altType": "location", "limit": 10,
-                                                          "offset": 0})).json()  # fmt: skip
+            invoices = (
+                await c.get("/invoices/", params={"altId": LOCATION, "altType": "location", "limit": 10, "offset": 0})
+            ).json()
             assert invoices["invoices"][0]["total"] == 9.99
 
 
 def test_cli_arguments() -> None:
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    args = parser.parse_args(["--webhook-url", "http://127.0.0.1:9/hook", "--location", "locA:tokA", "--location",
-                              "locB:tokB", "--rate-limit", "50/5", "--time-scale", "10"])  # fmt: skip
+    args = parser.parse_args(
+        [
+            "--webhook-url",
+            "http://127.0.0.1:9/hook",
+            "--location",
+            "locA:tokA",
+            "--location",
+            "locB:tokB",
+            "--rate-limit",
+            "50/5",
+            "--time-scale",
+            "10",
+        ]
+    )
     config = config_from_args(args, "http://127.0.0.1:8000/sandbox/crmconnect")
     assert [(loc.id, loc.token) for loc in config.locations] == [("locA", "tokA"), ("locB", "tokB")]
     assert (config.rate_limit_requests, config.rate_limit_interval_seconds, config.time_scale) == (50, 5.0, 10.0)

@@ -30,8 +30,9 @@ async def test_totals_apply_discount_then_tax(sandbox: Sandbox) -> None:
 async def test_fixed_discount_and_cents(sandbox: Sandbox) -> None:
     contact = await sandbox.contact()
     items = [{"name": "Widget", "qty": 3, "amount": 19.99, "taxes": [{"_id": "t", "name": "GST", "rate": 7.5}]}]
-    invoice = await sandbox.control("POST", "/invoices", {"contactId": contact["id"], "items": items,
-                                                          "discount": {"type": "fixed", "value": 5}})  # fmt: skip
+    invoice = await sandbox.control(
+        "POST", "/invoices", {"contactId": contact["id"], "items": items, "discount": {"type": "fixed", "value": 5}}
+    )
     # 59.97 - 5 = 54.97; tax 7.5% = 4.12275 -> 4.12; total 59.09
     assert invoice["totalSummary"] == {"subTotal": 59.97, "discount": 5, "tax": 4.12}
     assert invoice["total"] == 59.09
@@ -39,8 +40,9 @@ async def test_fixed_discount_and_cents(sandbox: Sandbox) -> None:
 
 async def test_send_then_partial_then_full_payment(sandbox: Sandbox, receiver: Receiver) -> None:
     invoice = await _invoice(sandbox)
-    sent = await sandbox.api.post(f"/invoices/{invoice['_id']}/send", json={**ALT, "userId": "u1", "action": "send_manually",
-                                                                          "liveMode": False})  # fmt: skip
+    sent = await sandbox.api.post(
+        f"/invoices/{invoice['_id']}/send", json={**ALT, "userId": "u1", "action": "send_manually", "liveMode": False}
+    )
     assert sent.status_code == 200 and sent.json()["invoice"]["status"] == "sent"
     pay = {**ALT, "mode": "cash", "card": {"brand": "", "last4": ""}, "cheque": {"number": ""}, "notes": ""}
     part = (await sandbox.api.post(f"/invoices/{invoice['_id']}/record-payment", json={**pay, "amount": 100})).json()
@@ -66,8 +68,9 @@ async def test_void_and_delete(sandbox: Sandbox, receiver: Receiver) -> None:
     first, second = await _invoice(sandbox), await _invoice(sandbox, send=True)
     voided = await sandbox.api.post(f"/invoices/{second['_id']}/void", json=ALT)
     assert voided.status_code == 200 and voided.json()["status"] == "void"
-    again = await sandbox.api.post(f"/invoices/{second['_id']}/send", json={**ALT, "userId": "u", "action": "email",
-                                                                          "liveMode": False})  # fmt: skip
+    again = await sandbox.api.post(
+        f"/invoices/{second['_id']}/send", json={**ALT, "userId": "u", "action": "email", "liveMode": False}
+    )
     assert again.status_code == 400
     deleted = await sandbox.api.delete(f"/invoices/{first['_id']}", params=ALT)
     assert deleted.status_code == 200 and deleted.json()["_id"] == first["_id"]
@@ -91,8 +94,14 @@ async def test_list_filters_by_status_and_pages(sandbox: Sandbox) -> None:
 
 async def test_update_lines_and_discount_via_api_and_control(sandbox: Sandbox, receiver: Receiver) -> None:
     invoice = await _invoice(sandbox, send=True)
-    body = {**ALT, "name": "Renamed", "currency": "USD", "issueDate": invoice["issueDate"], "dueDate": invoice["dueDate"],
-            "invoiceItems": [{"name": "Only line", "qty": 1, "amount": 80, "currency": "USD"}]}  # fmt: skip
+    body = {
+        **ALT,
+        "name": "Renamed",
+        "currency": "USD",
+        "issueDate": invoice["issueDate"],
+        "dueDate": invoice["dueDate"],
+        "invoiceItems": [{"name": "Only line", "qty": 1, "amount": 80, "currency": "USD"}],
+    }
     updated = (await sandbox.api.put(f"/invoices/{invoice['_id']}", json=body)).json()
     assert updated["total"] == 80 and updated["name"] == "Renamed"
     edited = await sandbox.control("PUT", f"/invoices/{invoice['_id']}", {"discount": {"type": "fixed", "value": 30}})
@@ -102,9 +111,18 @@ async def test_update_lines_and_discount_via_api_and_control(sandbox: Sandbox, r
 
 
 async def test_create_via_api_requires_the_contact_details(sandbox: Sandbox) -> None:
-    body = {**ALT, "name": "X", "currency": "USD", "items": ITEMS, "discount": {"type": "fixed", "value": 0},
-            "businessDetails": {}, "issueDate": "2024-01-01", "sentTo": {"email": ["a@example.com"]}, "liveMode": False,
-            "contactDetails": {"id": "c1", "name": "A", "email": "a@example.com"}}  # fmt: skip
+    body = {
+        **ALT,
+        "name": "X",
+        "currency": "USD",
+        "items": ITEMS,
+        "discount": {"type": "fixed", "value": 0},
+        "businessDetails": {},
+        "issueDate": "2024-01-01",
+        "sentTo": {"email": ["a@example.com"]},
+        "liveMode": False,
+        "contactDetails": {"id": "c1", "name": "A", "email": "a@example.com"},
+    }
     r = await sandbox.api.post("/invoices/", json=body)
     assert r.status_code == 422 and "contactDetails.phoneNo must be a string" in r.json()["message"]
     body["contactDetails"]["phoneNo"] = "+15555550100"

@@ -9,8 +9,10 @@ import pytest
 from .conftest import LOCATION, Receiver, Sandbox
 
 ALT = {"altId": LOCATION, "altType": "location"}
-ITEMS = [{"name": "Course", "qty": 1, "amount": 100, "taxes": [{"_id": "tx", "name": "Tax 10%", "rate": 10}]},
-         {"name": "Workbook", "qty": 2, "amount": 19}]  # fmt: skip
+ITEMS = [
+    {"name": "Course", "qty": 1, "amount": 100, "taxes": [{"_id": "tx", "name": "Tax 10%", "rate": 10}]},
+    {"name": "Workbook", "qty": 2, "amount": 19},
+]
 
 
 async def _get(sandbox: Sandbox, kind: str, obj_id: str) -> dict[str, Any]:
@@ -36,8 +38,9 @@ async def test_checkout_kinds(
     sandbox: Sandbox, receiver: Receiver, path: str, body: dict[str, Any], source_type: str, sub_type: str | None
 ) -> None:
     contact = await sandbox.contact("Buyer@Example.com")
-    made = await sandbox.control("POST", path, {"contactId": contact["id"], "items": ITEMS,
-                                                "discount": {"type": "fixed", "value": 8}, **body})  # fmt: skip
+    made = await sandbox.control(
+        "POST", path, {"contactId": contact["id"], "items": ITEMS, "discount": {"type": "fixed", "value": 8}, **body}
+    )
     order = await _get(sandbox, "order", made["order"]["_id"])
     assert order["source"]["type"] == source_type and order["source"].get("subType") == sub_type
     assert order["status"] == "completed" and order["contactSnapshot"]["email"] == "Buyer@Example.com"
@@ -60,8 +63,11 @@ async def test_checkout_kinds(
 
 async def test_subscription_first_charge_then_renewal_without_webhook(sandbox: Sandbox, receiver: Receiver) -> None:
     contact = await sandbox.contact()
-    made = await sandbox.control("POST", "/payments/subscriptions", {"contactId": contact["id"],
-                                 "items": [{"name": "Monthly plan", "qty": 1, "amount": 49}]})  # fmt: skip
+    made = await sandbox.control(
+        "POST",
+        "/payments/subscriptions",
+        {"contactId": contact["id"], "items": [{"name": "Monthly plan", "qty": 1, "amount": 49}]},
+    )
     sub, first = made["subscription"], made["transaction"]
     assert first["subscriptionId"] == sub["subscriptionId"] and first["meta"]["billingReason"] == "subscription_create"
     assert first["entitySourceType"] == "funnel" and first["entityType"] == "order"
@@ -89,8 +95,16 @@ async def test_subscription_first_charge_then_renewal_without_webhook(sandbox: S
 
 async def test_membership_subscription_keeps_its_source(sandbox: Sandbox) -> None:
     contact = await sandbox.contact()
-    made = await sandbox.control("POST", "/payments/subscriptions", {"contactId": contact["id"], "sourceType": "membership",
-                                 "subType": None, "items": [{"name": "Club", "qty": 1, "amount": 10}]})  # fmt: skip
+    made = await sandbox.control(
+        "POST",
+        "/payments/subscriptions",
+        {
+            "contactId": contact["id"],
+            "sourceType": "membership",
+            "subType": None,
+            "items": [{"name": "Club", "qty": 1, "amount": 10}],
+        },
+    )
     renewal = (await sandbox.control("POST", f"/payments/subscriptions/{made['subscription']['_id']}/renew"))[
         "transaction"
     ]

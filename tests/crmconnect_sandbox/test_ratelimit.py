@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-
 from ledgerbridge_crmconnect.sandbox.ratelimit import RateLimiter
 
 from .conftest import LOCATION, OTHER_TOKEN, Sandbox, make_config, start
@@ -30,15 +29,21 @@ async def test_429_with_headers_then_the_window_reopens(limited: Sandbox) -> Non
     assert remaining == ["2", "1", "0"]
     refused = await limited.api.get("/contacts/search/duplicate", params=PARAMS)
     assert refused.status_code == 429
-    assert refused.json() == {"statusCode": 429, "message": "Too many requests, please try again later.",
-                              "error": "Too Many Requests"}  # fmt: skip
+    assert refused.json() == {
+        "statusCode": 429,
+        "message": "Too many requests, please try again later.",
+        "error": "Too Many Requests",
+    }
     assert refused.headers["X-RateLimit-Max"] == "3" and refused.headers["X-RateLimit-Remaining"] == "0"
     assert refused.headers["X-RateLimit-Interval-Milliseconds"] == "500"
     assert refused.headers["X-RateLimit-Limit-Daily"] == "200000"
     assert refused.headers["X-RateLimit-Daily-Remaining"] == "199997"
     # Another location's token has its own bucket.
-    other = await limited.api.get("/contacts/search/duplicate", headers={"Authorization": f"Bearer {OTHER_TOKEN}"},
-                                  params={**PARAMS, "locationId": "locSandbox0000000002"})  # fmt: skip
+    other = await limited.api.get(
+        "/contacts/search/duplicate",
+        headers={"Authorization": f"Bearer {OTHER_TOKEN}"},
+        params={**PARAMS, "locationId": "locSandbox0000000002"},
+    )
     assert other.status_code == 200
     await asyncio.sleep(0.55)
     assert (await limited.api.get("/contacts/search/duplicate", params=PARAMS)).status_code == 200

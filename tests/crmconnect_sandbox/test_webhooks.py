@@ -11,7 +11,6 @@ import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
-
 from ledgerbridge_crmconnect.sandbox.signing import WebhookKeys
 
 from .conftest import LOCATION, Receiver, Sandbox, make_config, start

@@ -29,10 +29,21 @@ def _rate(value: str) -> tuple[int, float]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("CRM Connect sandbox")
     group.add_argument("--webhook-url", default=None, help="where the sandbox POSTs signed webhooks")
-    group.add_argument("--location", action="append", type=_location, default=None, metavar="ID:TOKEN",
-                       help="a sub-account and its Private Integration Token (repeatable)")  # fmt: skip
-    group.add_argument("--rate-limit", type=_rate, default=(100, 10.0), metavar="N[/SECONDS]",
-                       help="burst limit per app per location (default 100/10)")  # fmt: skip
+    group.add_argument(
+        "--location",
+        action="append",
+        type=_location,
+        default=None,
+        metavar="ID:TOKEN",
+        help="a sub-account and its Private Integration Token (repeatable)",
+    )
+    group.add_argument(
+        "--rate-limit",
+        type=_rate,
+        default=(100, 10.0),
+        metavar="N[/SECONDS]",
+        help="burst limit per app per location (default 100/10)",
+    )
     group.add_argument("--time-scale", type=float, default=1.0, help="divide waits (webhook retries, windows)")
     group.add_argument("--state-file", default=None, help="persist sandbox data to this JSON file")
     group.add_argument("--keys-dir", default=None, help="persist the webhook signing keys here")

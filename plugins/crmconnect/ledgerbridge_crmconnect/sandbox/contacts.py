@@ -15,9 +15,24 @@ from ledgerbridge_crmconnect.sandbox.state import Record
 from ledgerbridge_crmconnect.sandbox.util import ApiError, JSONResponse, ghl_id, not_found, now_iso, trace_id
 
 STRING_FIELDS = (
-    "firstName", "lastName", "name", "email", "phone", "address1", "city", "state", "postalCode", "website",
-    "timezone", "source", "country", "companyName", "assignedTo", "gender", "dateOfBirth",
-)  # fmt: skip
+    "firstName",
+    "lastName",
+    "name",
+    "email",
+    "phone",
+    "address1",
+    "city",
+    "state",
+    "postalCode",
+    "website",
+    "timezone",
+    "source",
+    "country",
+    "companyName",
+    "assignedTo",
+    "gender",
+    "dateOfBirth",
+)
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -99,8 +114,23 @@ def render(contact: Record) -> Record:
 def webhook_body(contact: Record) -> Record:
     """Contact events are the flat contact (ContactCreate.md); type/locationId are added on delivery."""
     body: Record = {"id": contact["id"]}
-    for name in ("address1", "city", "state", "companyName", "country", "source", "dateOfBirth", "email", "name",
-                 "firstName", "lastName", "phone", "postalCode", "website", "assignedTo"):  # fmt: skip
+    for name in (
+        "address1",
+        "city",
+        "state",
+        "companyName",
+        "country",
+        "source",
+        "dateOfBirth",
+        "email",
+        "name",
+        "firstName",
+        "lastName",
+        "phone",
+        "postalCode",
+        "website",
+        "assignedTo",
+    ):
         if contact.get(name) is not None:
             body[name] = contact[name]
     body.update(

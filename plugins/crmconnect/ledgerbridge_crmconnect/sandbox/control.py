@@ -66,9 +66,13 @@ def _invoice(engine: SandboxEngine, request: Request) -> Record:
 # -- locations and contacts ----------------------------------------------------------------------------
 @control
 def create_location(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
-    seed = LocationSeed(id=body.get("id") or ghl_id(), name=body.get("name") or "Sandbox Location",
-                        country=body.get("country") or "US", token=body.get("token"),
-                        currency=body.get("currency") or "USD")  # fmt: skip
+    seed = LocationSeed(
+        id=body.get("id") or ghl_id(),
+        name=body.get("name") or "Sandbox Location",
+        country=body.get("country") or "US",
+        token=body.get("token"),
+        currency=body.get("currency") or "USD",
+    )
     if seed.id in engine.state.locations:
         raise ApiError(400, f"Location {seed.id} already exists")
     return engine.add_location(seed)
@@ -142,8 +146,9 @@ def edit_invoice(request: Request, engine: SandboxEngine, body: dict[str, Any]) 
 @control
 def pay_invoice(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
     """{amount?: number (default: the amount due), mode?: cash|card|…}"""
-    invoice = invoices.record_payment(engine, _invoice(engine, request), _amount(body), body.get("mode") or "card",
-                                      str(body.get("notes") or ""))  # fmt: skip
+    invoice = invoices.record_payment(
+        engine, _invoice(engine, request), _amount(body), body.get("mode") or "card", str(body.get("notes") or "")
+    )
     return invoices.render(invoice)
 
 
@@ -159,8 +164,10 @@ def delete_invoice(request: Request, engine: SandboxEngine, body: dict[str, Any]
 
 # -- payments ------------------------------------------------------------------------------------------
 def _checkout_result(result: dict[str, Record]) -> dict[str, Record]:
-    out = {"order": payments.render_order(result["order"]),
-           "transaction": payments.render_transaction(result["transaction"])}  # fmt: skip
+    out = {
+        "order": payments.render_order(result["order"]),
+        "transaction": payments.render_transaction(result["transaction"]),
+    }
     if "subscription" in result:
         out["subscription"] = payments.render_subscription(result["subscription"])
     return out
@@ -207,10 +214,16 @@ def payment_link(request: Request, engine: SandboxEngine, body: dict[str, Any]) 
 def start_subscription(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
     """{contactId, items, interval?: monthly|…, sourceType?: funnel|membership|…, subType?}: the first charge."""
     recurring = {"interval": body.get("interval") or "monthly", "intervalCount": int(body.get("intervalCount") or 1)}
-    return _checkout_result(_checkout(
-        engine, body, "subscription", recurring=recurring, source_type=body.get("sourceType") or "funnel",
-        sub_type=(body["subType"] or "") if "subType" in body else "one_step_order_form",
-    ))  # fmt: skip
+    return _checkout_result(
+        _checkout(
+            engine,
+            body,
+            "subscription",
+            recurring=recurring,
+            source_type=body.get("sourceType") or "funnel",
+            sub_type=(body["subType"] or "") if "subType" in body else "one_step_order_form",
+        )
+    )
 
 
 @control

@@ -53,8 +53,12 @@ def send_message(request: Request, ctx: Ctx) -> Response:
     if body["type"] == "Email":
         message["emailMessageId"] = ghl_id()
     ctx.engine.state.messages[message["messageId"]] = message
-    out: Record = {"conversationId": conversation_id, "messageId": message["messageId"],
-                   "msg": "Message queued successfully.", "status": "pending"}  # fmt: skip
+    out: Record = {
+        "conversationId": conversation_id,
+        "messageId": message["messageId"],
+        "msg": "Message queued successfully.",
+        "status": "pending",
+    }
     if "emailMessageId" in message:
         out["emailMessageId"] = message["emailMessageId"]
     return JSONResponse(out)

@@ -26,8 +26,19 @@ from ledgerbridge_crmconnect.sandbox.util import (
 
 STATUSES = ("draft", "sent", "payment_processing", "paid", "void", "partially_paid")
 PAYMENT_MODES = ("cash", "card", "cheque", "bank_transfer", "other")
-CREATE_REQUIRED = ("altId", "altType", "name", "businessDetails", "currency", "items", "discount",
-                   "contactDetails", "issueDate", "sentTo", "liveMode")  # fmt: skip
+CREATE_REQUIRED = (
+    "altId",
+    "altType",
+    "name",
+    "businessDetails",
+    "currency",
+    "items",
+    "discount",
+    "contactDetails",
+    "issueDate",
+    "sentTo",
+    "liveMode",
+)
 UPDATE_REQUIRED = ("altId", "altType", "name", "currency", "invoiceItems", "issueDate", "dueDate")
 UNKNOWN_INVOICE = "Unable to find an invoice with the given invoice id"
 
@@ -102,8 +113,11 @@ def _missing(body: dict[str, Any], names: tuple[str, ...]) -> None:
 def _contact_details(raw: Any) -> Record:
     if not isinstance(raw, dict):
         raise ApiError(422, ["contactDetails must be an object"])
-    problems = [f"contactDetails.{k} must be a string" for k in ("id", "name", "phoneNo", "email")
-                if not isinstance(raw.get(k), str)]  # fmt: skip
+    problems = [
+        f"contactDetails.{k} must be a string"
+        for k in ("id", "name", "phoneNo", "email")
+        if not isinstance(raw.get(k), str)
+    ]
     if problems:
         raise ApiError(422, problems)
     return dict(raw)
@@ -301,10 +315,12 @@ def list_invoices(request: Request, ctx: Ctx) -> Response:
     start, end = parse_time(q.get("startAt", "")), parse_time(q.get("endAt", ""))
     if start or end:
         found = [
-            i for i in found
+            i
+            for i in found
             if (issued := parse_time(i["issueDate"])) is not None
-            and (start is None or issued >= start) and (end is None or issued <= end)
-        ]  # fmt: skip
+            and (start is None or issued >= start)
+            and (end is None or issued <= end)
+        ]
     found.sort(key=lambda i: (i["issueDate"], i["createdAt"]), reverse=q.get("sortOrder") != "ascend")
     return JSONResponse({"invoices": [render(i) for i in found[offset : offset + limit]], "total": len(found)})
 
@@ -367,12 +383,25 @@ routes = [
 
 def contact_details(contact: Record) -> Record:
     """contactDetails as HighLevel copies them from a contact onto an invoice."""
-    details: Record = {"id": contact["id"], "name": contact.get("name") or "", "email": contact.get("email") or "",
-                       "phoneNo": contact.get("phone") or ""}  # fmt: skip
+    details: Record = {
+        "id": contact["id"],
+        "name": contact.get("name") or "",
+        "email": contact.get("email") or "",
+        "phoneNo": contact.get("phone") or "",
+    }
     if contact.get("companyName"):
         details["companyName"] = contact["companyName"]
-    address = {k: contact[s] for k, s in (("addressLine1", "address1"), ("city", "city"), ("state", "state"),
-               ("postalCode", "postalCode"), ("countryCode", "country")) if contact.get(s)}  # fmt: skip
+    address = {
+        k: contact[s]
+        for k, s in (
+            ("addressLine1", "address1"),
+            ("city", "city"),
+            ("state", "state"),
+            ("postalCode", "postalCode"),
+            ("countryCode", "country"),
+        )
+        if contact.get(s)
+    }
     if address:
         details["address"] = address
     return details

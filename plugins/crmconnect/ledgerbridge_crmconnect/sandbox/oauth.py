@@ -17,9 +17,11 @@ from ledgerbridge_crmconnect.sandbox.util import ApiError, JSONResponse, ghl_id
 
 CODE_SECONDS = 600
 REFRESH_SECONDS = 365 * 86400
-DEFAULT_SCOPE = ("contacts.readonly contacts.write invoices.readonly invoices.write payments/orders.readonly "
-                 "payments/transactions.readonly payments/subscriptions.readonly products.readonly "
-                 "conversations/message.write")  # fmt: skip
+DEFAULT_SCOPE = (
+    "contacts.readonly contacts.write invoices.readonly invoices.write payments/orders.readonly "
+    "payments/transactions.readonly payments/subscriptions.readonly products.readonly "
+    "conversations/message.write"
+)
 
 
 def _app(engine: SandboxEngine, client_id: str | None, redirect_uri: str | None) -> None:
@@ -33,23 +35,44 @@ def _app(engine: SandboxEngine, client_id: str | None, redirect_uri: str | None)
 def issue_code(engine: SandboxEngine, client_id: str, redirect_uri: str, location_id: str, scope: str) -> str:
     engine.location(location_id)
     code = secrets.token_hex(20)
-    engine.state.auth_codes[code] = {"clientId": client_id, "redirectUri": redirect_uri, "locationId": location_id,
-                                     "scope": scope or DEFAULT_SCOPE, "expiresAt": time.time() + CODE_SECONDS}  # fmt: skip
+    engine.state.auth_codes[code] = {
+        "clientId": client_id,
+        "redirectUri": redirect_uri,
+        "locationId": location_id,
+        "scope": scope or DEFAULT_SCOPE,
+        "expiresAt": time.time() + CODE_SECONDS,
+    }
     return code
 
 
 def _issue_tokens(engine: SandboxEngine, grant: Record, user_type: str) -> Record:
     location = engine.location(grant["locationId"])
     access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-    token: Record = {"clientId": grant["clientId"], "userType": user_type, "scope": grant["scope"],
-                     "companyId": location["companyId"], "userId": grant.get("userId") or ghl_id(),
-                     "locationId": grant["locationId"] if user_type == "Location" else None}  # fmt: skip
+    token: Record = {
+        "clientId": grant["clientId"],
+        "userType": user_type,
+        "scope": grant["scope"],
+        "companyId": location["companyId"],
+        "userId": grant.get("userId") or ghl_id(),
+        "locationId": grant["locationId"] if user_type == "Location" else None,
+    }
     engine.state.access_tokens[access] = {**token, "expiresAt": time.time() + engine.config.access_token_seconds}
-    engine.state.refresh_tokens[refresh] = {**token, "locationId": grant["locationId"],
-                                            "expiresAt": time.time() + REFRESH_SECONDS}  # fmt: skip
-    out: Record = {"access_token": access, "token_type": "Bearer", "expires_in": engine.config.access_token_seconds,
-                   "refresh_token": refresh, "scope": grant["scope"], "userType": user_type,
-                   "companyId": location["companyId"], "userId": token["userId"], "isBulkInstallation": False}  # fmt: skip
+    engine.state.refresh_tokens[refresh] = {
+        **token,
+        "locationId": grant["locationId"],
+        "expiresAt": time.time() + REFRESH_SECONDS,
+    }
+    out: Record = {
+        "access_token": access,
+        "token_type": "Bearer",
+        "expires_in": engine.config.access_token_seconds,
+        "refresh_token": refresh,
+        "scope": grant["scope"],
+        "userType": user_type,
+        "companyId": location["companyId"],
+        "userId": token["userId"],
+        "isBulkInstallation": False,
+    }
     if user_type == "Location":
         out["locationId"] = grant["locationId"]
     return out
@@ -70,8 +93,9 @@ async def chooser(request: Request) -> Response:
     redirect_uri = params.get("redirect_uri") or (engine.oauth_apps[params["client_id"]].redirect_uris or [""])[0]
     if request.method == "POST":
         try:
-            code = issue_code(engine, params["client_id"], redirect_uri, params.get("location_id", ""),
-                              params.get("scope", ""))  # fmt: skip
+            code = issue_code(
+                engine, params["client_id"], redirect_uri, params.get("location_id", ""), params.get("scope", "")
+            )
         except ApiError as error:
             return error.response()
         engine.save()

@@ -42,8 +42,20 @@ def _http_404(what: str) -> ApiError:
 
 def contact_snapshot(contact: Record) -> Record:
     snapshot: Record = {"id": contact["id"], "locationId": contact["locationId"]}
-    for name in ("firstName", "lastName", "name", "email", "phone", "source", "address1", "city", "state",
-                 "postalCode", "country", "companyName"):  # fmt: skip
+    for name in (
+        "firstName",
+        "lastName",
+        "name",
+        "email",
+        "phone",
+        "source",
+        "address1",
+        "city",
+        "state",
+        "postalCode",
+        "country",
+        "companyName",
+    ):
         if contact.get(name) is not None:
             snapshot[name] = contact[name]
     snapshot.update(dnd=contact.get("dnd", False), tags=list(contact.get("tags", [])), dateAdded=contact["dateAdded"])
@@ -76,8 +88,10 @@ def _order_item(item: Record, recurring: Record | None) -> Record:
 
 def _summary(t: totals.Totals) -> tuple[Record, list[Record]]:
     amount_summary = {"subtotal": t.sub_total, "discount": t.discount, "tax": t.tax, "shipping": Decimal(0)}
-    tax_summary = [{"_id": x.id, "name": x.name, "calculation": x.calculation, "rate": x.rate, "amount": x.amount}
-                   for x in t.tax_lines]  # fmt: skip
+    tax_summary = [
+        {"_id": x.id, "name": x.name, "calculation": x.calculation, "rate": x.rate, "amount": x.amount}
+        for x in t.tax_lines
+    ]
     return amount_summary, tax_summary
 
 
@@ -136,9 +150,16 @@ def checkout(
         subscription = _subscription(engine, order, contact, recurring)
         result["subscription"] = subscription
     txn = _transaction(
-        engine, contact, t.total, currency, entity_type="order", entity_id=order["_id"], source=source,
-        subscription=subscription, billing_reason="subscription_create" if subscription else None,
-    )  # fmt: skip
+        engine,
+        contact,
+        t.total,
+        currency,
+        entity_type="order",
+        entity_id=order["_id"],
+        source=source,
+        subscription=subscription,
+        billing_reason="subscription_create" if subscription else None,
+    )
     order.update(status="completed", paymentStatus="paid", updatedAt=now_iso())
     engine.emit("OrderStatusUpdate", order["locationId"], order_webhook(order))
     result["transaction"] = txn
@@ -168,7 +189,7 @@ def _subscription(engine: SandboxEngine, order: Record, contact: Record, recurri
                 "interval": recurring.get("intervalCount", 1),
                 "startDate": stamp[:10],
             }
-        },  # fmt: skip
+        },
         "renewals": 0,
         "createdAt": stamp,
         "updatedAt": stamp,
@@ -182,26 +203,46 @@ def renew(engine: SandboxEngine, subscription: Record) -> Record:
     if subscription["status"] != "active":
         raise ApiError(400, f"Subscription is {subscription['status']}")
     contact = engine.state.contacts.get(subscription["contactId"]) or {
-        **subscription["contactSnapshot"], "locationId": subscription["locationId"]}  # fmt: skip
+        **subscription["contactSnapshot"],
+        "locationId": subscription["locationId"],
+    }
     subscription["renewals"] += 1
     subscription["updatedAt"] = now_iso()
     return _transaction(
-        engine, contact, subscription["amount"], subscription["currency"], entity_type="subscription",
-        entity_id=subscription["_id"], source=subscription["entitySource"], subscription=subscription,
+        engine,
+        contact,
+        subscription["amount"],
+        subscription["currency"],
+        entity_type="subscription",
+        entity_id=subscription["_id"],
+        source=subscription["entitySource"],
+        subscription=subscription,
         billing_reason="subscription_cycle",
-    )  # fmt: skip
+    )
 
 
 def record_invoice_payment(engine: SandboxEngine, invoice: Record, amount: Decimal, mode: str, notes: str) -> Record:
     """A payment recorded on an invoice appears as a transaction whose source is the invoice."""
     contact = engine.state.contacts.get(invoice["contactDetails"].get("id", "")) or {
-        "id": invoice["contactDetails"].get("id", ""), "locationId": invoice["locationId"],
-        "name": invoice["contactDetails"].get("name"), "email": invoice["contactDetails"].get("email"),
+        "id": invoice["contactDetails"].get("id", ""),
+        "locationId": invoice["locationId"],
+        "name": invoice["contactDetails"].get("name"),
+        "email": invoice["contactDetails"].get("email"),
         "dateAdded": invoice["createdAt"],
-    }  # fmt: skip
+    }
     source = {"type": "invoice", "id": invoice["_id"], "name": invoice["name"], "meta": {}}
-    txn = _transaction(engine, contact, amount, invoice["currency"], entity_type="invoice", entity_id=invoice["_id"],
-                       source=source, subscription=None, billing_reason=None, provider="manual")  # fmt: skip
+    txn = _transaction(
+        engine,
+        contact,
+        amount,
+        invoice["currency"],
+        entity_type="invoice",
+        entity_id=invoice["_id"],
+        source=source,
+        subscription=None,
+        billing_reason=None,
+        provider="manual",
+    )
     txn["invoiceId"] = invoice["_id"]
     txn["paymentMethod"] = {"mode": mode, "notes": notes}
     return txn
@@ -271,8 +312,22 @@ def refund(engine: SandboxEngine, txn: Record, amount: Decimal | None) -> Record
 # -- rendering ---------------------------------------------------------------------------------------
 def order_webhook(order: Record) -> Record:
     """OrderCreate / OrderStatusUpdate bodies (OrderCreate.md); type/locationId added on delivery."""
-    keys = ("_id", "status", "taxSummary", "fulfillmentStatus", "contactId", "currency", "amount", "liveMode",
-            "amountSummary", "source", "createdAt", "updatedAt", "contactSnapshot", "items")  # fmt: skip
+    keys = (
+        "_id",
+        "status",
+        "taxSummary",
+        "fulfillmentStatus",
+        "contactId",
+        "currency",
+        "amount",
+        "liveMode",
+        "amountSummary",
+        "source",
+        "createdAt",
+        "updatedAt",
+        "contactSnapshot",
+        "items",
+    )
     body: Record = {"altId": order["locationId"], "altType": "location"}
     body.update({k: order[k] for k in keys})
     return body
@@ -305,9 +360,15 @@ def render_transaction(txn: Record) -> Record:
     """One shape for list and get: the flat entitySource* fields (list schema) and entitySource (get schema)."""
     out: Record = {k: v for k, v in txn.items() if k != "locationId"}
     source = txn["entitySource"]
-    out.update(altId=txn["locationId"], altType="location", entitySourceType=source["type"],
-               entitySourceId=source["id"], entitySourceName=source.get("name", ""),
-               entitySourceMeta=source.get("meta", {}), traceId=trace_id())  # fmt: skip
+    out.update(
+        altId=txn["locationId"],
+        altType="location",
+        entitySourceType=source["type"],
+        entitySourceId=source["id"],
+        entitySourceName=source.get("name", ""),
+        entitySourceMeta=source.get("meta", {}),
+        traceId=trace_id(),
+    )
     if source.get("subType"):
         out["entitySourceSubType"] = source["subType"]
     return out
@@ -317,10 +378,17 @@ def render_subscription(sub: Record) -> Record:
     out: Record = {k: v for k, v in sub.items() if k not in ("locationId", "renewals")}
     snap = sub["contactSnapshot"]
     source = sub["entitySource"]
-    out.update(altId=sub["locationId"], altType="location", contactEmail=snap.get("email", ""),
-               contactName=snap.get("name") or " ".join(p for p in (snap.get("firstName"), snap.get("lastName")) if p),
-               entitySourceType=source["type"], entitySourceId=source["id"], entitySourceName=source.get("name", ""),
-               entitySourceMeta=source.get("meta", {}), subscriptionSnapshot={"renewals": sub["renewals"]})  # fmt: skip
+    out.update(
+        altId=sub["locationId"],
+        altType="location",
+        contactEmail=snap.get("email", ""),
+        contactName=snap.get("name") or " ".join(p for p in (snap.get("firstName"), snap.get("lastName")) if p),
+        entitySourceType=source["type"],
+        entitySourceId=source["id"],
+        entitySourceName=source.get("name", ""),
+        entitySourceMeta=source.get("meta", {}),
+        subscriptionSnapshot={"renewals": sub["renewals"]},
+    )
     return out
 
 
@@ -363,10 +431,16 @@ def _location(ctx: Ctx, q: Any, alt_type_required: bool) -> str:
 def list_orders(request: Request, ctx: Ctx) -> Response:
     q = request.query_params
     location_id = _location(ctx, q, alt_type_required=False)
-    found = _filter(ctx.engine.state.in_location(ctx.engine.state.orders, location_id), q, {
-        "contactId": lambda r: r["contactId"], "status": lambda r: r["status"],
-        "paymentStatus": lambda r: r["paymentStatus"], "sourceId": lambda r: r["source"]["id"],
-    })  # fmt: skip
+    found = _filter(
+        ctx.engine.state.in_location(ctx.engine.state.orders, location_id),
+        q,
+        {
+            "contactId": lambda r: r["contactId"],
+            "status": lambda r: r["status"],
+            "paymentStatus": lambda r: r["paymentStatus"],
+            "sourceId": lambda r: r["source"]["id"],
+        },
+    )
     limit, offset = _page(q)
     return JSONResponse({"data": [render_order(o) for o in found[offset : offset + limit]], "totalCount": len(found)})
 
@@ -384,11 +458,17 @@ def get_order(request: Request, ctx: Ctx) -> Response:
 def list_transactions(request: Request, ctx: Ctx) -> Response:
     q = request.query_params
     location_id = _location(ctx, q, alt_type_required=True)
-    found = _filter(ctx.engine.state.in_location(ctx.engine.state.transactions, location_id), q, {
-        "contactId": lambda r: r["contactId"], "entitySourceType": lambda r: r["entitySource"]["type"],
-        "entitySourceSubType": lambda r: r["entitySource"].get("subType"),
-        "subscriptionId": lambda r: r.get("subscriptionId"), "entityId": lambda r: r["entityId"],
-    })  # fmt: skip
+    found = _filter(
+        ctx.engine.state.in_location(ctx.engine.state.transactions, location_id),
+        q,
+        {
+            "contactId": lambda r: r["contactId"],
+            "entitySourceType": lambda r: r["entitySource"]["type"],
+            "entitySourceSubType": lambda r: r["entitySource"].get("subType"),
+            "subscriptionId": lambda r: r.get("subscriptionId"),
+            "entityId": lambda r: r["entityId"],
+        },
+    )
     limit, offset = _page(q)
     data = [render_transaction(t) for t in found[offset : offset + limit]]
     return JSONResponse({"data": data, "totalCount": len(found)})
@@ -415,10 +495,16 @@ def find_subscription(engine: SandboxEngine, location_id: str, key: str) -> Reco
 def list_subscriptions(request: Request, ctx: Ctx) -> Response:
     q = request.query_params
     location_id = _location(ctx, q, alt_type_required=True)
-    found = _filter(ctx.engine.state.in_location(ctx.engine.state.subscriptions, location_id), q, {
-        "contactId": lambda r: r["contactId"], "entityId": lambda r: r["entityId"], "id": lambda r: r["_id"],
-        "entitySourceType": lambda r: r["entitySource"]["type"],
-    })  # fmt: skip
+    found = _filter(
+        ctx.engine.state.in_location(ctx.engine.state.subscriptions, location_id),
+        q,
+        {
+            "contactId": lambda r: r["contactId"],
+            "entityId": lambda r: r["entityId"],
+            "id": lambda r: r["_id"],
+            "entitySourceType": lambda r: r["entitySource"]["type"],
+        },
+    )
     limit, offset = _page(q)
     data = [render_subscription(s) for s in found[offset : offset + limit]]
     return JSONResponse({"data": data, "totalCount": len(found)})

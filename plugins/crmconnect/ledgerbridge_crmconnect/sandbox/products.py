@@ -11,8 +11,18 @@ from ledgerbridge_crmconnect.sandbox.state import Record
 from ledgerbridge_crmconnect.sandbox.util import ApiError, JSONResponse, int_param, not_found, now_iso, object_id
 
 PRODUCT_TYPES = ("DIGITAL", "PHYSICAL", "SERVICE", "PHYSICAL/DIGITAL")
-OPTIONAL = ("description", "image", "statementDescriptor", "availableInStore", "collectionIds", "isTaxesEnabled",
-            "taxes", "variants", "slug", "taxInclusive")  # fmt: skip
+OPTIONAL = (
+    "description",
+    "image",
+    "statementDescriptor",
+    "availableInStore",
+    "collectionIds",
+    "isTaxesEnabled",
+    "taxes",
+    "variants",
+    "slug",
+    "taxInclusive",
+)
 
 
 def render(product: Record) -> Record:
@@ -29,8 +39,14 @@ def create_product(request: Request, ctx: Ctx) -> Response:
         raise ApiError(422, problems)
     location_id = ctx.require_location(body["locationId"])
     stamp = now_iso()
-    product: Record = {"_id": object_id(), "locationId": location_id, "name": body["name"],
-                       "productType": body["productType"], "createdAt": stamp, "updatedAt": stamp}  # fmt: skip
+    product: Record = {
+        "_id": object_id(),
+        "locationId": location_id,
+        "name": body["name"],
+        "productType": body["productType"],
+        "createdAt": stamp,
+        "updatedAt": stamp,
+    }
     product.update({k: body[k] for k in OPTIONAL if k in body})
     ctx.engine.state.products[product["_id"]] = product
     return JSONResponse(render(product), status_code=201)

@@ -45,10 +45,8 @@ def compute(items: list[dict[str, Any]], discount: dict[str, Any] | None) -> Tot
     discount_amount = ZERO
     if discount and discount.get("value"):
         value = Decimal(discount["value"])
-        if discount.get("type") == "percentage":
-            discount_amount = cents(base * value / 100)
-        else:
-            discount_amount = min(cents(value), base)
+        percentage = discount.get("type") == "percentage"
+        discount_amount = cents(base * value / 100) if percentage else min(cents(value), base)
     tax_by_id: dict[str, TaxLine] = {}
     for item, line, ok in zip(items, lines, eligible, strict=True):
         share = cents(discount_amount * line / base) if ok and base > 0 else ZERO
