@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -300,6 +301,10 @@ def _check_properties(query: Query, rows: list[dict[str, Any]]) -> None:
             raise errors.invalid_query(f"property '{name}' is not queryable for {query.entity}")
 
 
+def _sort_key(row: dict[str, Any], path: list[str]) -> Key:
+    return _key(_resolve(row, path))
+
+
 def _id_key(row: dict[str, Any]) -> tuple[int, str]:
     raw = str(row.get("Id", ""))
     return (int(raw), raw) if raw.isdigit() else (0, raw)
@@ -318,7 +323,7 @@ def execute(query: Query, rows: list[dict[str, Any]]) -> dict[str, Any]:
     for path, descending in reversed(query.order):
         present = [row for row in selected if _resolve(row, path) is not None]
         missing = [row for row in selected if _resolve(row, path) is None]
-        present.sort(key=lambda row, p=path: _key(_resolve(row, p)), reverse=descending)
+        present.sort(key=functools.partial(_sort_key, path=path), reverse=descending)
         selected = present + missing
     page = selected[query.start - 1 : query.start - 1 + query.limit]
     if not page:
