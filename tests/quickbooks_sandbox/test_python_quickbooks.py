@@ -200,3 +200,12 @@ def test_expired_access_token_is_401(connected: tuple[Running, AuthClient, Quick
     with pytest.raises(AuthorizationException) as denied:
         Customer.all(qb=qb)
     assert '"fault"' in denied.value.detail and '"code":"3200"' in denied.value.detail
+
+
+def test_throttled_reaches_python_quickbooks_as_xml(connected: tuple[Running, AuthClient, QuickBooks]) -> None:
+    server, _, qb = connected
+    server.sandbox.limits.requests_per_minute = 1
+    Customer.count(qb=qb)
+    with pytest.raises(QuickbooksException) as throttled:
+        Customer.count(qb=qb)
+    assert "ThrottleExceeded" in throttled.value.message and "statusCode=429" in throttled.value.message

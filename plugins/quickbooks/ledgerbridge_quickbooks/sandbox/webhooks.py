@@ -26,6 +26,7 @@ EVERY_AFTER = 21600
 # Intuit groups changes made close together; the sandbox waits this long (scaled) before sending.
 GATHER_SECONDS = 0.5
 MAX_EVENTS = 100
+HISTORY_KEEP = 1000  # deliveries kept for inspection through the control API
 PAST = {"Create": "created", "Update": "updated", "Delete": "deleted", "Merge": "merged", "Void": "voided"}
 
 
@@ -146,6 +147,7 @@ class Dispatcher:
         delivery = Delivery(str(uuid.uuid4()), client_id, app.webhook_url, body, sign(app.verifier_token, body),
                             len(events), next_at=self.clock.time() + self._delay(0))  # fmt: skip
         self.history.append(delivery)
+        del self.history[:-HISTORY_KEEP]
         return delivery
 
     async def _attempt(self, client: httpx.AsyncClient, delivery: Delivery) -> None:
