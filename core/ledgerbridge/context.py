@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets as token_generator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
@@ -35,6 +36,13 @@ class PluginContext:
 
     def url(self, path: str) -> str:
         return self.base_url + "/" + path.lstrip("/")
+
+    @property
+    def data_dir(self) -> Path:
+        """A folder of this plugin's own under the server's data directory (created on first use)."""
+        path = self._runtime.settings.data_dir / "plugins" / self.name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
     @property
     def server_url(self) -> str:

@@ -1,0 +1,190 @@
+"""A real core around one plugin, for the plugin's own tests: store, pipeline and workers, no HTTP.
+
+async with PluginHarness({"plainledger": my_plugin}) as harness:
+    ctx = await harness.account("acme")
+    await harness.publish("acme", sample_payment(), external_id="pay-1")
+    assert await harness.settle("acme") == {"done": 1}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from ledgerbridge.context import AccountContext
+from ledgerbridge.models import (
+    Contact,
+    ContactSync,
+    Event,
+    FirstInvoicePaid,
+    Invoice,
+    InvoiceChange,
+    InvoiceChangeKind,
+    LineItem,
+    Money,
+    Payment,
+    TaxRate,
+)
+from ledgerbridge.plugins import PluginManager
+from ledgerbridge.runtime import Runtime
+from ledgerbridge.settings import Settings
+
+PRODUCER = "harness-producer"
+
+
+class _Producer:
+    """Stands in for the plugin on the other side: it publishes events and consumes none."""
+
+
+class PluginHarness:
+    def __init__(self, plugins: dict[str, object], data_dir: Path | None = None, **settings: Any) -> None:
+        self._plugins = plugins
+        self._data_dir = data_dir
+        self._settings = settings
+        self._temporary: tempfile.TemporaryDirectory[str] | None = None
+        self.runtime: Runtime | None = None
+
+    async def __aenter__(self) -> PluginHarness:
+        if self._data_dir is None:
+            self._temporary = tempfile.TemporaryDirectory(prefix="ledgerbridge-harness-")
+            self._data_dir = Path(self._temporary.name)
+        manager = PluginManager()
+        for name, plugin in {**self._plugins, PRODUCER: _Producer()}.items():
+            manager.register(plugin, name)
+        manager.check_pending()
+        values: dict[str, Any] = {
+            "data_dir": self._data_dir,
+            "admin_token": "harness",
+            "backoff_base_seconds": 0.01,
+            "backoff_cap_seconds": 0.1,
+            "poll_interval_seconds": 0.05,
+            "max_attempts": 3,
+            **self._settings,
+        }
+        self.runtime = Runtime(Settings(**values), manager)
+        await self.runtime.start()
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        if self.runtime is not None:
+            await self.runtime.stop()
+        if self._temporary is not None:
+            self._temporary.cleanup()
+
+    @property
+    def core(self) -> Runtime:
+        """The running core (store, plugins, pipeline)."""
+        if self.runtime is None:
+            raise RuntimeError("use the harness in `async with`")
+        return self.runtime
+
+    async def account(self, account_id: str, plugin: str | None = None) -> AccountContext:
+        """The account (created with every plugin enabled on first use), seen by `plugin`."""
+        runtime = self.core
+        if await runtime.store.get_account(account_id) is None:
+            await runtime.create_account(account_id, account_id.title())
+        ctx = await runtime.account_context(account_id, plugin or next(iter(self._plugins)))
+        assert ctx is not None
+        return ctx
+
+    async def publish(self, account_id: str, event: Event, *, external_id: str) -> bool:
+        await self.account(account_id)
+        return await self.core.publish(account_id, PRODUCER, external_id, event)
+
+    async def settle(self, account_id: str, timeout: float = 10.0) -> dict[str, int]:
+        """Wait until nothing is pending for the account; the deliveries counted by state."""
+
+        async def idle() -> dict[str, int]:
+            while True:
+                counts = await self.core.store.count_deliveries(account_id)
+                if not counts.get("pending"):
+                    return counts
+                await asyncio.sleep(0.02)
+
+        return await asyncio.wait_for(idle(), timeout)
+
+    async def dead_letters(self, account_id: str) -> list[str]:
+        return [d.last_error or "" for d in await self.core.store.list_deliveries(account_id, "dead")]
+
+
+# Sample events, as the built-in plugins produce them.
+
+_AT = datetime(2026, 11, 2, 15, 30, tzinfo=UTC)
+
+
+def _usd(amount: str) -> Money:
+    return Money(amount=Decimal(amount), currency="USD")
+
+
+def sample_contact(email: str = "ada@example.com", name: str = "Ada Lovelace") -> Contact:
+    given, _, family = name.partition(" ")
+    return Contact(name=name, email=email, given_name=given, family_name=family or None, crm_id="crm-contact-1")
+
+
+def sample_payment(payment_id: str = "txn-1001") -> Payment:
+    line = LineItem(name="Consultation", quantity=Decimal("2"), unit_price=_usd("50.00"))
+    return Payment(
+        payment_id=payment_id,
+        source_kind="order_form",
+        payer=sample_contact(),
+        lines=(line,),
+        subtotal=_usd("100.00"),
+        discount=_usd("10.00"),
+        tax=_usd("7.20"),
+        total=_usd("97.20"),
+        paid_at=_AT,
+        order_id="order-1001",
+        payment_method="card",
+        reference="ch_1001",
+    )
+
+
+def sample_invoice(status: str = "sent", invoice_id: str = "inv-2001") -> Invoice:
+    tax = TaxRate(name="Sales tax", rate_percent=Decimal("8"))
+    lines = (
+        LineItem(name="Design", quantity=Decimal("1"), unit_price=_usd("275.00"), taxes=(tax,)),
+        LineItem(name="Hosting", quantity=Decimal("3"), unit_price=_usd("4.25"), taxes=(tax,)),
+        LineItem(name="Support", quantity=Decimal("1"), unit_price=_usd("47.50"), taxes=(tax,)),
+    )
+    paid = _usd("362.07") if status == "paid" else _usd("0")
+    return Invoice(
+        invoice_id=invoice_id,
+        number="INV-2001",
+        status=status,  # type: ignore[arg-type]
+        customer=sample_contact(),
+        lines=lines,
+        subtotal=_usd("335.25"),
+        discount_total=_usd("0"),
+        tax_total=_usd("26.82"),
+        total=_usd("362.07"),
+        amount_paid=paid,
+        amount_due=_usd("362.07") - paid,
+        created_at=_AT,
+    )
+
+
+def sample_invoice_change(kind: InvoiceChangeKind = "sent", invoice_id: str = "inv-2001") -> InvoiceChange:
+    status = {"sent": "sent", "updated": "sent", "paid": "paid", "partially_paid": "partially_paid"}.get(kind, "void")
+    return InvoiceChange(kind=kind, invoice=sample_invoice(status, invoice_id), occurred_at=_AT)
+
+
+def sample_contact_sync(source_id: str = "58") -> ContactSync:
+    return ContactSync(kind="imported", contact=sample_contact(), source_id=source_id)
+
+
+def sample_first_invoice_paid(customer_id: str = "58") -> FirstInvoicePaid:
+    return FirstInvoicePaid(
+        contact=sample_contact(),
+        customer_id=customer_id,
+        invoice_id="130",
+        invoice_number="1037",
+        total=_usd("362.07"),
+        paid_at=_AT,
+    )

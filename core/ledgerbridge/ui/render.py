@@ -1,0 +1,100 @@
+"""Rendering pages: one Jinja2 environment (autoescape on), the common page context and security headers."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import jinja2
+from ledgerbridge.runtime import Runtime
+from ledgerbridge.ui.sandboxes import sandbox_links
+from ledgerbridge.ui.session import CSRF_FIELD, csrf_token, is_signed_in, take_flashes
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+SECURITY_HEADERS = {
+    # no inline script or style anywhere, so the policy can be tight; form targets stay open because a
+    # card's POST action may redirect to the vendor's sign-in
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+def format_time(timestamp: float | None) -> str:
+    if timestamp is None:
+        return ""
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def iso_time(timestamp: float | None) -> str:
+    if timestamp is None:
+        return ""
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+
+
+def plain_value(value: Any) -> str:
+    """A value from an activity entry's data as text: strings as they are, anything else as compact JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(", ", ": "), ensure_ascii=False, default=str)
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("ledgerbridge.ui", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["time"] = format_time
+    env.filters["isotime"] = iso_time
+    env.filters["plain"] = plain_value
+    env.globals["csrf_field"] = CSRF_FIELD
+    return env
+
+
+ENVIRONMENT = _environment()
+
+
+def runtime_of(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def render_fragment(template: str, **context: Any) -> str:
+    return ENVIRONMENT.get_template(template).render(**context)
+
+
+def page(request: Request, template: str, status: int = 200, **context: Any) -> Response:
+    runtime = runtime_of(request)
+    signed_in = is_signed_in(request)
+    base: dict[str, Any] = {
+        "request": request,
+        "signed_in": signed_in,
+        "csrf_token": csrf_token(request),
+        "flashes": take_flashes(request) if signed_in else [],
+        "sandboxes": sandbox_links(runtime.sandbox_urls) if signed_in else [],
+        "account": None,
+        "section": None,
+    }
+    base.update(context)
+    html = ENVIRONMENT.get_template(template).render(**base)
+    return HTMLResponse(html, status, headers=SECURITY_HEADERS)
+
+
+def error_page(request: Request, status: int, message: str, **context: Any) -> Response:
+    titles = {
+        400: "That request could not be read",
+        401: "Sign-in needed",
+        403: "Not allowed",
+        404: "Not found",
+        409: "Nothing to do",
+        413: "Too much data",
+        422: "That was not accepted",
+    }
+    title = titles.get(status, "Something went wrong")
+    return page(request, "error.html", status, title=title, message=message, status=status, **context)
