@@ -18,6 +18,7 @@ from ledgerbridge_crmconnect.sandbox.util import (
     JSONResponse,
     ghl_id,
     int_param,
+    not_found,
     now_iso,
     object_id,
     parse_time,
@@ -142,7 +143,7 @@ def render(invoice: Record, for_webhook: bool = False) -> Record:
         "altType": "location",
         "name": invoice["name"],
         "businessDetails": invoice["businessDetails"],
-        "invoiceNumber": number if for_webhook is False else str(number),
+        "invoiceNumber": number,
         "currency": invoice["currency"],
         "contactDetails": invoice["contactDetails"],
         "issueDate": invoice["issueDate"],
@@ -198,10 +199,10 @@ def create(engine: SandboxEngine, location_id: str, body: dict[str, Any]) -> Rec
     return invoice
 
 
-def find(engine: SandboxEngine, location_id: str, invoice_id: str, message: str = "Invoice not found") -> Record:
+def find(engine: SandboxEngine, location_id: str, invoice_id: str, missing: ApiError | None = None) -> Record:
     invoice = engine.state.invoices.get(invoice_id)
     if invoice is None or invoice["locationId"] != location_id:
-        raise ApiError(404, message) if message == "Invoice not found" else ApiError(400, message)
+        raise missing or not_found("Invoice")
     return invoice
 
 
@@ -358,14 +359,14 @@ def record_invoice_payment(request: Request, ctx: Ctx) -> Response:
 @api(CONTACTS_VERSION)
 def void_invoice(request: Request, ctx: Ctx) -> Response:
     location_id = _alt(ctx, ctx.body)
-    invoice = find(ctx.engine, location_id, request.path_params["invoiceId"], UNKNOWN_INVOICE)
+    invoice = find(ctx.engine, location_id, request.path_params["invoiceId"], ApiError(400, UNKNOWN_INVOICE))
     return JSONResponse(render(void(ctx.engine, invoice)))
 
 
 @api(CONTACTS_VERSION)
 def delete_invoice(request: Request, ctx: Ctx) -> Response:
     location_id = _alt(ctx, request.query_params)
-    invoice = find(ctx.engine, location_id, request.path_params["invoiceId"], UNKNOWN_INVOICE)
+    invoice = find(ctx.engine, location_id, request.path_params["invoiceId"], ApiError(400, UNKNOWN_INVOICE))
     return JSONResponse(render(delete(ctx.engine, invoice)))
 
 
