@@ -7,11 +7,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import jinja2
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
 from ledgerbridge.runtime import Runtime
 from ledgerbridge.ui.sandboxes import sandbox_links
 from ledgerbridge.ui.session import CSRF_FIELD, csrf_token, is_signed_in, take_flashes
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
 
 SECURITY_HEADERS = {
     # no inline script or style anywhere, so the policy can be tight; form targets stay open because a
@@ -97,4 +98,4 @@ def error_page(request: Request, status: int, message: str, **context: Any) -> R
         422: "That was not accepted",
     }
     title = titles.get(status, "Something went wrong")
-    return page(request, "error.html", status, title=title, message=message, status=status, **context)
+    return page(request, "error.html", status, title=title, message=message, code=status, **context)

@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ledgerbridge.settings import Settings
-from ledgerbridge.web.auth import SESSION_KEY, token_matches
-from ledgerbridge.web.errors import ApiError
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
+
+from ledgerbridge.settings import Settings
+from ledgerbridge.web.auth import SESSION_KEY, token_matches
+from ledgerbridge.web.errors import ApiError
 
 SECRET_FILE_NAME = "session.key"
 COOKIE_NAME = "ledgerbridge_session"

@@ -1,0 +1,60 @@
+"""The account list: choose an account, or create one."""
+
+from __future__ import annotations
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ledgerbridge.store import Account
+from ledgerbridge.ui.endpoint import form_text, redirect
+from ledgerbridge.ui.render import page, runtime_of
+from ledgerbridge.ui.session import flash
+from ledgerbridge.web import operations
+from ledgerbridge.web.errors import ApiError
+
+
+def integrations_url(account_id: str) -> str:
+    return f"/accounts/{account_id}/settings/integrations"
+
+
+async def account_from_path(request: Request) -> Account:
+    return await operations.get_account(runtime_of(request), request.path_params["account_id"])
+
+
+async def accounts_page(request: Request) -> Response:
+    return await _render_accounts(request)
+
+
+async def _render_accounts(
+    request: Request, status: int = 200, error: str | None = None, name: str = "", account_id: str = ""
+) -> Response:
+    accounts = await runtime_of(request).store.list_accounts()
+    return page(
+        request,
+        "accounts.html",
+        status,
+        title="Accounts",
+        section="accounts",
+        accounts=sorted(accounts, key=lambda a: a.name.lower()),
+        error=error,
+        form_name=name,
+        form_id=account_id,
+    )
+
+
+async def create_account_submit(request: Request, form: FormData) -> Response:
+    name = form_text(form, "name")
+    account_id = form_text(form, "id", max_length=64)
+    try:
+        account = await operations.create_account(runtime_of(request), name, account_id or None)
+    except ApiError as exc:
+        # the form again, with what was typed and what is wrong with it
+        return await _render_accounts(request, exc.status, exc.message, name, account_id)
+    flash(request, f"Account “{account.name}” created, with every installed plugin turned on.")
+    return redirect(integrations_url(account.id))
+
+
+async def account_home(request: Request) -> Response:
+    account = await account_from_path(request)
+    return redirect(integrations_url(account.id))
