@@ -15,6 +15,8 @@ from starlette.routing import BaseRoute, Mount
 from ledgerbridge.plugins import PluginManager
 from ledgerbridge.runtime import Runtime
 from ledgerbridge.settings import Settings
+from ledgerbridge.ui import routes as ui_routes
+from ledgerbridge.ui import session_middleware
 from ledgerbridge.web import admin, health
 from ledgerbridge.web.auth import load_or_create_admin_token
 from ledgerbridge.web.errors import EXCEPTION_HANDLERS
@@ -45,6 +47,7 @@ def create_app(
         if plugin_routes:
             routes.append(Mount(f"/plugins/{name}", routes=list(plugin_routes)))
     routes += [Mount(f"/sandbox/{name}", app=app) for name, app in sandbox_apps.items()]
+    routes += ui_routes()  # last: the UI ends with a catch-all that answers unknown paths with a 404 page
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -62,7 +65,7 @@ def create_app(
         routes=routes,
         lifespan=lifespan,
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)],
+        middleware=[Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes), session_middleware(settings)],
     )
     app.state.runtime = runtime
     app.state.ready = False
