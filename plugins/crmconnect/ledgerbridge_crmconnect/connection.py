@@ -1,0 +1,198 @@
+"""Per-account connections: which API, which location, which credentials; one shared client per location.
+
+Credentials live in encrypted secrets, never in settings: `token` ({"token"}) for a Private Integration
+Token, `oauth` ({"access_token", "refresh_token", "expires_at", "location_id"}) for the marketplace app.
+With neither, and the CRM sandbox mounted in this server, the account talks to the sandbox's seeded
+location with its seeded token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import httpx
+from ledgerbridge import AccountContext, PermanentFailure, ReauthorizationRequired, RetryLater
+
+from ledgerbridge_crmconnect.client import CrmApiError, CrmClient, CrmTransportError, RateLimiter, StaticToken
+from ledgerbridge_crmconnect.settings import HIGHLEVEL_API_URL, CrmConnectSettings
+
+SANDBOX_NAME = "crmconnect"
+# What `ledgerbridge serve` seeds into the mounted sandbox and what accounts use there by default.
+SANDBOX_LOCATION_ID = "lbSandboxLocation001"
+SANDBOX_TOKEN = "ledgerbridge-sandbox-pit"
+
+CLIENT_ID_ENV = "LEDGERBRIDGE_CRM_CLIENT_ID"
+CLIENT_SECRET_ENV = "LEDGERBRIDGE_CRM_CLIENT_SECRET"
+TOKEN_SECRET = "token"
+OAUTH_SECRET = "oauth"
+REFRESH_EARLY_SECONDS = 300.0
+
+AuthKind = Literal["token", "oauth", "sandbox"]
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """Where and how one account reaches the CRM."""
+
+    base_url: str
+    location_id: str
+    auth: AuthKind | None
+    sandbox: bool
+    settings: CrmConnectSettings
+
+    @property
+    def ready(self) -> bool:
+        return self.auth is not None and bool(self.location_id)
+
+
+async def resolve(ctx: AccountContext) -> Resolved:
+    settings: CrmConnectSettings = await ctx.settings()
+    token = await ctx.get_secret(TOKEN_SECRET)
+    oauth = await ctx.get_secret(OAUTH_SECRET)
+    sandbox_url = ctx.plugin_context.sandbox_url(SANDBOX_NAME)
+    has_credentials = token is not None or oauth is not None
+    if settings.api_base_url:
+        base_url = settings.api_base_url.rstrip("/")
+    elif sandbox_url and not has_credentials:
+        base_url = sandbox_url
+    else:
+        base_url = HIGHLEVEL_API_URL
+    sandbox = settings.sandbox or (sandbox_url is not None and base_url == sandbox_url)
+    auth: AuthKind | None = "token" if token else "oauth" if oauth else "sandbox" if sandbox else None
+    location_id = settings.location_id or str((oauth or {}).get("location_id") or "")
+    if not location_id and auth == "sandbox":
+        location_id = SANDBOX_LOCATION_ID
+    return Resolved(base_url=base_url, location_id=location_id, auth=auth, sandbox=sandbox, settings=settings)
+
+
+async def ensure_bound(ctx: AccountContext, resolved: Resolved) -> None:
+    """Keep the routing of webhooks (`locationId` → account) in step with the settings."""
+    state = await ctx.state()
+    wanted = resolved.location_id or None
+    if state.external_id != wanted:
+        await ctx.bind_external_id(wanted)
+
+
+class OAuthTokens:
+    """An OAuth grant with rotating refresh tokens: the rotated pair is stored before the token is used."""
+
+    def __init__(self, ctx: AccountContext, base_url: str, http: httpx.AsyncClient, lock: asyncio.Lock) -> None:
+        self._ctx = ctx
+        self._base_url = base_url
+        self._http = http
+        self._lock = lock
+
+    async def token(self) -> str:
+        grant = await self._grant()
+        if float(grant.get("expires_at", 0)) - REFRESH_EARLY_SECONDS <= self._ctx.now():
+            return await self._refresh(grant["access_token"])
+        return str(grant["access_token"])
+
+    async def refreshed(self, rejected: str) -> str | None:
+        return await self._refresh(rejected)
+
+    async def _grant(self) -> dict[str, Any]:
+        grant: dict[str, Any] | None = await self._ctx.get_secret(OAUTH_SECRET)
+        if grant is None:
+            raise ReauthorizationRequired("the CRM Connect OAuth grant is missing; connect again")
+        return grant
+
+    async def _refresh(self, stale_access_token: str) -> str:
+        async with self._lock:
+            grant = await self._grant()
+            if grant["access_token"] != stale_access_token:  # another task refreshed meanwhile
+                return str(grant["access_token"])
+            client_id, client_secret = os.environ.get(CLIENT_ID_ENV), os.environ.get(CLIENT_SECRET_ENV)
+            if not client_id or not client_secret:
+                raise ReauthorizationRequired(f"{CLIENT_ID_ENV}/{CLIENT_SECRET_ENV} are not set")
+            form = {
+                "client_id": client_id,
+                "client_secret": client_secret,
+                "grant_type": "refresh_token",
+                "refresh_token": grant["refresh_token"],
+                "user_type": "Location",
+            }
+            try:
+                response = await self._http.post(f"{self._base_url}/oauth/token", data=form)
+            except httpx.TransportError as exc:
+                raise RetryLater(f"token endpoint unreachable: {exc}") from exc
+            if response.status_code in (400, 401, 403):
+                raise ReauthorizationRequired(f"the CRM refused the refresh token ({response.status_code})")
+            if not response.is_success:
+                raise RetryLater(f"token endpoint answered {response.status_code}")
+            body = response.json()
+            rotated = {
+                "access_token": body["access_token"],
+                "refresh_token": body.get("refresh_token", grant["refresh_token"]),
+                "expires_at": self._ctx.now() + float(body.get("expires_in", 86_399)),
+                "location_id": body.get("locationId") or grant.get("location_id"),
+            }
+            # Store first: the old refresh token is already spent, losing the new one would strand the grant.
+            await self._ctx.put_secret(OAUTH_SECRET, rotated)
+            return str(rotated["access_token"])
+
+
+class Connections:
+    """The plugin's shared HTTP client, one rate limiter per location, cached sandbox webhook keys."""
+
+    def __init__(self) -> None:
+        self._http: httpx.AsyncClient | None = None
+        self._limiters: dict[tuple[str, str], RateLimiter] = {}
+        self._refresh_locks: dict[str, asyncio.Lock] = {}
+        self._sandbox_keys: dict[str, dict[str, str]] = {}
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """Made on first use, inside the server's event loop."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=30.0)
+        return self._http
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def client(self, ctx: AccountContext, resolved: Resolved | None = None) -> tuple[CrmClient, Resolved]:
+        resolved = resolved or await resolve(ctx)
+        if not resolved.ready:
+            raise ReauthorizationRequired("CRM Connect is not connected: set a location and a token or OAuth grant")
+        tokens: Any
+        if resolved.auth == "token":
+            secret = await ctx.get_secret(TOKEN_SECRET) or {}
+            tokens = StaticToken(str(secret.get("token", "")))
+        elif resolved.auth == "oauth":
+            lock = self._refresh_locks.setdefault(ctx.account_id, asyncio.Lock())
+            tokens = OAuthTokens(ctx, resolved.base_url, self.http, lock)
+        else:
+            tokens = StaticToken(SANDBOX_TOKEN)
+        limiter = self._limiters.setdefault((resolved.base_url, resolved.location_id), RateLimiter())
+        return CrmClient(resolved.base_url, tokens, http=self.http, limiter=limiter, max_retries=3), resolved
+
+    async def sandbox_keys(self, base_url: str) -> dict[str, str]:
+        """The sandbox's webhook public keys from its control API, fetched once per sandbox."""
+        if base_url not in self._sandbox_keys:
+            response = await self.http.get(f"{base_url}/_control/webhook-keys")
+            response.raise_for_status()
+            self._sandbox_keys[base_url] = dict(response.json())
+        return self._sandbox_keys[base_url]
+
+
+@contextlib.asynccontextmanager
+async def steering() -> AsyncIterator[None]:
+    """Turn the client's errors into what the pipeline understands (retry, pause, dead-letter)."""
+    try:
+        yield
+    except CrmTransportError as exc:
+        raise RetryLater(str(exc)) from exc
+    except CrmApiError as exc:
+        if exc.status == 401:
+            raise ReauthorizationRequired(f"CRM Connect refused the credentials: {exc.message}") from exc
+        if exc.retryable:
+            raise RetryLater(str(exc), retry_after=exc.retry_after) from exc
+        raise PermanentFailure(str(exc)) from exc

@@ -1,0 +1,139 @@
+"""Connecting an account: a Private Integration Token, or HighLevel's OAuth authorization-code flow.
+
+The admin-only routes use the server's admin credential; the OAuth callback is authenticated by the
+one-time `state` nonce made when the flow started.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import urlencode
+
+from ledgerbridge import AccountContext, PluginContext
+from ledgerbridge.web import ApiError, parse_json, read_body
+from ledgerbridge.web.auth import require_admin
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from ledgerbridge_crmconnect.connection import (
+    CLIENT_ID_ENV,
+    CLIENT_SECRET_ENV,
+    OAUTH_SECRET,
+    TOKEN_SECRET,
+    Connections,
+    ensure_bound,
+    resolve,
+)
+from ledgerbridge_crmconnect.settings import HIGHLEVEL_API_URL
+
+HIGHLEVEL_AUTHORIZE_URL = "https://marketplace.gohighlevel.com/oauth/chooselocation"
+SCOPES = (
+    "contacts.readonly contacts.write invoices.readonly payments/orders.readonly "
+    "payments/transactions.readonly payments/subscriptions.readonly conversations/message.write workflows.readonly"
+)
+
+
+async def _account(plugin: PluginContext, request: Request) -> AccountContext:
+    require_admin(request)
+    account = await plugin.account(request.path_params["account_id"])
+    if account is None:
+        raise ApiError(404, "no such account")
+    return account
+
+
+async def connect(plugin: PluginContext, request: Request) -> Response:
+    """POST {location_id, token?}: connect with a Private Integration Token (stored encrypted)."""
+    account = await _account(plugin, request)
+    body: Any = parse_json(await read_body(request))
+    if not isinstance(body, dict):
+        raise ApiError(400, "expected a JSON object")
+    location_id, token = body.get("location_id"), body.get("token")
+    if location_id is not None and (not isinstance(location_id, str) or not location_id):
+        raise ApiError(422, "location_id must be a non-empty string")
+    if token is not None and (not isinstance(token, str) or not token.strip()):
+        raise ApiError(422, "token must be a non-empty string")
+    if token is not None:
+        await account.put_secret(TOKEN_SECRET, {"token": token.strip()})
+    if location_id is not None:
+        await account.update_settings(location_id=location_id)
+    resolved = await resolve(account)
+    await ensure_bound(account, resolved)
+    await account.resume()
+    await account.log(f"CRM Connect connected to location {resolved.location_id} ({resolved.auth})")
+    return JSONResponse({"location_id": resolved.location_id, "auth": resolved.auth, "api": resolved.base_url})
+
+
+async def disconnect(plugin: PluginContext, request: Request) -> Response:
+    account = await _account(plugin, request)
+    await account.delete_secret(TOKEN_SECRET)
+    await account.delete_secret(OAUTH_SECRET)
+    await account.bind_external_id(None)
+    await account.log("CRM Connect disconnected")
+    return JSONResponse({"disconnected": True})
+
+
+def _oauth_urls(plugin: PluginContext, base_url: str) -> tuple[str, str]:
+    """(authorize URL, token URL): HighLevel's, or the sandbox's when the account talks to it."""
+    if base_url.rstrip("/") == HIGHLEVEL_API_URL:
+        return HIGHLEVEL_AUTHORIZE_URL, f"{HIGHLEVEL_API_URL}/oauth/token"
+    return f"{base_url}/oauth/chooselocation", f"{base_url}/oauth/token"
+
+
+async def start(plugin: PluginContext, request: Request) -> Response:
+    """GET: send the admin to the marketplace's location chooser."""
+    account = await _account(plugin, request)
+    client_id = os.environ.get(CLIENT_ID_ENV)
+    if not client_id:
+        raise ApiError(409, f"set {CLIENT_ID_ENV} and {CLIENT_SECRET_ENV} to connect with OAuth")
+    resolved = await resolve(account)
+    authorize, _ = _oauth_urls(plugin, resolved.base_url)
+    state = await account.create_nonce({"base_url": resolved.base_url})
+    query = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": plugin.url("oauth/callback"),
+        "scope": SCOPES,
+        "state": state,
+    }
+    return RedirectResponse(f"{authorize}?{urlencode(query)}", status_code=302)
+
+
+async def callback(plugin: PluginContext, connections: Connections, request: Request) -> Response:
+    """GET ?code&state: exchange the code, store the grant, bind the location it was installed in."""
+    taken = await plugin.take_nonce(request.query_params.get("state", ""))
+    if taken is None:
+        raise ApiError(400, "unknown or expired OAuth state; start the connection again")
+    account, data = taken
+    code = request.query_params.get("code")
+    if not code:
+        raise ApiError(400, "the CRM returned no authorization code")
+    _, token_url = _oauth_urls(plugin, str(data["base_url"]))
+    form = {
+        "client_id": os.environ.get(CLIENT_ID_ENV, ""),
+        "client_secret": os.environ.get(CLIENT_SECRET_ENV, ""),
+        "grant_type": "authorization_code",
+        "code": code,
+        "user_type": "Location",
+        "redirect_uri": plugin.url("oauth/callback"),
+    }
+    response = await connections.http.post(token_url, data=form)
+    if not response.is_success:
+        raise ApiError(502, f"the CRM refused the authorization code ({response.status_code})")
+    body = response.json()
+    location_id = str(body.get("locationId") or "")
+    await account.put_secret(
+        OAUTH_SECRET,
+        {
+            "access_token": body["access_token"],
+            "refresh_token": body["refresh_token"],
+            "expires_at": account.now() + float(body.get("expires_in", 86_399)),
+            "location_id": location_id,
+        },
+    )
+    if location_id:
+        await account.update_settings(location_id=location_id)
+    await ensure_bound(account, await resolve(account))
+    await account.resume()
+    await account.log(f"CRM Connect connected by OAuth to location {location_id}")
+    return JSONResponse({"connected": True, "location_id": location_id})
