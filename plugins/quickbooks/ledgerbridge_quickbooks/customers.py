@@ -1,0 +1,133 @@
+"""Find or create the QuickBooks customer for a CRM contact: link table, e-mail query, DisplayName fallback.
+
+Matching is by e-mail, case-insensitively (HighLevel's rule). DisplayName must be unique across customers,
+vendors and employees, so a taken name becomes "Name (email)", then "Name (email) 2", … — deterministic and
+readable. A taken name whose holder has the same e-mail is that customer (a race, or a query that missed).
+"""
+
+from __future__ import annotations
+
+from ledgerbridge import AccountContext, Contact
+
+from . import errors, wire
+from .client import QuickBooksClient, quote_value, request_id
+from .service import Service
+
+LINK = "customer"
+MAX_DISPLAY_NAME = 500
+MAX_CANDIDATES = 20
+
+
+def link_key(contact: Contact) -> str:
+    email = contact.normalized_email
+    return email if email else "name:" + " ".join(contact.name.split()).casefold()
+
+
+def display_names(contact: Contact) -> list[str]:
+    name = " ".join(contact.name.replace(":", "-").split()) or (contact.email or "Customer")
+    email = contact.normalized_email
+    first = name[:MAX_DISPLAY_NAME]
+    if not email:
+        return [first] + [f"{name} {n}"[:MAX_DISPLAY_NAME] for n in range(2, MAX_CANDIDATES + 1)]
+    labelled = f"{name} ({email})"
+    return [first, labelled[:MAX_DISPLAY_NAME]] + [
+        f"{labelled} {n}"[:MAX_DISPLAY_NAME] for n in range(2, MAX_CANDIDATES)
+    ]
+
+
+def same_email(customer: wire.Customer, email: str | None) -> bool:
+    return bool(email) and (customer.email or "").strip().lower() == email
+
+
+def to_customer(contact: Contact, display_name: str) -> wire.Customer:
+    address = contact.address
+    return wire.Customer(
+        DisplayName=display_name,
+        GivenName=contact.given_name[:100] if contact.given_name else None,
+        FamilyName=contact.family_name[:100] if contact.family_name else None,
+        CompanyName=contact.company_name[:100] if contact.company_name else None,
+        PrimaryEmailAddr=wire.EmailAddress(Address=contact.email.strip()) if contact.email else None,
+        PrimaryPhone=wire.TelephoneNumber(FreeFormNumber=contact.phone) if contact.phone else None,
+        BillAddr=wire.PhysicalAddress(
+            Line1=address.line1, Line2=address.line2, City=address.city, CountrySubDivisionCode=address.region,
+            PostalCode=address.postal_code, Country=address.country,
+        ) if address else None,
+    )  # fmt: skip
+
+
+def to_contact(customer: wire.Customer) -> Contact:
+    address = customer.BillAddr
+    from ledgerbridge import Address
+
+    return Contact(
+        name=customer.DisplayName or customer.CompanyName or customer.email or f"Customer {customer.Id}",
+        email=customer.email,
+        given_name=customer.GivenName,
+        family_name=customer.FamilyName,
+        company_name=customer.CompanyName,
+        phone=customer.PrimaryPhone.FreeFormNumber if customer.PrimaryPhone else None,
+        address=Address(
+            line1=address.Line1, line2=address.Line2, city=address.City, region=address.CountrySubDivisionCode,
+            postal_code=address.PostalCode, country=address.Country,
+        ) if address else None,
+        accounting_id=customer.Id,
+    )  # fmt: skip
+
+
+async def find_by_email(service: Service, client: QuickBooksClient, email: str) -> wire.Customer | None:
+    """The lowest-id active customer with this e-mail; None when none, or when the query is refused."""
+    if client.realm_id in service.email_query_refused:
+        return None
+    try:
+        rows = await client.query(
+            wire.Customer, f"SELECT * FROM Customer WHERE PrimaryEmailAddr = {quote_value(email)}"
+        )
+    except errors.QueryRefusedError:
+        service.email_query_refused.add(client.realm_id)
+        return None
+    matches = sorted((row for row in rows if same_email(row, email)), key=lambda c: int(c.Id or 0))
+    return matches[0] if matches else None
+
+
+async def find_by_display_name(client: QuickBooksClient, name: str) -> wire.Customer | None:
+    rows = await client.query(wire.Customer, f"SELECT * FROM Customer WHERE DisplayName = {quote_value(name)}")
+    return rows[0] if rows else None
+
+
+async def resolve(ctx: AccountContext, service: Service, client: QuickBooksClient, contact: Contact, key: str) -> str:
+    """The customer id for `contact`, creating the customer when none has its e-mail."""
+    local = link_key(contact)
+    link = await ctx.get_link(LINK, local)
+    if link is not None:
+        return str(link.remote_id)
+    async with service.lock(client.realm_id, LINK, local):
+        link = await ctx.get_link(LINK, local)
+        if link is not None:
+            return str(link.remote_id)
+        customer_id = await _find_or_create(service, client, contact, key)
+        await ctx.put_link(LINK, local, customer_id)
+        return customer_id
+
+
+async def forget(ctx: AccountContext, contact: Contact) -> None:
+    await ctx.delete_link(LINK, link_key(contact))
+
+
+async def _find_or_create(service: Service, client: QuickBooksClient, contact: Contact, key: str) -> str:
+    email = contact.normalized_email
+    if email:
+        found = await find_by_email(service, client, email)
+        if found is not None and found.Id:
+            return found.Id
+    for index, candidate in enumerate(display_names(contact)):
+        try:
+            created = await client.create(to_customer(contact, candidate), request_id(key, f"cust{index}"))
+        except errors.DuplicateNameError:
+            holder = await find_by_display_name(client, candidate)
+            if holder is not None and holder.Id and (same_email(holder, email) or (not email and not holder.email)):
+                return holder.Id
+            continue
+        if created.Id is None:
+            raise errors.QuickBooksError("QuickBooks created a customer without an Id")
+        return created.Id
+    raise errors.FaultError(f"no free DisplayName for {contact.name!r} after {MAX_CANDIDATES} tries", code="6240")

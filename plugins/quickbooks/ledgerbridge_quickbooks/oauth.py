@@ -1,0 +1,164 @@
+"""The connect flow: QB Connect (admin) → Intuit's consent page → callback → tokens stored, realm bound.
+
+intuit-oauth's AuthClient is blocking, so every call to it runs in `asyncio.to_thread`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+from urllib.parse import urlencode
+
+from ledgerbridge import AccountContext, PluginContext
+from ledgerbridge.web.auth import is_admin
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from . import contacts_import, errors
+from .service import Service, service_for
+from .tokens import Connection, connection_from, load_connection, save_connection
+
+logger = logging.getLogger("ledgerbridge.plugins.quickbooks.oauth")
+UI_PATH = "/settings/integrations"
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status)
+
+
+async def _admin_account(plugin: PluginContext, request: Request) -> AccountContext | Response:
+    if not is_admin(request):
+        return JSONResponse({"error": "admin credential required"}, 401, headers={"WWW-Authenticate": "Bearer"})
+    account_id = request.query_params.get("account", "")
+    ctx = await plugin.account(account_id) if account_id else None
+    if ctx is None:
+        return _error(404, f"no account {account_id!r}")
+    return ctx
+
+
+def connect_route(plugin: PluginContext) -> Any:
+    async def connect(request: Request) -> Response:
+        found = await _admin_account(plugin, request)
+        if isinstance(found, Response):
+            return found
+        service = service_for(plugin)
+        if service.credentials is None:
+            return _error(503, "QuickBooks is not configured (LEDGERBRIDGE_QBO_CLIENT_ID/SECRET) and no sandbox runs")
+        return_to = request.query_params.get("return_to", "")
+        state = await found.create_nonce({"return_to": return_to if return_to.startswith("/") else ""})
+        try:
+            url = await asyncio.to_thread(service.oauth.authorize_url, state)
+        except errors.QuickBooksError as exc:
+            return _error(502, f"Intuit's discovery document is unavailable: {exc}")
+        return RedirectResponse(url, 302)
+
+    return connect
+
+
+def callback_route(plugin: PluginContext) -> Any:
+    async def callback(request: Request) -> Response:
+        params = request.query_params
+        taken = await plugin.take_nonce(params.get("state", ""))
+        if taken is None:
+            return _error(400, "unknown or expired state: start again with QB Connect")
+        ctx, data = taken
+        if params.get("error"):
+            await ctx.log(f"QuickBooks connection not made: {params['error']}", level="warning")
+            return _back(request, ctx, data, {"error": params["error"]})
+        code, realm_id = params.get("code", ""), params.get("realmId", "")
+        if not code or not realm_id:
+            return _error(400, "the callback needs code and realmId")
+        bound = await plugin.account_for_external_id(realm_id)
+        if bound is not None and bound.account_id != ctx.account_id:
+            return _error(409, f"QuickBooks company {realm_id} is already connected to another account")
+        service = service_for(plugin)
+        try:
+            tokens = await asyncio.to_thread(service.oauth.exchange, code, realm_id)
+        except errors.QuickBooksError as exc:
+            await ctx.log(f"QuickBooks code exchange failed: {exc}", level="error", **exc.details)
+            return _error(502, f"QuickBooks refused the authorization code: {exc}")
+        connection = await connect_account(ctx, service, connection_from(tokens, realm_id, ctx.now(), ctx.now()))
+        return _back(request, ctx, data, {"connected": "1", "realm_id": connection.realm_id,
+                                          "company": connection.company_name or ""})  # fmt: skip
+
+    return callback
+
+
+async def connect_account(ctx: AccountContext, service: Service, connection: Connection) -> Connection:
+    """Store the tokens, bind the realm, read the company, resume deliveries and start the contact import."""
+    first_key = f"connected_at:{connection.realm_id}"
+    first = await ctx.get_cursor(first_key)
+    if first is None:
+        await ctx.set_cursor(first_key, repr(connection.connected_at))
+    else:
+        # reconnecting the same company keeps the original moment: what happened meanwhile still syncs
+        connection.connected_at = float(first)
+    previous = await load_connection(ctx)
+    if previous is not None and previous.realm_id != connection.realm_id:
+        await ctx.set_cursor(contacts_import.IMPORT_CURSOR, None)
+        await ctx.set_cursor(contacts_import.WATERMARK_CURSOR, None)
+    await save_connection(ctx, connection)
+    service.tokens.remember(ctx.account_id, connection)
+    service.forget_company(connection.realm_id)
+    await ctx.bind_external_id(connection.realm_id)
+    try:
+        client = await service.client(ctx)
+        setup = await service.company(client)
+        connection.company_name, connection.country = setup.name, setup.country
+        await save_connection(ctx, connection)
+    except errors.QuickBooksError as exc:
+        await ctx.log(f"could not read the QuickBooks company: {exc}", level="warning", **exc.details)
+    await ctx.log(
+        f"connected to QuickBooks company {connection.company_name or ''} ({connection.realm_id})".replace("  ", " ")
+    )
+    await ctx.resume()
+    await contacts_import.restart_import(ctx)
+    service.start_task(_import_now(ctx, service))
+    return connection
+
+
+async def _import_now(ctx: AccountContext, service: Service) -> None:
+    try:
+        await contacts_import.run(ctx, service)
+    except Exception as exc:  # the background task retries on its next tick
+        await ctx.log(f"contact import interrupted: {exc}", level="warning", **getattr(exc, "details", {}))
+
+
+def _back(request: Request, ctx: AccountContext, data: dict[str, Any], result: dict[str, str]) -> Response:
+    target = str(data.get("return_to") or "")
+    if not target and _has_ui(request):
+        target = UI_PATH
+    if target:
+        separator = "&" if "?" in target else "?"
+        return RedirectResponse(f"{target}{separator}{urlencode({'account': ctx.account_id, **result})}", 303)
+    status = 400 if "error" in result else 200
+    return JSONResponse({"account": ctx.account_id, "plugin": "quickbooks", **result}, status)
+
+
+def _has_ui(request: Request) -> bool:
+    probe = {"type": "http", "path": UI_PATH, "method": "GET", "root_path": ""}
+    return any(route.matches(probe)[0].value == 2 for route in getattr(request.app, "routes", []))
+
+
+def disconnect_route(plugin: PluginContext) -> Any:
+    async def disconnect(request: Request) -> Response:
+        found = await _admin_account(plugin, request)
+        if isinstance(found, Response):
+            return found
+        service = service_for(plugin)
+        connection = await load_connection(found)
+        if connection is not None:
+            try:
+                await asyncio.to_thread(service.oauth.revoke, connection.refresh_token)
+            except errors.QuickBooksError as exc:
+                await found.log(f"QuickBooks token revocation failed: {exc}", level="warning", **exc.details)
+            await found.delete_secret("connection")
+            await found.bind_external_id(None)
+            service.tokens.forget(found.account_id)
+            await found.log(f"disconnected from QuickBooks company {connection.realm_id}")
+        if "application/json" in request.headers.get("accept", "") or not _has_ui(request):
+            return JSONResponse({"account": found.account_id, "disconnected": True})
+        return RedirectResponse(f"{UI_PATH}?account={found.account_id}", 303)
+
+    return disconnect

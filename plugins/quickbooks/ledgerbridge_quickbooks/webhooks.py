@@ -1,0 +1,182 @@
+"""QuickBooks webhooks: verify `intuit-signature`, accept legacy and CloudEvents bodies, persist, answer 200.
+
+Intuit holds later events until the current one is acknowledged, so a correctly signed event that cannot be
+used (unknown company, malformed entry) is accepted and quarantined (logged), never refused. The stored
+notification comes back through `on_notification`, where the entity is fetched and turned into events.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from ledgerbridge import AccountContext, DeliveryContext, Notification, PluginContext
+from ledgerbridge.web import read_body
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from . import contacts_import, errors, first_invoice, wire
+from .service import service_for
+
+logger = logging.getLogger("ledgerbridge.plugins.quickbooks.webhooks")
+KIND = "qbo.change"
+ENTITIES = {"customer": "Customer", "invoice": "Invoice", "payment": "Payment"}
+OPERATIONS = {"created": "Create", "updated": "Update", "deleted": "Delete", "merged": "Merge", "voided": "Void",
+              "emailed": "Emailed"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Change:
+    realm_id: str
+    entity: str
+    entity_id: str
+    operation: str
+    event_id: str
+    deleted_id: str | None = None
+
+
+def sign(verifier_token: str, body: bytes) -> str:
+    return base64.b64encode(hmac.new(verifier_token.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def verify(verifier_token: str, body: bytes, signature: str | None) -> bool:
+    return bool(verifier_token and signature) and hmac.compare_digest(
+        sign(verifier_token, body), (signature or "").strip()
+    )
+
+
+def parse(body: bytes) -> tuple[list[Change], list[Any]]:
+    """(usable changes, unusable entries). Raises ValueError when the body is not JSON at all."""
+    data = json.loads(body)
+    changes: list[Change] = []
+    rejects: list[Any] = []
+    if isinstance(data, dict) and isinstance(data.get("eventNotifications"), list):
+        for notification in data["eventNotifications"]:
+            realm = notification.get("realmId") if isinstance(notification, dict) else None
+            entities = ((notification or {}).get("dataChangeEvent") or {}).get("entities") if realm else None
+            if not isinstance(entities, list):
+                rejects.append(notification)
+                continue
+            for entity in entities:
+                try:
+                    name, ident, operation = str(entity["name"]), str(entity["id"]), str(entity["operation"])
+                except (KeyError, TypeError):
+                    rejects.append(entity)
+                    continue
+                event_id = f"{realm}:{name}:{ident}:{operation}:{entity.get('lastUpdated', '')}"
+                deleted = entity.get("deletedId")
+                changes.append(Change(str(realm), name, ident, operation, event_id, str(deleted) if deleted else None))
+    elif isinstance(data, list):
+        for event in data:
+            change = _cloud_event(event)
+            if change is None:
+                rejects.append(event)
+            else:
+                changes.append(change)
+    else:
+        rejects.append(data)
+    return changes, rejects
+
+
+def _cloud_event(event: Any) -> Change | None:
+    if not isinstance(event, dict):
+        return None
+    parts = str(event.get("type", "")).split(".")
+    realm, ident, event_id = event.get("intuitaccountid"), event.get("intuitentityid"), event.get("id")
+    if len(parts) < 3 or parts[0] != "qbo" or not realm or not ident or not event_id:
+        return None
+    raw = event.get("data")
+    data: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    deleted = data.get("deletedid") or data.get("deletedId")
+    name = ENTITIES.get(parts[1].lower(), parts[1][:1].upper() + parts[1][1:])
+    operation = OPERATIONS.get(parts[2].lower(), parts[2].title())
+    return Change(str(realm), name, str(ident), operation, str(event_id), str(deleted) if deleted else None)
+
+
+def receiver(plugin: PluginContext) -> Any:
+    async def receive(request: Request) -> Response:
+        body = await read_body(request)
+        credentials = service_for(plugin).credentials
+        if credentials is None or not verify(credentials.verifier_token, body, request.headers.get("intuit-signature")):
+            return JSONResponse({"error": "invalid intuit-signature"}, 401)
+        try:
+            changes, rejects = parse(body)
+        except (ValueError, UnicodeDecodeError):
+            logger.warning("quarantined a signed QuickBooks webhook whose body is not JSON (%d bytes)", len(body))
+            return JSONResponse({"accepted": 0, "quarantined": 1})
+        if rejects:
+            logger.warning("quarantined %d unusable QuickBooks webhook entries: %.500s", len(rejects), rejects)
+        accepted = quarantined = 0
+        for change in changes:
+            account = await plugin.account_for_external_id(change.realm_id)
+            if account is None:
+                quarantined += 1
+                logger.warning("quarantined a QuickBooks webhook for unknown company %s", change.realm_id)
+                continue
+            if change.entity not in ENTITIES.values():
+                continue  # vendors, bills…: nothing this integration follows
+            await account.notify(KIND, _payload(change), external_id=change.event_id,
+                                 object_key=f"{change.entity}:{change.entity_id}")  # fmt: skip
+            accepted += 1
+        return JSONResponse({"accepted": accepted, "quarantined": quarantined + len(rejects)})
+
+    return receive
+
+
+def _payload(change: Change) -> dict[str, Any]:
+    return {"realm_id": change.realm_id, "entity": change.entity, "id": change.entity_id,
+            "operation": change.operation, "deleted_id": change.deleted_id}  # fmt: skip
+
+
+async def handle(ctx: DeliveryContext, notification: Notification) -> None:
+    """Fetch what changed and publish ContactSync / FirstInvoicePaid."""
+    payload = notification.payload if isinstance(notification.payload, dict) else {}
+    entity, ident, operation = payload.get("entity"), str(payload.get("id", "")), payload.get("operation")
+    if notification.kind != KIND or not ident:
+        await _quarantine(ctx, "unusable QuickBooks notification", payload)
+        return
+    service = service_for(ctx.plugin_context)
+    connection = await service.tokens.connection(ctx)
+    if payload.get("realm_id") != connection.realm_id:
+        await _quarantine(ctx, "QuickBooks notification for a company no longer connected", payload)
+        return
+    client = await service.client(ctx)
+    if entity == "Customer":
+        try:
+            customer = await client.read(wire.Customer, ident)
+        except errors.NotFoundError:
+            return
+        if operation == "Merge" and payload.get("deleted_id"):
+            await contacts_import.publish_customer(ctx, customer)
+            await _publish_merge(ctx, customer, str(payload["deleted_id"]))
+        else:
+            await contacts_import.publish_customer(ctx, customer, "merged" if operation == "Merge" else None)
+    elif entity == "Invoice":
+        await first_invoice.check_invoices(ctx, client, [ident])
+    elif entity == "Payment":
+        if not (await ctx.settings()).review_requests:
+            return
+        try:
+            payment = await client.read(wire.Payment, ident)
+        except errors.NotFoundError:
+            return
+        await first_invoice.check_invoices(ctx, client, payment.invoice_ids())
+
+
+async def _publish_merge(ctx: AccountContext, survivor: wire.Customer, deleted_id: str) -> None:
+    from ledgerbridge import ContactSync
+
+    from . import customers
+
+    event = ContactSync(kind="merged", contact=customers.to_contact(survivor), source_id=deleted_id,
+                        merged_into=survivor.Id)  # fmt: skip
+    await ctx.publish(event, external_id=f"customer-merge:{deleted_id}:{survivor.Id}")
+
+
+async def _quarantine(ctx: AccountContext, message: str, payload: Any) -> None:
+    await ctx.log(f"quarantined: {message}", level="warning", payload=str(payload)[:500])
