@@ -1,0 +1,77 @@
+"""Payments taken in the CRM reach consumers exactly once, by webhook or by the reconciliation poller."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+from ledgerbridge import Payment
+
+from tests.crmconnect.conftest import Stack
+
+ITEMS = [{"name": "Coaching session", "qty": 1, "amount": 120, "taxes": [{"name": "VAT", "rate": 10}]}]
+
+
+async def test_each_checkout_kind_becomes_one_payment_of_its_kind(stack: Stack) -> None:
+    contact = await stack.contact("Grace@Example.com")
+    await stack.control("POST", "/payments/order-form", {"contactId": contact["id"], "items": ITEMS})
+    await stack.control("POST", "/payments/subscriptions", {"contactId": contact["id"], "items": ITEMS})
+    await stack.control("POST", "/payments/membership", {"contactId": contact["id"], "items": ITEMS})
+    await stack.control("POST", "/payments/calendar", {"contactId": contact["id"], "items": ITEMS})
+
+    payments: list[Payment] = await stack.wait_for("on_payment", 4)
+    await stack.settle()
+    await asyncio.sleep(0.5)  # several poller passes: none may add a second copy
+    payments = stack.calls("on_payment")
+
+    assert sorted(p.source_kind for p in payments) == ["calendar", "membership", "order_form", "subscription"]
+    for payment in payments:
+        assert payment.payer.email == "Grace@Example.com"
+        assert payment.total.amount == Decimal("132")
+        assert payment.tax.amount == Decimal("12")
+        assert payment.lines[0].name == "Coaching session"
+        assert payment.order_id is not None
+    subscription = next(p for p in payments if p.source_kind == "subscription")
+    assert subscription.subscription_id is not None
+
+
+async def test_a_subscription_renewal_is_found_by_the_poller(stack: Stack) -> None:
+    contact = await stack.contact()
+    started = await stack.control("POST", "/payments/subscriptions", {"contactId": contact["id"], "items": ITEMS})
+    first = (await stack.wait_for("on_payment", 1))[0]
+
+    renewal = await stack.control("POST", f"/payments/subscriptions/{started['subscription']['_id']}/renew")
+    assert stack.engine.webhooks.log("OrderCreate")  # the checkout had webhooks; the renewal has none
+    payments = await stack.wait_for("on_payment", 2)
+    await asyncio.sleep(0.5)
+
+    assert len(stack.calls("on_payment")) == 2
+    second = payments[1]
+    assert second.payment_id == renewal["transaction"]["_id"] != first.payment_id
+    assert second.source_kind == "subscription"
+    assert second.subscription_id == first.subscription_id
+    assert second.total.amount == Decimal("132")
+    assert second.payer.email == "ada@example.com"
+
+
+async def test_a_payment_the_webhook_missed_is_found_by_the_poller(stack: Stack) -> None:
+    contact = await stack.contact()
+    await stack.control("PUT", "/webhook-url", {"url": None})  # the webhooks are lost
+    result = await stack.control("POST", "/payments/order-form", {"contactId": contact["id"], "items": ITEMS})
+
+    payments = await stack.wait_for("on_payment", 1)
+    assert payments[0].payment_id == result["transaction"]["_id"]
+    assert payments[0].source_kind == "order_form"
+
+
+async def test_a_refund_republishes_the_payment_with_the_refund(stack: Stack) -> None:
+    contact = await stack.contact()
+    result = await stack.control("POST", "/payments/order-form", {"contactId": contact["id"], "items": ITEMS})
+    await stack.wait_for("on_payment", 1)
+    account = await stack.account()
+    await account.set_cursor("refunds_swept_at", None)  # make the next pass sweep for refunds now
+    await stack.control("POST", f"/payments/transactions/{result['transaction']['_id']}/refund", {"amount": 32})
+
+    payments = await stack.wait_for("on_payment", 2)
+    assert payments[1].payment_id == payments[0].payment_id
+    assert [r.amount.amount for r in payments[1].refunds] == [Decimal("32")]
