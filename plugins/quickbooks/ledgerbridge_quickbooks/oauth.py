@@ -20,7 +20,7 @@ from .service import Service, service_for
 from .tokens import Connection, connection_from, load_connection, save_connection
 
 logger = logging.getLogger("ledgerbridge.plugins.quickbooks.oauth")
-UI_PATH = "/settings/integrations"
+UI_PATHS = ("/accounts/{account_id}/settings/integrations", "/settings/integrations")
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -98,8 +98,9 @@ async def connect_account(ctx: AccountContext, service: Service, connection: Con
     if previous is not None and previous.realm_id != connection.realm_id:
         await ctx.set_cursor(contacts_import.IMPORT_CURSOR, None)
         await ctx.set_cursor(contacts_import.WATERMARK_CURSOR, None)
-    await save_connection(ctx, connection)
-    service.tokens.remember(ctx.account_id, connection)
+    async with service.tokens.lock(connection.realm_id):  # never between a refresh and its outcome
+        await save_connection(ctx, connection)
+        service.tokens.remember(ctx.account_id, connection)
     service.forget_company(connection.realm_id)
     await ctx.bind_external_id(connection.realm_id)
     try:
@@ -126,9 +127,7 @@ async def _import_now(ctx: AccountContext, service: Service) -> None:
 
 
 def _back(request: Request, ctx: AccountContext, data: dict[str, Any], result: dict[str, str]) -> Response:
-    target = str(data.get("return_to") or "")
-    if not target and _has_ui(request):
-        target = UI_PATH
+    target = str(data.get("return_to") or "") or _ui_page(request, ctx.account_id)
     if target:
         separator = "&" if "?" in target else "?"
         return RedirectResponse(f"{target}{separator}{urlencode({'account': ctx.account_id, **result})}", 303)
@@ -136,9 +135,13 @@ def _back(request: Request, ctx: AccountContext, data: dict[str, Any], result: d
     return JSONResponse({"account": ctx.account_id, "plugin": "quickbooks", **result}, status)
 
 
-def _has_ui(request: Request) -> bool:
-    probe = {"type": "http", "path": UI_PATH, "method": "GET", "root_path": ""}
-    return any(route.matches(probe)[0].value == 2 for route in getattr(request.app, "routes", []))
+def _ui_page(request: Request, account_id: str) -> str:
+    """The integrations page of the web UI when the server has one, else ""."""
+    paths = {getattr(route, "path", "") for route in getattr(request.app, "routes", [])}
+    for path in UI_PATHS:
+        if path in paths:
+            return path.replace("{account_id}", account_id)
+    return ""
 
 
 def disconnect_route(plugin: PluginContext) -> Any:
@@ -157,8 +160,9 @@ def disconnect_route(plugin: PluginContext) -> Any:
             await found.bind_external_id(None)
             service.tokens.forget(found.account_id)
             await found.log(f"disconnected from QuickBooks company {connection.realm_id}")
-        if "application/json" in request.headers.get("accept", "") or not _has_ui(request):
+        page = _ui_page(request, found.account_id)
+        if "application/json" in request.headers.get("accept", "") or not page:
             return JSONResponse({"account": found.account_id, "disconnected": True})
-        return RedirectResponse(f"{UI_PATH}?account={found.account_id}", 303)
+        return RedirectResponse(page, 303)
 
     return disconnect

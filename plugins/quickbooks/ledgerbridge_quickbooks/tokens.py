@@ -59,6 +59,9 @@ class TokenManager:
         self._locks: dict[str, asyncio.Lock] = {}
         self._cache: dict[str, Connection] = {}
 
+    def lock(self, realm_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(realm_id, asyncio.Lock())
+
     def forget(self, account_id: str) -> None:
         self._cache.pop(account_id, None)
 
@@ -81,8 +84,7 @@ class TokenManager:
     async def refresh(self, ctx: AccountContext, rejected: str) -> str:
         """A new access token unless another task already replaced `rejected` (then that one)."""
         current = await self.connection(ctx)
-        lock = self._locks.setdefault(current.realm_id, asyncio.Lock())
-        async with lock:
+        async with self.lock(current.realm_id):
             stored = await load_connection(ctx)
             if stored is None:
                 self.forget(ctx.account_id)
@@ -95,6 +97,11 @@ class TokenManager:
                 self.refreshes += 1
                 tokens = await asyncio.to_thread(self.oauth.refresh, stored.refresh_token)
             except InvalidGrantError as exc:
+                latest = await load_connection(ctx)
+                if latest is not None and latest.refresh_token != stored.refresh_token:
+                    # the user reconnected while this refresh was under way: use the new connection
+                    self._cache[ctx.account_id] = latest
+                    return latest.access_token
                 self.forget(ctx.account_id)
                 await ctx.log(
                     "QuickBooks refused the refresh token (invalid_grant): reconnect needed",

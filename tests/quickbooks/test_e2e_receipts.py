@@ -1,0 +1,162 @@
+"""Payments → sales receipts, end to end through the server, the pipeline and the QuickBooks sandbox."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from ledgerbridge import Refund
+
+from .conftest import Harness, line, now, payment, usd
+
+
+async def test_connect_binds_the_realm_and_the_card_shows_the_company(harness: Harness) -> None:
+    result = await harness.connect()
+    assert result["connected"] == "1"
+    ctx = await harness.runtime.plugin_context("quickbooks").account_for_external_id(harness.realm)
+    assert ctx is not None and ctx.account_id == "acme"
+    card = await harness.runtime.plugins.card("quickbooks", ctx)
+    assert card is not None and card.status == "connected" and card.title == "QuickBooks Online"
+    fields = {f.label: f.value for f in card.fields}
+    assert fields["Realm"] == harness.realm and fields["Company"] == "Sandbox Company_US_1"
+    assert [a.label for a in card.actions] == ["QB Connect", "Disconnect"]
+    assert card.toggles[0].setting == "review_requests" and card.toggles[0].value is True
+
+
+async def test_receipt_for_a_new_then_a_known_customer_matches_the_crm_total(harness: Harness) -> None:
+    await harness.connect()
+    lines = (line("Workshop seat", "3", "33.33"), line("Handbook", "1", "19.99"))
+    await harness.publish(payment("pay-1", lines=lines, discount="10.00", tax="8.87"))
+    await harness.publish(payment("pay-2", email="ADA@Example.COM", lines=(line("Handbook", "2", "19.99"),)))
+    await harness.settle()
+    assert await harness.dead() == []
+    customers = harness.rows("Customer")
+    assert [c["DisplayName"] for c in customers] == ["Ada Lovelace"]
+    receipts = sorted(harness.rows("SalesReceipt"), key=lambda r: r["PaymentRefNum"])
+    # 3 × 33.33 + 19.99 − 10.00 + 8.87 (tax and discount folded into the US item prices)
+    assert [Decimal(str(r["TotalAmt"])) for r in receipts] == [Decimal("118.85"), Decimal("39.98")]
+    assert all(line["SalesItemLineDetail"]["TaxCodeRef"]["value"] == "NON" for r in receipts for line in r["Line"]
+               if line["DetailType"] == "SalesItemLineDetail")  # fmt: skip
+    assert {r["CustomerRef"]["value"] for r in receipts} == {customers[0]["Id"]}
+    assert receipts[0]["PaymentRefNum"] == "ch_pay-1"
+    names = {line["SalesItemLineDetail"]["ItemRef"]["name"] for r in receipts for line in r["Line"]
+             if line["DetailType"] == "SalesItemLineDetail"}  # fmt: skip
+    assert names == {"Workshop seat", "Handbook"}
+    assert len([i for i in harness.rows("Item") if i["Name"] == "Handbook"]) == 1
+
+
+async def test_two_emails_with_one_name_make_two_readable_customers(harness: Harness) -> None:
+    await harness.connect()
+    await harness.publish(payment("p-1", email="ada@example.com", total="10.00"))
+    await harness.settle()
+    await harness.publish(payment("p-2", email="ada@work.example", total="12.00"))
+    await harness.publish(payment("p-3", email="ada@home.example", total="14.00"))
+    await harness.settle()
+    assert await harness.dead() == []
+    names = sorted(c["DisplayName"] for c in harness.rows("Customer"))
+    assert names == ["Ada Lovelace", "Ada Lovelace (ada@home.example)", "Ada Lovelace (ada@work.example)"]
+    assert len(harness.rows("SalesReceipt")) == 3
+
+
+async def test_an_existing_quickbooks_customer_is_matched_by_email_in_any_case(harness: Harness) -> None:
+    await harness.connect()
+    books = harness.sandbox.books(harness.realm)
+    existing = books.create(
+        "Customer", {"DisplayName": "Lovelace, Ada", "PrimaryEmailAddr": {"Address": "Ada@Example.com"}}
+    )
+    await harness.publish(payment("p-1", email="ada@EXAMPLE.com", total="5.00"))
+    await harness.settle()
+    assert await harness.dead() == []
+    assert len(harness.rows("Customer")) == 1
+    assert harness.rows("SalesReceipt")[0]["CustomerRef"]["value"] == existing["Id"]
+
+
+async def test_a_refund_becomes_one_refund_receipt(harness: Harness) -> None:
+    await harness.connect()
+    await harness.publish(payment("p-1", total="40.00"))
+    await harness.settle()
+    refund = Refund(refund_id="re-1", amount=usd("15.00"), refunded_at=now() + timedelta(minutes=1))
+    await harness.publish(payment("p-1", total="40.00", refunds=(refund,)), external_id="p-1-refund-1")
+    await harness.publish(payment("p-1", total="40.00", refunds=(refund,)), external_id="p-1-refund-1-again")
+    await harness.settle()
+    assert await harness.dead() == []
+    assert len(harness.rows("SalesReceipt")) == 1
+    refunds = harness.rows("RefundReceipt")
+    assert [Decimal(str(r["TotalAmt"])) for r in refunds] == [Decimal("15.00")]
+
+
+async def test_a_write_whose_reply_was_lost_is_retried_into_one_document(harness: Harness) -> None:
+    await harness.connect()
+    await harness.publish(payment("p-0", total="1.00"))  # customer and item exist first
+    await harness.settle()
+    harness.sandbox.faults.drop_writes = 1
+    await harness.publish(payment("p-1", total="25.00"))
+    await harness.settle()
+    assert await harness.dead() == []
+    assert harness.sandbox.faults.drop_writes == 0
+    assert sorted(Decimal(str(r["TotalAmt"])) for r in harness.rows("SalesReceipt")) == [
+        Decimal("1.00"),
+        Decimal("25.00"),
+    ]
+
+
+async def test_a_429_storm_creates_every_document_once(harness: Harness) -> None:
+    await harness.connect()
+    harness.sandbox.faults.statuses.extend([429] * 40)
+    for n in range(12):
+        await harness.publish(payment(f"p-{n}", email=f"buyer{n % 4}@example.com", name=f"Buyer {n % 4}",
+                                      total=f"{n + 1}.00"))  # fmt: skip
+    await harness.settle(timeout=60)
+    assert await harness.dead() == []
+    receipts = harness.rows("SalesReceipt")
+    assert sorted(r["PaymentRefNum"] for r in receipts) == sorted(f"ch_p-{n}" for n in range(12))
+    assert len(harness.rows("Customer")) == 4
+    assert not harness.sandbox.faults.statuses
+
+
+async def test_an_access_token_expiring_mid_run_is_refreshed_exactly_once(harness: Harness) -> None:
+    await harness.connect()
+    await harness.publish(payment("p-0", total="1.00"))
+    await harness.settle()
+    before = harness.service.tokens.refreshes
+    harness.sandbox.advance_clock(3700)  # the access token is now expired at Intuit
+    for n in range(1, 11):
+        await harness.publish(payment(f"p-{n}", total=f"{n}.00"))
+    await harness.settle()
+    assert await harness.dead() == []
+    assert harness.service.tokens.refreshes - before == 1
+    assert len(harness.rows("SalesReceipt")) == 11
+
+
+async def test_invalid_grant_pauses_then_reconnect_syncs_every_document_once(harness: Harness) -> None:
+    await harness.connect()
+    await harness.publish(payment("p-0", total="1.00"))
+    await harness.settle()
+    for grant in harness.sandbox.tokens.grants.values():
+        grant.revoked = True  # the user disconnected the app in QuickBooks
+    for n in range(1, 6):
+        await harness.publish(payment(f"p-{n}", total=f"{n}.00"))
+    await harness.until(lambda: _paused(harness))
+    state = await harness.runtime.store.get_plugin_state("acme", "quickbooks")
+    assert state.paused_reason and "invalid_grant" in state.paused_reason
+    ctx = await harness.runtime.plugin_context("quickbooks").account("acme")
+    assert ctx is not None
+    card = await harness.runtime.plugins.card("quickbooks", ctx)
+    assert card is not None and card.status == "reconnect_needed" and card.actions[0].label == "Reconnect"
+    await harness.connect()
+    await harness.settle()
+    assert await harness.dead() == []
+    assert sorted(r["PaymentRefNum"] for r in harness.rows("SalesReceipt")) == sorted(f"ch_p-{n}" for n in range(6))
+
+
+async def _paused(harness: Harness) -> bool:
+    state = await harness.runtime.store.get_plugin_state("acme", "quickbooks")
+    return state.paused_reason is not None
+
+
+async def test_payments_before_the_connection_are_skipped(harness: Harness) -> None:
+    early = payment("p-early", total="3.00")
+    await harness.connect()
+    await harness.publish(early)
+    assert (await harness.settle()).get("skipped") == 1
+    assert harness.rows("SalesReceipt") == []
