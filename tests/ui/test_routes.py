@@ -343,3 +343,10 @@ async def test_pages_send_security_headers_and_local_assets(signed_in: Browser) 
     for asset in ("/static/ui.css", "/static/ui.js"):
         assert (await signed_in.client.get(asset)).status_code == 200
     assert "http" not in csrf_of(response.text)
+
+
+async def test_the_outcome_of_a_vendor_sign_in_is_said_on_the_page(signed_in: Browser) -> None:
+    connected = await signed_in.get(INTEGRATIONS + "?account=acme&connected=1&realm_id=9130&company=Acme+%3Cb%3E")
+    assert '<div class="flash" role="status">Connected to Acme &lt;b&gt;.</div>' in connected.text
+    refused = await signed_in.get(INTEGRATIONS + "?account=acme&error=access_denied")
+    assert '<div class="notice error" role="alert">The connection was not made: access_denied.</div>' in refused.text

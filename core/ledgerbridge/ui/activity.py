@@ -69,7 +69,9 @@ def explain(delivery: Delivery) -> str:
     if delivery.state == "done":
         return "Delivered."
     if delivery.state == "skipped":
-        return "Skipped: there was nothing to do."
+        # the "error" of a skipped delivery is the plugin's reason, not a failure
+        reason = (delivery.last_error or "there was nothing to do").rstrip(".")
+        return f"Skipped: {reason}."
     if delivery.state == "dead":
         return "Gave up on this one: it needs you. Fix the cause, then retry."
     if delivery.attempts == 0:

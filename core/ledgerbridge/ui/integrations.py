@@ -146,6 +146,17 @@ def _card_context(request: Request, account: Account) -> dict[str, Any]:
     return {"account": account, "csrf_token": csrf_token(request), "csrf_field": "csrf_token"}
 
 
+def connection_outcome(request: Request) -> tuple[str, str] | None:
+    """What a plugin's OAuth callback reported when it sent the user back here: (kind, message) or None."""
+    query = request.query_params
+    if query.get("error"):
+        return "error", f"The connection was not made: {query['error'][:200]}."
+    if query.get("connected") == "1":
+        company = query.get("company", "")[:200]
+        return "ok", f"Connected to {company}." if company else "Connected."
+    return None
+
+
 async def integrations_page(request: Request) -> Response:
     runtime = runtime_of(request)
     account = await account_from_path(request)
@@ -157,6 +168,7 @@ async def integrations_page(request: Request) -> Response:
         section="integrations",
         account=account,
         cards=cards,
+        outcome=connection_outcome(request),
     )
 
 
