@@ -12,17 +12,23 @@ from tests.crmconnect.conftest import Stack
 ITEMS = [{"name": "Coaching session", "qty": 1, "amount": 120, "taxes": [{"name": "VAT", "rate": 10}]}]
 
 
-async def test_each_checkout_kind_becomes_one_payment_of_its_kind(stack: Stack) -> None:
+async def pause_poller(stack: Stack) -> None:
+    account = await stack.account()
+    await account.update_settings(poll_interval_seconds=3600.0)
+    await account.set_cursor("transactions_polled_at", "2999-01-01T00:00:00Z")
+
+
+async def test_each_checkout_kind_becomes_one_payment_of_its_kind_by_webhook(stack: Stack) -> None:
+    await pause_poller(stack)  # only the webhooks can find these
     contact = await stack.contact("Grace@Example.com")
     await stack.control("POST", "/payments/order-form", {"contactId": contact["id"], "items": ITEMS})
     await stack.control("POST", "/payments/subscriptions", {"contactId": contact["id"], "items": ITEMS})
     await stack.control("POST", "/payments/membership", {"contactId": contact["id"], "items": ITEMS})
     await stack.control("POST", "/payments/calendar", {"contactId": contact["id"], "items": ITEMS})
 
-    payments: list[Payment] = await stack.wait_for("on_payment", 4)
+    await stack.wait_for("on_payment", 4)
     await stack.settle()
-    await asyncio.sleep(0.5)  # several poller passes: none may add a second copy
-    payments = stack.calls("on_payment")
+    payments: list[Payment] = stack.calls("on_payment")
 
     assert sorted(p.source_kind for p in payments) == ["calendar", "membership", "order_form", "subscription"]
     for payment in payments:
@@ -33,6 +39,17 @@ async def test_each_checkout_kind_becomes_one_payment_of_its_kind(stack: Stack) 
         assert payment.order_id is not None
     subscription = next(p for p in payments if p.source_kind == "subscription")
     assert subscription.subscription_id is not None
+
+
+async def test_webhook_and_poller_together_count_each_payment_once(stack: Stack) -> None:
+    contact = await stack.contact()
+    for path in ("order-form", "subscriptions", "membership", "calendar"):
+        await stack.control("POST", f"/payments/{path}", {"contactId": contact["id"], "items": ITEMS})
+    await stack.wait_for("on_payment", 4)
+    await stack.settle()
+    await asyncio.sleep(0.5)  # several poller passes over the same transactions
+    assert len(stack.calls("on_payment")) == 4
+    assert len({p.payment_id for p in stack.calls("on_payment")}) == 4
 
 
 async def test_a_subscription_renewal_is_found_by_the_poller(stack: Stack) -> None:

@@ -104,7 +104,7 @@ def register_routes(plugin: PluginContext) -> Sequence[BaseRoute]:
         return await oauth.callback(plugin, state.connections, request)
 
     return [
-        Route("/webhooks", state.receiver, methods=["POST"]),
+        Route("/webhooks", state.receiver.receive, methods=["POST"]),
         Route("/accounts/{account_id}/connect", connect, methods=["POST"]),
         Route("/accounts/{account_id}/disconnect", disconnect, methods=["POST"]),
         Route("/accounts/{account_id}/oauth/start", oauth_start, methods=["GET"]),

@@ -201,7 +201,7 @@ class WebhookReceiver:
                 rsa_pems.append(HIGHLEVEL_RSA_PUBLIC_KEY)
         return WebhookKeys.from_text(rsa_pems, ed_keys)
 
-    async def __call__(self, request: Request) -> Response:
+    async def receive(self, request: Request) -> Response:
         raw = await read_body(request)
         envelope = peek(raw)
         account = await self._account(envelope)
