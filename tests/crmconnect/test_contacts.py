@@ -1,0 +1,76 @@
+"""QuickBooks customers (ContactSync events) are upserted into the CRM by e-mail, or tracked by a link."""
+
+from __future__ import annotations
+
+from ledgerbridge import Contact, ContactSync
+
+from tests.crmconnect.conftest import ACCOUNT, LOCATION, Stack
+
+
+def crm_contacts(stack: Stack) -> list[dict[str, object]]:
+    return [c for c in stack.engine.state.contacts.values() if c["locationId"] == LOCATION]
+
+
+async def publish(stack: Stack, event_id: str, sync: ContactSync) -> None:
+    producer = await stack.producer()
+    assert await producer.publish(sync, external_id=event_id)
+    await stack.wait_for("on_contact_sync", len(stack.calls("on_contact_sync")) + 1)
+    counts = await stack.settle()
+    assert counts.get("dead", 0) == 0, counts
+
+
+async def test_an_existing_contact_is_matched_by_email_in_any_case(stack: Stack) -> None:
+    existing = await stack.contact("ada@example.com")
+    sync = ContactSync(
+        kind="imported",
+        contact=Contact(name="Ada King", email="ADA@Example.COM", phone="+15555550100", company_name="Analytical"),
+        source_id="qb-1",
+    )
+    await publish(stack, "qb-1-v1", sync)
+
+    assert len(crm_contacts(stack)) == 1
+    contact = stack.engine.state.contacts[existing["id"]]
+    assert contact["companyName"] == "Analytical"
+    account = await stack.account()
+    link = await account.get_link("customer", "qb-1")
+    assert link is not None and link.remote_id == existing["id"]
+
+
+async def test_a_new_customer_becomes_a_contact_once_even_when_repeated(stack: Stack) -> None:
+    sync = ContactSync(kind="created", contact=Contact(name="Grace Hopper", email="grace@navy.mil"), source_id="qb-2")
+    await publish(stack, "qb-2-v1", sync)
+    await publish(stack, "qb-2-v2", sync)
+
+    contacts = crm_contacts(stack)
+    assert [(c["firstName"], c["lastName"], c["email"]) for c in contacts] == [("Grace", "Hopper", "grace@navy.mil")]
+    assert contacts[0]["source"] == "QuickBooks"
+
+
+async def test_a_customer_without_email_is_imported_and_then_updated_through_its_link(stack: Stack) -> None:
+    first = ContactSync(kind="imported", contact=Contact(name="Corner Shop", company_name="Corner Shop"), source_id="9")
+    await publish(stack, "qb-9-v1", first)
+    contacts = crm_contacts(stack)
+    assert len(contacts) == 1 and contacts[0]["companyName"] == "Corner Shop"
+
+    renamed = ContactSync(
+        kind="updated", contact=Contact(name="Corner Shop Ltd", company_name="Corner Shop Ltd"), source_id="9"
+    )
+    await publish(stack, "qb-9-v2", renamed)
+    contacts = crm_contacts(stack)
+    assert len(contacts) == 1
+    assert contacts[0]["companyName"] == "Corner Shop Ltd"
+
+
+async def test_deleted_and_merged_customers_keep_their_crm_contacts(stack: Stack) -> None:
+    for source_id, email in (("1", "a@example.com"), ("2", "b@example.com")):
+        sync = ContactSync(kind="imported", contact=Contact(name=email, email=email), source_id=source_id)
+        await publish(stack, f"qb-{source_id}", sync)
+    account = await stack.account()
+    survivor = await account.get_link("customer", "1")
+    assert survivor is not None
+
+    await publish(stack, "qb-2-del", ContactSync(kind="deleted", contact=Contact(name="b"), source_id="2"))
+    assert await account.get_link("customer", "2") is None
+    assert len(crm_contacts(stack)) == 2
+    counts = await stack.runtime.store.count_deliveries(ACCOUNT)
+    assert counts.get("skipped", 0) >= 1
