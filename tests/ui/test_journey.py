@@ -74,6 +74,10 @@ class Product:
             ).fetchone()
         return int(row[0])
 
+    async def delivered(self, account: str, plugin: str, event_type: str) -> bool:
+        deliveries = await self.runtime.store.list_deliveries(account, "done")
+        return any(d.plugin == plugin and d.event_type == event_type for d in deliveries)
+
     def receipts(self, realm: str) -> list[dict[str, Any]]:
         return list(self.sandboxes["quickbooks"].state.sandbox.company(realm).table("SalesReceipt").values())
 
@@ -178,6 +182,7 @@ async def test_connect_pay_sync_then_turn_off(chromium: Browser, product: Produc
     # a payment taken in the CRM sandbox becomes a sales receipt in the QuickBooks sandbox
     await product.take_payment("ada@example.com")
     await until(lambda: len(product.receipts(realm)) == 1)
+    await until(lambda: product.delivered("acme-coaching", "quickbooks", "payment"))  # marked done after the write
     await page.get_by_role("navigation", name="Main").get_by_role("link", name="Activity").click()
     done = page.locator("tr.state-done", has_text="quickbooks")
     await expect(done.filter(has_text="payment")).to_have_count(1)
