@@ -4,6 +4,7 @@ mounted in it, all on one loopback port; helpers to walk OAuth, publish CRM even
 from __future__ import annotations
 
 import asyncio
+import inspect
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -102,7 +103,16 @@ class Harness:
             assert done.status_code == 200, done.text
             result = done.json()
         self.realm = result["realm_id"]
+        await self.until(self._imported)
         return result
+
+    async def _imported(self) -> bool:
+        from ledgerbridge_quickbooks import contacts_import
+
+        ctx = await self.runtime.plugin_context("quickbooks").account(ACCOUNT)
+        assert ctx is not None
+        state = await contacts_import.import_state(ctx)
+        return state is not None and state.done
 
     async def publish(self, event: Event, external_id: str | None = None, account: str = ACCOUNT) -> None:
         ctx = await self.runtime.plugin_context("crm").account(account)
@@ -125,13 +135,27 @@ class Harness:
         async def loop() -> None:
             while True:
                 result = check()
-                if not isinstance(result, bool):
+                if inspect.isawaitable(result):
                     result = await result
                 if result:
                     return
                 await asyncio.sleep(0.05)
 
         await asyncio.wait_for(loop(), timeout)
+
+    async def webhooks_delivered(self) -> None:
+        """Wait until the sandbox has sent every webhook and the server has processed the notifications."""
+        dispatcher = self.sandbox.dispatcher
+
+        def drained() -> bool:
+            queues = dispatcher.queues.values()
+            return all(not q.pending and q.current is None for q in queues) and all(
+                d.delivered for d in dispatcher.history
+            )
+
+        await asyncio.sleep(0.1)
+        await self.until(drained)
+        await self.settle()
 
     def rows(self, entity: str) -> list[dict[str, Any]]:
         return list(self.sandbox.company(self.realm).table(entity).values())

@@ -1,7 +1,7 @@
 """Customers → CRM contacts: the initial import (pages of 1000, checkpointed), then CDC reconciliation.
 
 Webhooks bring new and changed customers within seconds (see webhooks.py); the reconciler catches what a
-webhook missed. Each published ContactSync has external id `customer:<Id>:<LastUpdatedTime>`, so a change
+webhook missed. Each published ContactSync has external id `customer:<Id>:<LastUpdatedTime>:<SyncToken>`, so a change
 re-syncs and repeats (webhook plus CDC) collapse into one event.
 """
 
@@ -20,7 +20,8 @@ IMPORT_CURSOR = "contact_import"
 WATERMARK_CURSOR = "cdc_watermark"
 CONTACT_LINK = "contact"
 CDC_DAYS = 30
-CDC_MARGIN = timedelta(hours=12)  # go to a full query a little before Intuit's 30-day limit
+CDC_MARGIN = timedelta(hours=12)
+OVERLAP = timedelta(seconds=60)  # go to a full query a little before Intuit's 30-day limit
 
 
 class ImportState(msgspec.Struct, kw_only=True):
@@ -53,11 +54,12 @@ async def publish_customer(ctx: AccountContext, customer: wire.Customer, kind: s
     version = customer.MetaData.LastUpdatedTime if customer.MetaData else None
     created = customer.MetaData.CreateTime if customer.MetaData else None
     if kind is None:
-        kind = "created" if created == version else "updated"
+        kind = "created" if customer.SyncToken in ("0", None) and created == version else "updated"
     if customer.Active is False and kind != "merged":
         kind = "deleted"
     event = ContactSync(kind=kind, contact=customers.to_contact(customer), source_id=customer.Id)  # type: ignore[arg-type, unused-ignore]
-    is_new = await ctx.publish(event, external_id=f"customer:{customer.Id}:{version}")
+    # LastUpdatedTime has whole seconds: the SyncToken tells apart two changes within one second
+    is_new = await ctx.publish(event, external_id=f"customer:{customer.Id}:{version}:{customer.SyncToken}")
     await ctx.put_link(CONTACT_LINK, customer.Id, customer.Id, version=version)
     email = (customer.email or "").strip().lower()
     if email and customer.Active is not False and await ctx.get_link(customers.LINK, email) is None:
@@ -108,7 +110,8 @@ async def _reconcile(ctx: AccountContext, client: QuickBooksClient) -> None:
     if since is None or since < datetime.now(UTC) - timedelta(days=CDC_DAYS) + CDC_MARGIN:
         await _full_query(ctx, client, watermark)
         return
-    rows, server_time = await client.cdc(wire.Customer, watermark)
+    # overlap: LastUpdatedTime has whole seconds and clocks drift; repeats dedupe by version
+    rows, server_time = await client.cdc(wire.Customer, _iso(since - OVERLAP))
     latest = watermark
     for customer in rows:
         if customer.status == "Deleted":
