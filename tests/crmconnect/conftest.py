@@ -101,7 +101,8 @@ class Stack:
     async def wait_for(self, hook: str, count: int, timeout: float = 10.0) -> list[Any]:
         async def reached() -> list[Any]:
             while len(self.calls(hook)) < count:
-                await asyncio.sleep(0.02)
+                self.recorder.event.clear()
+                await self.recorder.event.wait()
             return self.calls(hook)
 
         return await asyncio.wait_for(reached(), timeout)
