@@ -154,6 +154,12 @@ async def test_webhook_signature_bodies_and_quarantine(harness: Harness) -> None
         url, content=junk, headers={"intuit-signature": sign(SANDBOX_VERIFIER_TOKEN, junk)}
     )
     assert answer.status_code == 200 and answer.json()["quarantined"] == 1
+    broken = json.dumps({"eventNotifications": [{"realmId": harness.realm, "dataChangeEvent": {"entities": "x"}}]})
+    answer = await harness.http.post(
+        url, content=broken, headers={"intuit-signature": sign(SANDBOX_VERIFIER_TOKEN, broken.encode())}
+    )
+    assert answer.status_code == 200 and answer.json()["quarantined"] == 1
+    assert any(m.startswith("quarantined: unusable QuickBooks webhook entry") for m in await harness.activity())
     await harness.until(lambda: any(s.source_id == customer["Id"] for s in harness.crm.contacts))
 
 

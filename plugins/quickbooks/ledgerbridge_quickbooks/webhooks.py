@@ -109,8 +109,8 @@ def receiver(plugin: PluginContext) -> Any:
         except (ValueError, UnicodeDecodeError):
             logger.warning("quarantined a signed QuickBooks webhook whose body is not JSON (%d bytes)", len(body))
             return JSONResponse({"accepted": 0, "quarantined": 1})
-        if rejects:
-            logger.warning("quarantined %d unusable QuickBooks webhook entries: %.500s", len(rejects), rejects)
+        for reject in rejects:
+            await _quarantine_entry(plugin, reject)
         accepted = quarantined = 0
         for change in changes:
             account = await plugin.account_for_external_id(change.realm_id)
@@ -126,6 +126,16 @@ def receiver(plugin: PluginContext) -> Any:
         return JSONResponse({"accepted": accepted, "quarantined": quarantined + len(rejects)})
 
     return receive
+
+
+async def _quarantine_entry(plugin: PluginContext, entry: Any) -> None:
+    """Log an unusable signed entry to its company's account when it names one, else to the server log."""
+    realm = entry.get("realmId") or entry.get("intuitaccountid") if isinstance(entry, dict) else None
+    account = await plugin.account_for_external_id(str(realm)) if realm else None
+    if account is None:
+        logger.warning("quarantined an unusable QuickBooks webhook entry: %.500s", entry)
+        return
+    await _quarantine(account, "unusable QuickBooks webhook entry", entry)
 
 
 def _payload(change: Change) -> dict[str, Any]:
