@@ -48,6 +48,10 @@ class PluginContext:
     def server_url(self) -> str:
         return self._runtime.settings.base_url
 
+    def integrations_url(self, account_id: str) -> str:
+        """The web UI's Settings › Integrations page of an account (where OAuth flows return to)."""
+        return f"{self._runtime.settings.base_url}/accounts/{account_id}/settings/integrations"
+
     def sandbox_url(self, sandbox: str) -> str | None:
         """The public URL of a sandbox mounted in this server, or None when it is not mounted."""
         return self._runtime.sandbox_urls.get(sandbox)

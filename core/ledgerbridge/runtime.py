@@ -41,6 +41,7 @@ class Runtime:
         self.secrets = secrets or SecretBox.from_environment_or_file(settings.data_dir, settings.secret_keys)
         self.clock = clock
         self.sandbox_urls: dict[str, str] = {}
+        self._resumed_at: dict[tuple[str, str], float] = {}
         self._plugin_contexts: dict[str, PluginContext] = {}
         # short-lived, so a change made by the CLI in another process shows within a second
         self._enabled_cache: dict[str, tuple[float, frozenset[str]]] = {}
@@ -138,15 +139,21 @@ class Runtime:
             consumers = (self.plugins.consumers(event_type(event)) & enabled) - {source}
         return await self.intake.publish(new_event(account_id, source, external_id, event, consumers))
 
-    async def pause(self, account_id: str, plugin: str, reason: str) -> None:
+    async def pause(self, account_id: str, plugin: str, reason: str, *, observed_at: float | None = None) -> bool:
+        """Pause one plugin for one account; False when it was resumed after `observed_at` (a stale refusal
+        from before the user reconnected must not undo the reconnection)."""
+        if observed_at is not None and self._resumed_at.get((account_id, plugin), float("-inf")) >= observed_at:
+            return False
         state = await self.store.get_plugin_state(account_id, plugin)
         if state.paused_reason != reason:
             await self.store.set_paused(account_id, plugin, reason)
             await self.store.log_activity(
                 account_id, plugin, "warning", f"deliveries paused: {reason}", {}, self.clock()
             )
+        return True
 
     async def resume(self, account_id: str, plugin: str) -> None:
+        self._resumed_at[(account_id, plugin)] = self.clock()
         state = await self.store.get_plugin_state(account_id, plugin)
         if state.paused_reason is not None:
             await self.store.set_paused(account_id, plugin, None)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 
+from ledgerbridge import DeliveryContext, Payment, hookimpl
 from ledgerbridge.errors import PermanentFailure, ReauthorizationRequired, RetryLater
 from ledgerbridge.runtime import Runtime
 
@@ -174,3 +175,27 @@ async def test_disabled_consumer_skips_queued_deliveries(make_runtime) -> None:
     assert recorder.calls == []
     await publish(runtime, "acme", "evt-after")
     assert (await runtime.store.count_deliveries("acme")) == {"skipped": 1}
+
+
+class ReconnectedMeanwhile:
+    """Its first call is refused with old credentials while the user reconnects in the meantime."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    @hookimpl
+    async def on_payment(self, ctx: DeliveryContext, payment: Payment) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            await ctx.resume()  # the callback of a reconnection, landing mid-delivery
+            raise ReauthorizationRequired("invalid_grant from the previous refresh token")
+
+
+async def test_a_refusal_older_than_a_reconnection_does_not_pause(make_runtime) -> None:
+    plugin = ReconnectedMeanwhile()
+    runtime = await make_runtime({"producer": Producer(), "sink": plugin})
+    await runtime.create_account("acme", "Acme")
+    await publish(runtime, "acme", "evt")
+    assert await settle(runtime, "acme") == {"done": 1}
+    assert plugin.calls == 2
+    assert (await runtime.store.get_plugin_state("acme", "sink")).paused_reason is None

@@ -150,6 +150,7 @@ class Dispatcher:
             received_at=event_record.received_at,
         )
         label = f"{delivery.event_type} {event_record.external_id}"
+        started_at = runtime.clock()
         if delivery.plugin not in await runtime.enabled_plugins(account.id):
             await self._finish(ctx, "skipped", "the plugin is disabled for this account", label)
             return
@@ -163,7 +164,8 @@ class Dispatcher:
         except Skip as exc:
             await self._finish(ctx, "skipped", describe(exc), label)
         except ReauthorizationRequired as exc:
-            await runtime.pause(account.id, delivery.plugin, describe(exc))
+            # refused with credentials the user may have replaced meanwhile: then just try again
+            await runtime.pause(account.id, delivery.plugin, describe(exc), observed_at=started_at)
             await store.release_delivery(delivery.id, self.owner, refund_attempt=True, now=runtime.clock())
         except PermanentFailure as exc:
             await self._finish(ctx, "dead", describe(exc), label, error_details(exc))

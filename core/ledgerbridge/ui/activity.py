@@ -28,6 +28,7 @@ DETAIL_LABELS = {
     "detail": "Detail",
     "error": "Error",
     "code": "Error code",
+    "element": "Field the vendor named",
     "status": "HTTP status",
     "intuit_tid": "Intuit transaction id (intuit_tid)",
 }

@@ -143,7 +143,7 @@ async def account_cards(runtime: Runtime, account: Account) -> list[PluginCard]:
 
 
 def _card_context(request: Request, account: Account) -> dict[str, Any]:
-    return {"account": account, "csrf_token": csrf_token(request), "csrf_field": "csrf_token"}
+    return {"account": account, "csrf_token": csrf_token(request)}
 
 
 def connection_outcome(request: Request) -> tuple[str, str] | None:
