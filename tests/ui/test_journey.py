@@ -27,7 +27,7 @@ from ledgerbridge_crmconnect.poller import TICK_ENV
 from playwright.async_api import Browser, Page, async_playwright, expect
 from starlette.routing import Mount
 
-from tests.ui.browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, Shots, low_contrast
+from tests.ui.browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE, Shots, low_contrast, overflows_horizontally
 from tests.ui.conftest import TOKEN
 
 pytestmark = pytest.mark.skipif(
@@ -178,6 +178,10 @@ async def test_connect_pay_sync_then_turn_off(chromium: Browser, product: Produc
     assert crm_settings["review_request_enabled"] is True
     assert await low_contrast(page) == []
     await shots.take(page, "journey-integrations")
+    await page.set_viewport_size(PHONE)
+    assert not await overflows_horizontally(page)  # long URLs and ids in the real cards wrap
+    await shots.take(page, "journey-integrations-375")
+    await page.set_viewport_size(DESKTOP)
 
     # a payment taken in the CRM sandbox becomes a sales receipt in the QuickBooks sandbox
     await product.take_payment("ada@example.com")
