@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
@@ -104,10 +103,12 @@ class StaticToken:
 
 
 class RateLimiter:
-    """At most `max_requests` per `interval` seconds, as a sliding log of our own sends.
+    """Keeps to HighLevel's burst limit: `X-RateLimit-Max` requests per `X-RateLimit-Interval-Milliseconds`.
 
-    A sliding window never exceeds the server's fixed window; `margin` absorbs the difference between when
-    we send and when the server counts. The limits follow the `X-RateLimit-*` headers the server returns.
+    The server counts a fixed window that opens with the first request after the previous one closed. The
+    answer to that first request says `X-RateLimit-Remaining: max-1`, so the window closes no later than
+    `interval` after that answer arrived: the limiter sends at most `max` requests until then. Without such
+    an answer (no headers, a quota shared with others) a full window waits `interval·(1+margin)`.
     """
 
     def __init__(
@@ -115,7 +116,7 @@ class RateLimiter:
         max_requests: int = 100,
         interval: float = 10.0,
         *,
-        margin: float = 0.03,
+        margin: float = 0.05,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -124,7 +125,8 @@ class RateLimiter:
         self.margin = margin
         self._clock = clock
         self._sleep = sleep
-        self._sent: deque[float] = deque()
+        self._used = 0
+        self._closes_at: float | None = None
         self._blocked_until = 0.0
         self._lock = asyncio.Lock()
 
@@ -132,33 +134,46 @@ class RateLimiter:
         async with self._lock:
             while True:
                 now = self._clock()
-                window = self.interval * (1 + self.margin)
-                while self._sent and now - self._sent[0] >= window:
-                    self._sent.popleft()
-                wait = self._blocked_until - now
-                if len(self._sent) >= self.max_requests:
-                    wait = max(wait, self._sent[0] + window - now)
-                if wait <= 0:
-                    self._sent.append(now)
+                if self._blocked_until > now:
+                    await self._sleep(self._blocked_until - now)
+                    continue
+                if self._closes_at is not None and now >= self._closes_at:
+                    self._used, self._closes_at = 0, None
+                if self._used < self.max_requests:
+                    self._used += 1
                     return
-                await self._sleep(wait)
+                if self._closes_at is None:
+                    self._closes_at = now + self.interval * (1 + self.margin)
+                await self._sleep(self._closes_at - now)
 
     def observe(self, headers: Mapping[str, str]) -> None:
-        """Adopt the server's limits; when it says none are left that we did not spend, wait a window."""
-        maximum, interval = headers.get("x-ratelimit-max"), headers.get("x-ratelimit-interval-milliseconds")
+        """Adopt the server's limits and the start of its window."""
         try:
-            if maximum is not None and int(maximum) > 0:
-                self.max_requests = int(maximum)
-            if interval is not None and float(interval) > 0:
-                self.interval = float(interval) / 1000
+            maximum = int(headers.get("x-ratelimit-max", self.max_requests))
+            interval_ms = float(headers.get("x-ratelimit-interval-milliseconds", self.interval * 1000))
+            remaining = int(headers["x-ratelimit-remaining"]) if "x-ratelimit-remaining" in headers else None
         except ValueError:
             return
-        remaining = headers.get("x-ratelimit-remaining")
-        if remaining == "0" and len(self._sent) < self.max_requests:
-            self.block(self.interval)
+        if maximum > 0:
+            self.max_requests = maximum
+        if interval_ms > 0:
+            self.interval = interval_ms / 1000
+        if remaining is None:
+            return
+        now = self._clock()
+        if remaining == self.max_requests - 1:
+            # the first request of a server window: it opened before now, so it closes before now + interval
+            self._closes_at = now + self.interval
+        elif remaining == 0 and self._used < self.max_requests:
+            self._used = self.max_requests  # someone else shares this quota
+            if self._closes_at is None:
+                self._closes_at = now + self.interval
 
     def block(self, seconds: float) -> None:
-        self._blocked_until = max(self._blocked_until, self._clock() + seconds)
+        """The server refused (429): nothing more until `Retry-After` has passed, then a fresh window."""
+        until = self._clock() + seconds
+        self._blocked_until = max(self._blocked_until, until)
+        self._used, self._closes_at = self.max_requests, until
 
 
 class Backoff:
