@@ -5,7 +5,7 @@ limit, 100 requests per 10 s, with its time compressed by `--time-scale` so the 
 The figure that matters is the achieved rate as a share of the limit's ceiling. Prints figures; asserts
 nothing.
 
-    .venv/bin/python bench/crm_contacts_import.py [--contacts 10000] [--time-scale 16.67] [--concurrency 32]
+    .venv/bin/python bench/crm_contacts_import.py [--contacts 10000] [--time-scale 15] [--concurrency 10]
 """
 
 from __future__ import annotations
@@ -81,8 +81,8 @@ async def run(base_url: str, contacts: int, concurrency: int) -> tuple[float, in
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contacts", type=int, default=10_000)
-    parser.add_argument("--time-scale", type=float, default=16.67, help="sandbox time compression")
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--time-scale", type=float, default=15.0, help="sandbox time compression")
+    parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--tracemalloc", action="store_true", help="also trace allocations (slows the client)")
     args = parser.parse_args()
 
