@@ -1,6 +1,19 @@
 """HTTP helpers for plugin routes, and the server's app factory."""
 
+from ledgerbridge.web.auth import is_admin, require_admin
 from ledgerbridge.web.bodies import decode_json, parse_json, read_body, read_json
 from ledgerbridge.web.errors import ApiError, json_error
+from ledgerbridge.web.forms import admin_submission, is_form
 
-__all__ = ["ApiError", "decode_json", "json_error", "parse_json", "read_body", "read_json"]
+__all__ = [
+    "ApiError",
+    "admin_submission",
+    "decode_json",
+    "is_admin",
+    "is_form",
+    "json_error",
+    "parse_json",
+    "read_body",
+    "read_json",
+    "require_admin",
+]

@@ -7,14 +7,13 @@ one-time `state` nonce made when the flow started.
 from __future__ import annotations
 
 import os
-from typing import Any
+from html import escape
 from urllib.parse import urlencode
 
 from ledgerbridge import AccountContext, PluginContext
-from ledgerbridge.web import ApiError, parse_json, read_body
-from ledgerbridge.web.auth import require_admin
+from ledgerbridge.web import ApiError, admin_submission, is_form, require_admin
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from ledgerbridge_crmconnect.connection import (
     CLIENT_ID_ENV,
@@ -42,13 +41,44 @@ async def _account(plugin: PluginContext, request: Request) -> AccountContext:
     return account
 
 
-async def connect(plugin: PluginContext, request: Request) -> Response:
-    """POST {location_id, token?}: connect with a Private Integration Token (stored encrypted)."""
+CONNECT_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Connect CRM Connect</title></head>
+<body><main>
+<h1>Connect CRM Connect with a Private Integration Token</h1>
+<p>In CRM Connect: Settings › Private Integrations › create a token for this sub-account.</p>
+<form method="post" action="{action}">
+  <input type="hidden" name="csrf_token" value="{csrf}">
+  <p><label for="location_id">Location (sub-account) id</label><br>
+     <input id="location_id" name="location_id" required value="{location_id}" autocomplete="off"></p>
+  <p><label for="token">Private Integration Token</label><br>
+     <input id="token" name="token" type="password" autocomplete="off"></p>
+  <p><button type="submit">Connect</button> <a href="{back}">Cancel</a></p>
+</form>
+</main></body></html>
+"""
+
+
+async def connect_page(plugin: PluginContext, request: Request) -> Response:
+    """GET: the form a signed-in admin fills in to connect with a token."""
     account = await _account(plugin, request)
-    body: Any = parse_json(await read_body(request))
-    if not isinstance(body, dict):
-        raise ApiError(400, "expected a JSON object")
-    location_id, token = body.get("location_id"), body.get("token")
+    from ledgerbridge.ui.session import csrf_token
+
+    settings = await account.settings()
+    page = CONNECT_PAGE.format(
+        action=escape(str(request.url)),
+        csrf=escape(csrf_token(request)),
+        location_id=escape(getattr(settings, "location_id", "") or ""),
+        back=escape(plugin.integrations_url(account.account_id)),
+    )
+    return HTMLResponse(page)
+
+
+async def connect(plugin: PluginContext, request: Request) -> Response:
+    """POST {location_id, token?} (JSON, or the connect page's form): connect with a Private Integration Token."""
+    account = await _account(plugin, request)
+    body = await admin_submission(request)
+    location_id, token = body.get("location_id") or None, body.get("token") or None
     if location_id is not None and (not isinstance(location_id, str) or not location_id):
         raise ApiError(422, "location_id must be a non-empty string")
     if token is not None and (not isinstance(token, str) or not token.strip()):
@@ -61,15 +91,20 @@ async def connect(plugin: PluginContext, request: Request) -> Response:
     await ensure_bound(account, resolved)
     await account.resume()
     await account.log(f"CRM Connect connected to location {resolved.location_id} ({resolved.auth})")
+    if is_form(request):
+        return RedirectResponse(plugin.integrations_url(account.account_id), 303)
     return JSONResponse({"location_id": resolved.location_id, "auth": resolved.auth, "api": resolved.base_url})
 
 
 async def disconnect(plugin: PluginContext, request: Request) -> Response:
     account = await _account(plugin, request)
+    await admin_submission(request)  # a browser's form must carry the session's CSRF token
     await account.delete_secret(TOKEN_SECRET)
     await account.delete_secret(OAUTH_SECRET)
     await account.bind_external_id(None)
     await account.log("CRM Connect disconnected")
+    if is_form(request):
+        return RedirectResponse(plugin.integrations_url(account.account_id), 303)
     return JSONResponse({"disconnected": True})
 
 

@@ -94,6 +94,9 @@ def register_routes(plugin: PluginContext) -> Sequence[BaseRoute]:
     async def connect(request: Request) -> Response:
         return await oauth.connect(plugin, request)
 
+    async def connect_page(request: Request) -> Response:
+        return await oauth.connect_page(plugin, request)
+
     async def disconnect(request: Request) -> Response:
         return await oauth.disconnect(plugin, request)
 
@@ -105,6 +108,7 @@ def register_routes(plugin: PluginContext) -> Sequence[BaseRoute]:
 
     return [
         Route("/webhooks", state.receiver.receive, methods=["POST"]),
+        Route("/accounts/{account_id}/connect", connect_page, methods=["GET"]),
         Route("/accounts/{account_id}/connect", connect, methods=["POST"]),
         Route("/accounts/{account_id}/disconnect", disconnect, methods=["POST"]),
         Route("/accounts/{account_id}/oauth/start", oauth_start, methods=["GET"]),
@@ -165,7 +169,9 @@ async def integration_card(ctx: AccountContext) -> IntegrationCard:
         CardField(label="Last webhook", value=await ctx.get_cursor(LAST_WEBHOOK_CURSOR) or "none yet"),
         CardField(label="Review request", value=review),
     )
-    actions = [CardAction(label="Connect with a token", url=plugin.url(f"accounts/{ctx.account_id}/connect"))]
+    actions = [
+        CardAction(label="Connect with a token", url=plugin.url(f"accounts/{ctx.account_id}/connect"), method="GET")
+    ]
     if os.environ.get(CLIENT_ID_ENV):
         actions.append(
             CardAction(

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from ledgerbridge import AccountContext, PluginContext
+from ledgerbridge.web import admin_submission
 from ledgerbridge.web.auth import is_admin
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -149,6 +150,7 @@ def disconnect_route(plugin: PluginContext) -> Any:
         found = await _admin_account(plugin, request)
         if isinstance(found, Response):
             return found
+        await admin_submission(request)  # a browser's form must carry the session's CSRF token
         service = service_for(plugin)
         connection = await load_connection(found)
         if connection is not None:
