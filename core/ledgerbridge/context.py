@@ -60,7 +60,7 @@ class PluginContext:
         return self._runtime.clock()
 
     async def account(self, account_id: str) -> AccountContext | None:
-        account = await self._runtime.store.get_account(account_id)
+        account = await self._runtime.account(account_id)
         return AccountContext(self._runtime, self.name, account) if account else None
 
     async def accounts(self, *, enabled_only: bool = True) -> list[AccountContext]:
@@ -72,7 +72,7 @@ class PluginContext:
 
     async def account_for_external_id(self, external_id: str) -> AccountContext | None:
         """The account bound to a vendor identity (a QuickBooks realm, a CRM location)."""
-        account_id = await self._runtime.store.find_account_by_external_id(self.name, external_id)
+        account_id = await self._runtime.account_id_for(self.name, external_id)
         return await self.account(account_id) if account_id else None
 
     async def take_nonce(self, key: str) -> tuple[AccountContext, dict[str, Any]] | None:
@@ -120,7 +120,7 @@ class AccountContext:
 
     async def bind_external_id(self, external_id: str | None) -> None:
         """Bind a vendor identity to this account so `account_for_external_id` finds it (None unbinds)."""
-        await self._runtime.store.set_external_id(self.account_id, self.plugin, external_id)
+        await self._runtime.bind_external_id(self.account_id, self.plugin, external_id)
 
     # publishing events
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 
+from ledgerbridge.cache import TtlCache
 from ledgerbridge.context import AccountContext, PluginContext, new_event
 from ledgerbridge.models import Event, Notification, event_type
 from ledgerbridge.pipeline import Backoff, Dispatcher, Intake, Scheduler
@@ -18,7 +19,7 @@ from ledgerbridge.settings import Settings
 from ledgerbridge.store import Account, SQLiteStore, Store
 
 logger = logging.getLogger("ledgerbridge")
-ENABLED_CACHE_SECONDS = 1.0
+CACHE_SECONDS = 1.0
 
 
 class SettingsError(ValueError):
@@ -44,7 +45,9 @@ class Runtime:
         self._resumed_at: dict[tuple[str, str], float] = {}
         self._plugin_contexts: dict[str, PluginContext] = {}
         # short-lived, so a change made by the CLI in another process shows within a second
-        self._enabled_cache: dict[str, tuple[float, frozenset[str]]] = {}
+        self._enabled: TtlCache[frozenset[str]] = TtlCache(CACHE_SECONDS)
+        self._accounts: TtlCache[Account | None] = TtlCache(CACHE_SECONDS)
+        self._bindings: TtlCache[str | None] = TtlCache(CACHE_SECONDS)
         self.dispatcher = Dispatcher(
             self,
             concurrency=settings.workers,
@@ -98,23 +101,33 @@ class Runtime:
         return account
 
     async def enabled_plugins(self, account_id: str) -> frozenset[str]:
-        now = time.monotonic()
-        cached = self._enabled_cache.get(account_id)
-        if cached is None or now - cached[0] > ENABLED_CACHE_SECONDS:
-            cached = (now, await self.store.enabled_plugins(account_id))
-            self._enabled_cache[account_id] = cached
-        return cached[1]
+        return await self._enabled.get(account_id, lambda: self.store.enabled_plugins(account_id))
+
+    async def account(self, account_id: str) -> Account | None:
+        return await self._accounts.get(account_id, lambda: self.store.get_account(account_id), keep_none=False)
+
+    async def account_id_for(self, plugin: str, external_id: str) -> str | None:
+        """The account a vendor identity is bound to (cached: webhooks ask this on every request)."""
+        return await self._bindings.get(
+            (plugin, external_id), lambda: self.store.find_account_by_external_id(plugin, external_id), keep_none=False
+        )
+
+    async def bind_external_id(self, account_id: str, plugin: str, external_id: str | None) -> None:
+        await self.store.set_external_id(account_id, plugin, external_id)
+        self._bindings.forget()
 
     async def set_enabled(self, account_id: str, plugin: str, enabled: bool) -> None:
         if not self.plugins.has(plugin):
             raise KeyError(f"no plugin named {plugin!r} is installed")
         await self.store.set_plugin_enabled(account_id, plugin, enabled)
-        self._enabled_cache.pop(account_id, None)
+        self._enabled.forget(account_id)
         if enabled:
             self.dispatcher.wake()
 
     def forget_account(self, account_id: str) -> None:
-        self._enabled_cache.pop(account_id, None)
+        self._enabled.forget(account_id)
+        self._accounts.forget(account_id)
+        self._bindings.forget()
 
     # settings
 

@@ -199,3 +199,18 @@ async def test_a_refusal_older_than_a_reconnection_does_not_pause(make_runtime) 
     assert await settle(runtime, "acme") == {"done": 1}
     assert plugin.calls == 2
     assert (await runtime.store.get_plugin_state("acme", "sink")).paused_reason is None
+
+
+async def test_account_lookups_are_cached_and_follow_changes(make_runtime) -> None:
+    runtime = await make_runtime({"producer": Producer(), "sink": Recorder()})
+    await runtime.create_account("acme", "Acme")
+    producer = runtime.plugin_context("producer")
+    assert await producer.account_for_external_id("loc-1") is None
+    ctx = await producer.account("acme")
+    await ctx.bind_external_id("loc-1")
+    found = await producer.account_for_external_id("loc-1")
+    assert found is not None and found.account_id == "acme"
+    await ctx.bind_external_id(None)
+    assert await producer.account_for_external_id("loc-1") is None
+    await runtime.set_enabled("acme", "sink", False)
+    assert "sink" not in await runtime.enabled_plugins("acme")

@@ -103,6 +103,7 @@ async def patch_account(request: Request) -> Response:
     runtime, account = await _account(request)
     body = await read_json(request, AccountPatch)
     await runtime.store.rename_account(account.id, body.name)
+    runtime.forget_account(account.id)
     return _json(msgspec.structs.replace(account, name=body.name))
 
 
