@@ -54,6 +54,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ledgerbridge import demo
+
+    options = demo.Options(data_dir=args.data_dir, port=args.port, keep_running=not args.no_keep_running)
+    return demo.main(options)
+
+
 def cmd_plugins(args: argparse.Namespace) -> int:
     infos = _plugins(_settings(args)).info()
     if args.json:
@@ -183,6 +190,12 @@ def build_parser(plugins: PluginManager | None) -> argparse.ArgumentParser:
     serve.add_argument("--no-sandboxes", action="store_true", help="do not mount the vendor sandboxes")
     serve.add_argument("--log-level", default="info")
     serve.set_defaults(handler=cmd_serve)
+
+    demo = commands.add_parser("demo", help="run the server with both sandboxes and play a scripted day of business")
+    demo.add_argument("--data-dir", type=Path, default=Path("demo-data"), help="wiped at start (default ./demo-data)")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--no-keep-running", action="store_true", help="stop once the summary is printed")
+    demo.set_defaults(handler=cmd_demo)
 
     listing = commands.add_parser(
         "plugins", help="list installed plugins and the hooks each implements", parents=[common]
