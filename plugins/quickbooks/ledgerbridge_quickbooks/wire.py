@@ -141,7 +141,7 @@ class LinkedTxn(Wire):
 
 class Line(Wire, kw_only=True):
     Id: str | None = None
-    DetailType: str
+    DetailType: str | None = None  # Intuit omits it on payment lines
     Amount: Decimal | None = None
     Description: str | None = None
     SalesItemLineDetail: SalesItemLineDetail | None = None
