@@ -80,7 +80,7 @@ def test_the_demo_plays_a_day_of_business_and_prints_both_sides(tmp_path: Path) 
     # Alan's first invoice paid → one review request; Grace's CRM invoice is not her first (she owes an older one)
     [review] = rows(output, "Review requests sent in the CRM (a customer's first QuickBooks invoice paid)")
     assert review == [imported["alan@example.com"][4], "alan@example.com", "Email", "How did we do?"]
-    assert "0 dead letters" in output
+    assert "Deliveries: 0 pending, 0 dead letters" in output
     assert "/signin" in output and "/sandbox/quickbooks/companies/" in output
 
 
