@@ -5,6 +5,7 @@ import asyncio
 from ledgerbridge import DeliveryContext, Payment, hookimpl
 from ledgerbridge.errors import PermanentFailure, ReauthorizationRequired, RetryLater
 from ledgerbridge.runtime import Runtime
+from ledgerbridge.testing.harness import settle
 
 from tests.core.plugins import Producer, Recorder, make_payment
 
@@ -13,19 +14,6 @@ async def publish(runtime: Runtime, account: str, event_id: str, **payment: str)
     ctx = await runtime.plugin_context("producer").account(account)
     assert ctx is not None
     return await ctx.publish(make_payment(**payment), external_id=event_id)
-
-
-async def settle(runtime: Runtime, account: str, timeout: float = 5.0) -> dict[str, int]:
-    """Wait until no delivery of the account is pending; return the counts per state."""
-
-    async def idle() -> dict[str, int]:
-        while True:
-            counts = await runtime.store.count_deliveries(account)
-            if not counts.get("pending"):
-                return counts
-            await asyncio.sleep(0.02)
-
-    return await asyncio.wait_for(idle(), timeout)
 
 
 async def test_event_reaches_only_plugins_enabled_for_its_account(make_runtime) -> None:

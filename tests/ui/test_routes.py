@@ -8,22 +8,11 @@ import stat
 
 import httpx
 from ledgerbridge.cards import CardProgress
-from ledgerbridge.runtime import Runtime
+from ledgerbridge.testing.harness import settle
 
 from tests.ui.conftest import TOKEN, Browser, UiServer, csrf_of
 
 INTEGRATIONS = "/accounts/acme/settings/integrations"
-
-
-async def settle(runtime: Runtime, account: str, timeout: float = 5.0) -> dict[str, int]:
-    async def idle() -> dict[str, int]:
-        while True:
-            counts = await runtime.store.count_deliveries(account)
-            if not counts.get("pending"):
-                return counts
-            await asyncio.sleep(0.02)
-
-    return await asyncio.wait_for(idle(), timeout)
 
 
 # signing in

@@ -37,6 +37,19 @@ from ledgerbridge.settings import Settings
 PRODUCER = "harness-producer"
 
 
+async def settle(runtime: Runtime, account_id: str, timeout: float = 5.0) -> dict[str, int]:
+    """Wait until no delivery of the account is pending; the deliveries counted by state."""
+
+    async def idle() -> dict[str, int]:
+        while True:
+            counts = await runtime.store.count_deliveries(account_id)
+            if not counts.get("pending"):
+                return counts
+            await asyncio.sleep(0.02)
+
+    return await asyncio.wait_for(idle(), timeout)
+
+
 class _Producer:
     """Stands in for the plugin on the other side: it publishes events and consumes none."""
 
@@ -100,15 +113,7 @@ class PluginHarness:
 
     async def settle(self, account_id: str, timeout: float = 10.0) -> dict[str, int]:
         """Wait until nothing is pending for the account; the deliveries counted by state."""
-
-        async def idle() -> dict[str, int]:
-            while True:
-                counts = await self.core.store.count_deliveries(account_id)
-                if not counts.get("pending"):
-                    return counts
-                await asyncio.sleep(0.02)
-
-        return await asyncio.wait_for(idle(), timeout)
+        return await settle(self.core, account_id, timeout)
 
     async def dead_letters(self, account_id: str) -> list[str]:
         return [d.last_error or "" for d in await self.core.store.list_deliveries(account_id, "dead")]
