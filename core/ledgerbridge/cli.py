@@ -16,7 +16,7 @@ from ledgerbridge import __version__
 from ledgerbridge.plugins import PluginError, PluginManager
 from ledgerbridge.settings import Settings
 from ledgerbridge.store import SQLiteStore
-from ledgerbridge.web.admin import ACCOUNT_ID, slugify
+from ledgerbridge.web.operations import ACCOUNT_ID, slugify
 
 
 def _settings(args: argparse.Namespace) -> Settings:

@@ -19,7 +19,7 @@ from ledgerbridge.context import DeliveryContext
 from ledgerbridge.errors import DeliveryError, PermanentFailure, ReauthorizationRequired, RetryLater, Skip
 from ledgerbridge.models import decode_event
 from ledgerbridge.pipeline.backoff import Backoff
-from ledgerbridge.store import ClaimedDelivery
+from ledgerbridge.store import ClaimedDelivery, DeliveryState
 
 if TYPE_CHECKING:
     from ledgerbridge.runtime import Runtime
@@ -195,13 +195,13 @@ class Dispatcher:
     async def _finish(
         self,
         ctx: DeliveryContext,
-        state: str,
+        state: DeliveryState,
         error: str | None,
         label: str,
         details: dict[str, Any] | None = None,
     ) -> None:
         store = self._runtime.store
-        if not await store.finish_delivery(ctx.delivery_id, self.owner, state, error, self._runtime.clock()):  # type: ignore[arg-type]
+        if not await store.finish_delivery(ctx.delivery_id, self.owner, state, error, self._runtime.clock()):
             logger.warning("delivery %s: lease lost before it finished", ctx.delivery_id)
             return
         if state == "dead":

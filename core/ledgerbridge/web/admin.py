@@ -20,9 +20,8 @@ from ledgerbridge.web import operations
 from ledgerbridge.web.auth import require_admin
 from ledgerbridge.web.bodies import read_json
 from ledgerbridge.web.errors import ApiError
-from ledgerbridge.web.operations import ACCOUNT_ID, slugify
 
-__all__ = ["ACCOUNT_ID", "routes", "slugify"]
+__all__ = ["routes"]
 DELIVERY_STATES = ("pending", "done", "skipped", "dead")
 
 
