@@ -20,13 +20,13 @@ from ledgerbridge.testing.harness import PluginHarness
 #: Methods whose requests carry a body.
 BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
-#: Bodies no route may answer with a 5xx: (what it is, its content type, the bytes).
+#: Bodies a route must refuse with a 4xx: (what it is, its content type, the bytes). An empty body is not
+#: among them: an action with no parameters (disconnect) rightly accepts it.
 MALFORMED_BODIES: tuple[tuple[str, str, bytes], ...] = (
     ("truncated JSON", "application/json", b'{"type": "InvoicePaid", "id": '),
     ("bytes that are not UTF-8", "application/json", b'{"id": "\xff\xfe"}'),
     ("JSON nested 5,000 deep", "application/json", b"[" * 5000 + b"]" * 5000),
     ("JSON of the wrong shape", "application/json", b'[1, "two", null]'),
-    ("an empty body", "application/json", b""),
     ("a broken multipart form", "multipart/form-data; boundary=kit", b"--kit\r\nnot a part"),
     ("a broken urlencoded form", "application/x-www-form-urlencoded", b"%%%=&=%zz&state"),
 )
@@ -54,23 +54,29 @@ def route_paths(routes: Sequence[BaseRoute], account_id: str, prefix: str = "") 
 
 async def malformed_requests(harness: PluginHarness, plugin: str, ctx: AccountContext) -> list[str]:
     """Send every route of `plugin` malformed bodies (and GET routes a garbled query) through the whole
-    server: a body route must answer each with a 4xx, and no route may answer with a 5xx."""
+    server, anonymously and as the signed-in admin (so checks behind sign-in are reached): a body route
+    must answer each with a 4xx, and no route may answer with a 5xx."""
     runtime = harness.core
     routes = runtime.plugins.routes(plugin, runtime.plugin_context(plugin))
-    base = f"/plugins/{plugin}"
+    app = harness.app()
+    callers = {"": {}, " (as the admin)": {"authorization": f"Bearer {app.state.admin_token}"}}
     problems: list[str] = []
-    transport = httpx.ASGITransport(app=harness.app(), raise_app_exceptions=False)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url=runtime.settings.base_url) as client:
-        for path, methods in route_paths(routes, ctx.account_id, base):
-            for method in sorted(methods & set(BODY_METHODS)):
-                for what, content_type, body in MALFORMED_BODIES:
-                    response = await client.request(method, path, content=body, headers={"content-type": content_type})
-                    if not 400 <= response.status_code < 500:
-                        problems.append(f"{method} {path} answered {what} with {response.status_code}, not a 4xx")
-            if "GET" in methods:
-                response = await client.get(f"{path}?{MALFORMED_QUERY}")
-                if response.status_code >= 500:
-                    problems.append(f"GET {path} answered a garbled query with {response.status_code}")
+        for path, methods in route_paths(routes, ctx.account_id, f"/plugins/{plugin}"):
+            for who, headers in callers.items():
+                for method in sorted(methods & set(BODY_METHODS)):
+                    for what, content_type, body in MALFORMED_BODIES:
+                        sent = {**headers, "content-type": content_type}
+                        response = await client.request(method, path, content=body, headers=sent)
+                        if not 400 <= response.status_code < 500:
+                            problems.append(
+                                f"{method} {path}{who} answered {what} with {response.status_code}, not a 4xx"
+                            )
+                if "GET" in methods:
+                    response = await client.get(f"{path}?{MALFORMED_QUERY}", headers=headers)
+                    if response.status_code >= 500:
+                        problems.append(f"GET {path}{who} answered a garbled query with {response.status_code}")
     return problems
 
 
