@@ -144,7 +144,8 @@ async def location_home(p: Page) -> Response:
 
 
 # -- contacts ------------------------------------------------------------------------------------------
-CONTACT_FIELDS = ("firstName", "lastName", "email", "phone", "companyName")
+CONTACT_FIELDS = {"firstName": "the first name", "lastName": "the last name", "phone": "the phone number",
+                  "companyName": "the company"}  # fmt: skip
 
 
 @page
@@ -156,7 +157,7 @@ async def contact_form(p: Page) -> Response:
 async def contact_submit(p: Page) -> Response:
     assert p.location is not None
     form = await form_of(p)
-    body = {name: form.text(name, "it") for name in ("firstName", "lastName", "phone", "companyName")}
+    body = {name: form.text(name, label) for name, label in CONTACT_FIELDS.items()}
     body["email"] = form.email("email")
     if not (body["firstName"] or body["lastName"] or body["email"]):
         form.fail("firstName", "Enter a name or an e-mail address.")
