@@ -239,5 +239,6 @@ def register_sandboxes() -> list[SandboxSpec]:
             add_arguments=_add_sandbox_arguments,
             create_app=_create_sandbox,
             mount_in_serve=mount,
+            state_option="--state-dir",
         )
     ]

@@ -80,6 +80,7 @@ def register_sandboxes() -> list[SandboxSpec]:
             add_arguments=_add_sandbox_arguments,
             create_app=_create_sandbox,
             mount_in_serve=not has_intuit_credentials(),
+            state_option="--state-dir",
         )
     ]
 
