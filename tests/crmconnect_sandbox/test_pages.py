@@ -373,3 +373,11 @@ async def test_the_control_api_resets_too(pages: Pages) -> None:
     body: dict[str, Any] = response.json()
     assert body == {"reset": True, "locations": [LOCATION, OTHER_LOCATION]}
     assert not pages.engine.state.contacts
+
+
+async def test_the_oauth_chooser_is_a_page_like_the_others_with_a_button_per_location(pages: Pages) -> None:
+    query = {"response_type": "code", "client_id": "client-1", "redirect_uri": "http://app.test/callback"}
+    page = await pages.client.get("/oauth/chooselocation", params={**query, "state": '"><script>x</script>'})
+    assert page.status_code == 200 and "<h1>Choose a sub-account</h1>" in page.text
+    assert 'name="viewport"' in page.text and "<strong>client-1</strong>" in page.text
+    assert page.text.count('name="location_id"') == 2 and "<script>x</script>" not in page.text

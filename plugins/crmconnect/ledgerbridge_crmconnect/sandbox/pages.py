@@ -6,11 +6,9 @@ happened."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -19,13 +17,8 @@ from ledgerbridge_crmconnect.sandbox import actions, views
 from ledgerbridge_crmconnect.sandbox.engine import SandboxEngine
 from ledgerbridge_crmconnect.sandbox.forms import INVOICE_LINES, PAYMENT_LINES, FormReader
 from ledgerbridge_crmconnect.sandbox.state import Record
+from ledgerbridge_crmconnect.sandbox.templating import render
 from ledgerbridge_crmconnect.sandbox.util import ApiError
-
-TEMPLATES = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=select_autoescape(default=True),
-)
-TEMPLATES.filters["when"] = views.when
 
 Checkout = Callable[[SandboxEngine, dict[str, Any]], dict[str, Record]]
 #: form value → (label, action, extra body)
@@ -62,7 +55,8 @@ class Page:
         return f"{self.base}/locations/{self.location['id']}"
 
     def render(self, template: str, title: str, status: int = 200, **context: Any) -> HTMLResponse:
-        html = TEMPLATES.get_template(template).render(
+        html = render(
+            template,
             title=title,
             base=self.base,
             here=self.here if self.location else self.base,
@@ -115,8 +109,14 @@ def error_page(request: Request, error: ApiError) -> Response:
     base = str(request.scope.get("root_path", "")).rstrip("/")
     message = error.message if isinstance(error.message, str) else " ".join(error.message)
     title = "Not found" if error.status == 404 else "That did not work"
-    html = TEMPLATES.get_template("error.html").render(
-        title=title, base=base, location=None, message=views.sentence(message), back=f"{base}/", back_label="Home"
+    html = render(
+        "error.html",
+        title=title,
+        base=base,
+        location=None,
+        message=views.sentence(message),
+        back=f"{base}/",
+        back_label="Home",
     )
     return HTMLResponse(html, error.status)
 
