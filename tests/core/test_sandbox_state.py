@@ -18,6 +18,7 @@ from ledgerbridge.cli import build_parser
 from ledgerbridge.plugins import PluginManager
 from ledgerbridge.runtime import Runtime
 from ledgerbridge.testing import free_port, running_server
+from ledgerbridge.ui.sandboxes import sandbox_links
 from ledgerbridge.web.app import create_app
 from ledgerbridge_crmconnect.connection import SANDBOX_LOCATION_ID, SANDBOX_TOKEN
 
@@ -91,7 +92,8 @@ async def test_a_restarted_server_finds_both_sandboxes_as_it_left_them(tmp_path:
     assert (tmp_path / "sandboxes" / "crmconnect" / "state.json").is_file()
     assert (tmp_path / "sandboxes" / "quickbooks" / "state.json").is_file()
 
-    async with server(tmp_path, port) as (_, http, engines):
+    async with server(tmp_path, port) as (url, http, engines):
+        app_urls = {name: f"{url}/sandbox/{name}" for name in engines}
         crm_state = engines["crmconnect"].state
         assert contact["id"] in crm_state.contacts
         assert (
@@ -120,9 +122,13 @@ async def test_a_restarted_server_finds_both_sandboxes_as_it_left_them(tmp_path:
                               headers=qbo_bearer)  # fmt: skip
         assert read.status_code == 200 and read.json()["Customer"]["DisplayName"] == "Ada"
 
-        # the CRM sandbox's pages show the kept data under the mount
-        page = await http.get("/sandbox/crmconnect/", follow_redirects=True)
-        assert page.status_code == 200 and "ada@example.com" in page.text
+        # the Sandbox-mode banner's links open both sandboxes' pages, the CRM's showing the kept data
+        links = {link.name: link.url for link in sandbox_links(app_urls)}
+        assert links["crmconnect"].endswith("/sandbox/crmconnect/")
+        for url in links.values():
+            assert (await http.get(url, follow_redirects=True)).status_code == 200, url
+        page = await http.get(links["crmconnect"], follow_redirects=True)
+        assert "ada@example.com" in page.text
         assert f'href="/sandbox/crmconnect/locations/{SANDBOX_LOCATION_ID}/invoices/' in page.text
 
 
