@@ -162,7 +162,8 @@ class _Sync:
             raise errors.DuplicateDocNumberError(f"invoice numbers {number} to {candidates[-1]} are all taken",
                                                  code="6140")  # fmt: skip
         self.data["doc_number"] = free
-        whose = "the same customer" if foreign.CustomerRef == body.CustomerRef else "another customer"
+        same = foreign.CustomerRef and body.CustomerRef and foreign.CustomerRef.value == body.CustomerRef.value
+        whose = "the same customer" if same else "another customer"
         await self.ctx.log(
             f"QuickBooks already has an invoice numbered {number} (for {whose}) that ledgerbridge did not create; "
             f"it was left untouched and CRM invoice {self.invoice.number} was copied as {free}",
