@@ -141,3 +141,15 @@ async def test_a_stale_sent_after_paid_changes_nothing(harness: Harness) -> None
     assert Decimal(str(qbo["TotalAmt"])) == Decimal("100.00") and Decimal(str(qbo["Balance"])) == 0
     assert _amounts(harness.rows("Payment")) == [Decimal("100.00")]
     assert any("older than the one applied" in m for m in await harness.activity())
+
+
+async def test_a_quickbooks_uniqueness_suffix_never_reaches_the_crm(harness: Harness) -> None:
+    await harness.connect()
+    await harness.publish(payment("p-1", email="sam@example.com", name="Sam Same", total="5.00"))
+    await harness.publish(payment("p-2", email="sam.b@example.com", name="Sam Same", total="6.00"))
+    await harness.settle()
+    names = sorted(c["DisplayName"] for c in harness.rows("Customer"))
+    assert names[0] == "Sam Same" and names[1].startswith("Sam Same (sam")  # unique in QuickBooks, as it must be
+    ids = {c["Id"] for c in harness.rows("Customer")}
+    await harness.until(lambda: ids <= {s.source_id for s in harness.crm.contacts})
+    assert {s.contact.name for s in harness.crm.contacts if s.source_id in ids} == {"Sam Same"}

@@ -1,9 +1,16 @@
-"""QuickBooks customers become CRM contacts: upserted by e-mail, or tracked by a link when they have none.
+"""QuickBooks customers become CRM contacts: found by their link first, by e-mail second.
 
-The link `customer`: QuickBooks customer id → CRM contact id. With a link the contact is updated in place
-(PUT); without one it is upserted (HighLevel matches e-mail in any letter case first, then phone), and
-the link is recorded. A deleted customer leaves the CRM contact alone (the CRM owns people; it may have
-other history) and only forgets the link; a merged customer's link moves to the survivor.
+The link `customer`: QuickBooks customer id → CRM contact id. A linked contact is updated in place (PUT), so
+an e-mail changed in QuickBooks changes the contact's e-mail instead of making a second contact. Without a
+link the contact with the customer's e-mail is found and linked; only when there is none is a contact
+created (upsert: HighLevel matches e-mail in any letter case first, then phone).
+
+The CRM owns its contacts' names: an existing contact is never renamed from QuickBooks (first, last,
+full or company name); a new contact takes the customer's name (without the e-mail QuickBooks may have
+added to make its DisplayName unique). Request bodies carry only the fields HighLevel's DTO declares for
+the operation (UpdateContactDto has no companyName). A deleted customer leaves the CRM contact alone (the
+CRM owns people; it may have other history) and only forgets the link; a merged customer's link moves to
+the survivor.
 """
 
 from __future__ import annotations
@@ -17,6 +24,13 @@ from ledgerbridge_crmconnect.wire import ContactWire, contact_response, upsert_r
 
 CUSTOMER_LINK = "customer"
 SOURCE = "QuickBooks"
+NAME_FIELDS = frozenset({"firstName", "lastName", "name", "companyName"})
+# UpdateContactDto's properties (apps/contacts.json): PUT /contacts/{id} refuses any other with 422.
+UPDATE_DTO = frozenset({
+    "address1", "assignedTo", "city", "country", "customFields", "dateOfBirth", "dnd", "dndSettings", "email",
+    "firstName", "inboundDndSettings", "lastName", "name", "phone", "postalCode", "source", "state", "tags",
+    "timezone", "website",
+})  # fmt: skip
 
 
 def contact_fields(contact: Contact) -> dict[str, Any]:
@@ -54,10 +68,15 @@ async def upsert(client: CrmClient, location_id: str, contact: Contact) -> Conta
     return wire
 
 
+def update_fields(contact: Contact) -> dict[str, Any]:
+    """What an update may change: UpdateContactDto's fields, never a name (the CRM owns those)."""
+    return {k: v for k, v in contact_fields(contact).items() if k in UPDATE_DTO and k not in NAME_FIELDS}
+
+
 async def update(client: CrmClient, contact_id: str, contact: Contact) -> ContactWire | None:
-    """PUT /contacts/{id}; None when the contact is gone from the CRM."""
+    """PUT /contacts/{id} without names; None when the contact is gone from the CRM (or refuses the change)."""
     try:
-        response = await client.request("PUT", f"/contacts/{contact_id}", json=contact_fields(contact))
+        response = await client.request("PUT", f"/contacts/{contact_id}", json=update_fields(contact))
     except CrmApiError as exc:
         if exc.status in (400, 404):
             return None
@@ -89,8 +108,13 @@ async def sync_contact(ctx: AccountContext, client: CrmClient, location_id: str,
                 await ctx.put_link(CUSTOMER_LINK, sync.merged_into, link.remote_id)
         raise Skip(f"customer {sync.source_id} was merged into {sync.merged_into}")
     wire: ContactWire | None = None
-    if link is not None and not sync.contact.email:
+    if link is not None:  # the link first: an e-mail changed in QuickBooks follows the same contact
         wire = await update(client, link.remote_id, sync.contact)
+    email = sync.contact.email.strip() if sync.contact.email else None
+    if wire is None and email:
+        existing = await find_by_email(client, location_id, email)
+        if existing is not None and existing.id:
+            wire = await update(client, existing.id, sync.contact)
     if wire is None:
         wire = await upsert(client, location_id, sync.contact)
     if link is None or link.remote_id != wire.id:
