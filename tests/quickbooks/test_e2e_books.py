@@ -12,7 +12,7 @@ import msgspec
 from ledgerbridge import Refund
 from msgspec.structs import replace as with_fields
 
-from .conftest import Harness, invoice, now, payment, usd
+from .conftest import Harness, invoice, line, now, payment, usd
 
 
 def _amounts(rows: list[dict[str, Any]]) -> list[Decimal]:
@@ -93,9 +93,9 @@ async def test_a_foreign_invoice_with_the_same_number_is_left_untouched(harness:
     books = harness.sandbox.books(harness.realm)
     grace = next(c for c in harness.rows("Customer") if c["DisplayName"] == "Grace Hopper")
     other = books.create("Customer", {"DisplayName": "Someone Else"})
-    line = [{"DetailType": "SalesItemLineDetail", "Amount": 5, "SalesItemLineDetail": {"ItemRef": {"value": "1"}}}]
-    mine = books.create("Invoice", {"DocNumber": "8001", "CustomerRef": {"value": grace["Id"]}, "Line": line})
-    theirs = books.create("Invoice", {"DocNumber": "8002", "CustomerRef": {"value": other["Id"]}, "Line": line})
+    lines = [{"DetailType": "SalesItemLineDetail", "Amount": 5, "SalesItemLineDetail": {"ItemRef": {"value": "1"}}}]
+    mine = books.create("Invoice", {"DocNumber": "8001", "CustomerRef": {"value": grace["Id"]}, "Line": lines})
+    theirs = books.create("Invoice", {"DocNumber": "8002", "CustomerRef": {"value": other["Id"]}, "Line": lines})
     before = {r["Id"]: msgspec.json.encode(r) for r in (mine, theirs)}
     await harness.publish(invoice("i-1", "sent", number="8001"))
     await harness.publish(invoice("i-2", "sent", number="8002"))
@@ -153,3 +153,62 @@ async def test_a_quickbooks_uniqueness_suffix_never_reaches_the_crm(harness: Har
     ids = {c["Id"] for c in harness.rows("Customer")}
     await harness.until(lambda: ids <= {s.source_id for s in harness.crm.contacts})
     assert {s.contact.name for s in harness.crm.contacts if s.source_id in ids} == {"Sam Same"}
+
+
+async def _settings(harness: Harness, **changes: Any) -> None:
+    ctx = await harness.runtime.plugin_context("quickbooks").account("acme")
+    assert ctx is not None
+    await ctx.update_settings(**changes)
+
+
+def _sales_items(row: dict[str, Any]) -> list[str]:
+    return [
+        li["SalesItemLineDetail"]["ItemRef"]["value"] for li in row["Line"] if li["DetailType"] == "SalesItemLineDetail"
+    ]
+
+
+async def test_receipts_use_the_deposit_account_income_account_and_default_item_the_settings_choose(
+    harness: Harness,
+) -> None:
+    await harness.connect()
+    await _settings(harness, deposit_account="Checking", income_account="Sales of Product Income",
+                    item_mapping="default", default_item="CRM sales")  # fmt: skip
+    lines = (line("Workshop seat", "2", "30.00"), line("Handbook", "1", "20.00"))
+    await harness.publish(payment("p-1", lines=lines))
+    await harness.publish(payment("p-1", lines=lines, refunds=(_refund("p-1:refunded:20", "20.00"),)), "p-1-r")
+    await harness.settle()
+    assert await harness.dead() == []
+    accounts = {a["Name"]: a["Id"] for a in harness.rows("Account")}
+    (receipt,) = harness.rows("SalesReceipt")
+    (refund,) = harness.rows("RefundReceipt")
+    assert receipt["DepositToAccountRef"]["value"] == refund["DepositToAccountRef"]["value"] == accounts["Checking"]
+    (item,) = [i for i in harness.rows("Item") if i["Name"] == "CRM sales"]
+    assert set(_sales_items(receipt)) == set(_sales_items(refund)) == {item["Id"]}
+    assert item["IncomeAccountRef"]["value"] == accounts["Sales of Product Income"]
+    assert Decimal(str(receipt["TotalAmt"])) == Decimal("80.00")
+
+
+async def test_a_line_maps_to_the_quickbooks_item_with_its_product_sku(harness: Harness) -> None:
+    await harness.connect()
+    mine = harness.sandbox.books(harness.realm).create("Item", {"Name": "Seat (in QuickBooks)", "Sku": "prod-42",
+                                                                 "Type": "Service", "IncomeAccountRef": {"value": "1"}})  # fmt: skip
+    await _settings(harness, item_mapping="sku")
+    seat = with_fields(line("Workshop seat", "1", "30.00"), sku="prod-42")
+    await harness.publish(payment("p-1", lines=(seat, line("Handbook", "1", "20.00"))))
+    await harness.settle()
+    assert await harness.dead() == []
+    (receipt,) = harness.rows("SalesReceipt")
+    handbook = next(i for i in harness.rows("Item") if i["Name"] == "Handbook")
+    assert _sales_items(receipt) == [mine["Id"], handbook["Id"]]
+
+
+async def test_a_deposit_account_missing_from_the_chart_of_accounts_writes_nothing_and_says_so(
+    harness: Harness,
+) -> None:
+    await harness.connect()
+    await _settings(harness, deposit_account="Petty cash")
+    await harness.publish(payment("p-1", total="10.00"))
+    await harness.settle()
+    assert harness.rows("SalesReceipt") == []
+    (error,) = await harness.dead()
+    assert "deposit account 'Petty cash'" in error and "chart of accounts" in error

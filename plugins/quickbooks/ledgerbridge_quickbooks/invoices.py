@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 from ledgerbridge import DeliveryContext, Invoice, InvoiceChange, Skip
 
-from . import customers, errors, invoice_state, markers, names, pricing, wire
+from . import customers, errors, invoice_state, mapping, markers, pricing, wire
 from .client import QuickBooksClient, quote_value, request_id
 from .service import Service
 
@@ -84,8 +84,7 @@ class _Sync:
         setup = await self.service.company(self.client)
         invoice = self.invoice
         customer_id = await customers.resolve(self.ctx, self.service, self.client, invoice.customer, self.key)
-        refs = await names.item_refs(self.ctx, self.service, self.client, setup, pricing.item_names(invoice.lines),
-                                     self.key)  # fmt: skip
+        refs = await mapping.item_refs(self.ctx, self.service, self.client, setup, invoice.lines, self.key)
         totals = pricing.Totals(subtotal=invoice.subtotal.amount, discount=invoice.discount_total.amount,
                                 tax=invoice.tax_total.amount, total=invoice.total.amount)  # fmt: skip
         priced = pricing.price(invoice.lines, totals, setup, refs)
@@ -220,8 +219,8 @@ class _Sync:
                          LinkedTxn=[wire.LinkedTxn(TxnId=self.qbo_id or "", TxnType="Invoice")])  # fmt: skip
         paid_to = f"{self.invoice.invoice_id}:{pricing.money(Decimal(self.data['paid']) + amount):f}"
         note = markers.note(markers.marker("invoice-payment", paid_to), f"CRM invoice {self.invoice.number} payment")
-        body = wire.Payment(CustomerRef=wire.Ref(value=customer_id), TotalAmt=amount, Line=[line],
-                            PrivateNote=note)  # fmt: skip
+        body = wire.Payment(CustomerRef=wire.Ref(value=customer_id), TotalAmt=amount, Line=[line], PrivateNote=note,
+                            DepositToAccountRef=await mapping.deposit_ref(self.ctx, self.client))  # fmt: skip
         return await markers.create_once(self.ctx, self.client, body, what="invoice-payment", local_id=paid_to,
                                          request_id=request_id(self.key, step))  # fmt: skip
 

@@ -17,7 +17,7 @@ from decimal import Decimal
 
 from ledgerbridge import DeliveryContext, LineItem, Money, Payment, Refund, Skip
 
-from . import customers, errors, markers, names, pricing, wire
+from . import customers, errors, mapping, markers, names, pricing, wire
 from .client import QuickBooksClient, request_id
 from .company import US_NON_TAXABLE, CompanySetup
 from .invoices import LINK as INVOICE_LINK
@@ -96,7 +96,7 @@ async def _create_receipt(
     )  # fmt: skip
     for attempt in range(2):
         customer_id = await customers.resolve(ctx, service, client, payment.payer, key)
-        refs = await names.item_refs(ctx, service, client, setup, pricing.item_names(payment.lines), key)
+        refs = await mapping.item_refs(ctx, service, client, setup, payment.lines, key)
         method = await names.payment_method_ref(ctx, service, client, payment.payment_method, key)
         priced = pricing.price(payment.lines, totals, setup, refs)
         receipt = wire.SalesReceipt(
@@ -107,6 +107,7 @@ async def _create_receipt(
             TxnTaxDetail=wire.TxnTaxDetail(TotalTax=Decimal(0)) if setup.us else None,
             PaymentMethodRef=method,
             PaymentRefNum=(payment.reference or payment.payment_id)[:MAX_REF_NUM],
+            DepositToAccountRef=await mapping.deposit_ref(ctx, client),
             PrivateNote=markers.note(markers.marker("payment", payment.payment_id), _note(payment, priced.note)),
             BillEmail=wire.EmailAddress(Address=payment.payer.email) if payment.payer.email else None,
         )
@@ -152,7 +153,7 @@ async def _create_refund(
         unit_price=Money(amount=amount, currency=refund.amount.currency),
         description=f"Refund of CRM {what}",
     )
-    refs = await names.item_refs(ctx, service, client, setup, [pricing.DEFAULT_ITEM], key)
+    refs = await mapping.item_refs(ctx, service, client, setup, [line], key)
     totals = pricing.Totals(subtotal=amount, discount=Decimal(0), tax=Decimal(0), total=amount)
     code = US_NON_TAXABLE if setup.us else setup.zero_code
     priced = pricing.fold([line], totals, refs, code, "refund")
@@ -165,6 +166,7 @@ async def _create_refund(
         TxnTaxDetail=wire.TxnTaxDetail(TotalTax=Decimal(0)) if setup.us else None,
         PaymentMethodRef=method,
         PaymentRefNum=(payment.reference or payment.payment_id)[:MAX_REF_NUM],
+        DepositToAccountRef=await mapping.deposit_ref(ctx, client),
         PrivateNote=markers.note(markers.marker("refund", refund.refund_id), f"CRM refund of {what}"),
     )
     created = await markers.create_once(
