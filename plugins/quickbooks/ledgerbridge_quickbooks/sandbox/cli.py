@@ -23,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-in-flight", dest="qbo_max_in_flight", type=int, default=10)
     group.add_argument("--time-scale", dest="qbo_time_scale", type=float, default=1.0)
     group.add_argument("--state-file", dest="qbo_state_file", default=None)
+    group.add_argument("--requestid-ttl", dest="qbo_requestid_ttl", type=float, default=48 * 3600,
+                       help="seconds a requestid's reply is replayed (Intuit forgets them; default 48 h)")  # fmt: skip
 
 
 def config_from_args(args: argparse.Namespace, base_url: str) -> SandboxConfig:
@@ -51,4 +53,5 @@ def config_from_args(args: argparse.Namespace, base_url: str) -> SandboxConfig:
         max_in_flight=args.qbo_max_in_flight,
         time_scale=args.qbo_time_scale,
         state_file=args.qbo_state_file,
+        requestid_ttl_seconds=getattr(args, "qbo_requestid_ttl", 48 * 3600),
     )
