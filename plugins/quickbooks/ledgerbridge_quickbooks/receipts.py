@@ -39,6 +39,8 @@ async def on_payment(ctx: DeliveryContext, service: Service, payment: Payment) -
     key = ctx.idempotency_key
     about = ""
     if payment.invoice_id is not None:
+        if not await _refunds_to_book(ctx, payment):
+            return  # a repeat: every refund of this invoice payment is in the books
         customer_id, about = await _invoice_of(ctx, client, payment)
     else:
         link = await ctx.get_link(RECEIPT_LINK, payment.payment_id)
@@ -47,6 +49,12 @@ async def on_payment(ctx: DeliveryContext, service: Service, payment: Payment) -
         else:
             customer_id = str(link.data.get("customer_id", ""))
     await _book_refunds(ctx, service, client, setup, payment, customer_id, about, key)
+
+
+async def _refunds_to_book(ctx: DeliveryContext, payment: Payment) -> bool:
+    booked_link = await ctx.get_link(REFUNDED_LINK, payment.payment_id)
+    booked = Decimal(str(booked_link.data.get("booked", "0"))) if booked_link else Decimal(0)
+    return sum((r.amount.amount for r in payment.refunds), Decimal(0)) > booked
 
 
 async def _invoice_of(ctx: DeliveryContext, client: QuickBooksClient, payment: Payment) -> tuple[str, str]:
