@@ -23,6 +23,7 @@ from ledgerbridge.settings import Settings
 from ledgerbridge.testing import free_port, running_server
 from ledgerbridge.web.app import create_app
 from ledgerbridge_crmconnect.poller import TICK_ENV
+from ledgerbridge_crmconnect.sandbox import SandboxEngine
 from ledgerbridge_quickbooks.sandbox import Sandbox
 from starlette.routing import Mount
 
@@ -35,6 +36,7 @@ class Books:
     url: str
     http: httpx.AsyncClient
     quickbooks: Sandbox
+    crm_engine: SandboxEngine
     realm: str = ""
     location: str = ""
 
@@ -90,12 +92,11 @@ class Books:
         return bool(self.location)
 
 
-def _quickbooks_sandbox(app: Any) -> Sandbox:
+def _mounted(app: Any, name: str) -> Any:
     for route in app.routes:
-        if isinstance(route, Mount) and route.path == "/sandbox/quickbooks":
-            engine: Sandbox = route.app.state.sandbox
-            return engine
-    raise AssertionError("the QuickBooks sandbox is not mounted")
+        if isinstance(route, Mount) and route.path == f"/sandbox/{name}":
+            return route.app.state.sandbox
+    raise AssertionError(f"the {name} sandbox is not mounted")
 
 
 @pytest.fixture
@@ -111,7 +112,7 @@ async def books(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
     )  # fmt: skip
     app = create_app(settings)
     async with running_server(app, port=port) as url, httpx.AsyncClient(timeout=30) as http:
-        books = Books(url, http, _quickbooks_sandbox(app))
+        books = Books(url, http, _mounted(app, "quickbooks"), _mounted(app, "crmconnect"))
         await books.admin("POST", "/accounts", {"name": "Books", "id": ACCOUNT,
                                                 "plugins": ["quickbooks", "crmconnect"]})  # fmt: skip
         await books.admin("PATCH", f"/accounts/{ACCOUNT}/plugins/crmconnect/settings",
@@ -174,3 +175,51 @@ async def _invoice_transaction(books: Books, invoice_id: str) -> str:
     )
     assert response.status_code == 200, response.text
     return str(next(t["_id"] for t in response.json()["data"] if t.get("invoiceId") == invoice_id))
+
+
+async def test_a_crm_invoice_numbered_like_the_users_own_quickbooks_invoice_leaves_it_untouched(books: Books) -> None:
+    qb = f"{books.url}/sandbox/quickbooks/_control/companies/{books.realm}"
+    someone = (await books.http.post(f"{qb}/customers", json={"DisplayName": "Someone Else"})).json()["Customer"]
+    theirs = (await books.http.post(f"{qb}/invoices", json={
+        "DocNumber": "1001", "CustomerRef": {"value": someone["Id"]},
+        "Line": [{"DetailType": "SalesItemLineDetail", "Amount": 75, "SalesItemLineDetail": {"Qty": 1, "UnitPrice": 75}}],
+    })).json()["Invoice"]  # fmt: skip
+    contact = await books.crm("POST", "/contacts", {"locationId": books.location, "firstName": "Grace",
+                                                     "lastName": "Hopper", "email": "grace@example.com",
+                                                     "phone": "+15555550100"})  # fmt: skip
+    invoice = await books.crm("POST", "/invoices", {"contactId": contact["id"], "send": True, "invoiceNumber": "1001",
+                                                    "items": [{"name": "Design", "qty": 1, "amount": 100}]})  # fmt: skip
+    await books.until("the copy in QuickBooks", lambda: len(books.rows("Invoice")) == 2)
+    await books.crm("POST", f"/invoices/{invoice['_id']}/void")
+    await books.until("the copy voided", lambda: any(r["TotalAmt"] == 0 for r in books.rows("Invoice")))
+
+    rows = {r["Id"]: r for r in books.rows("Invoice")}
+    assert rows[theirs["Id"]] == theirs  # the user's invoice: not a field changed
+    (copy,) = [r for r in rows.values() if r["Id"] != theirs["Id"]]
+    assert copy["DocNumber"] == "1001-CRM" and copy["PrivateNote"].startswith("Voided")
+    activity = await books.admin("GET", f"/accounts/{ACCOUNT}/activity")
+    assert any("copied as 1001-CRM" in str(entry) for entry in activity)
+
+
+async def test_an_email_changed_in_quickbooks_changes_the_crm_contact_s_email(books: Books) -> None:
+    qb = f"{books.url}/sandbox/quickbooks/_control/companies/{books.realm}"
+    created = (await books.http.post(f"{qb}/customers", json={
+        "DisplayName": "Sam Same", "GivenName": "Sam", "FamilyName": "Same",
+        "PrimaryEmailAddr": {"Address": "sam@example.com"},
+    })).json()["Customer"]  # fmt: skip
+    engine = books.crm_engine
+
+    def contacts() -> list[dict[str, Any]]:
+        return [c for c in engine.state.contacts.values() if c["locationId"] == books.location]
+
+    await books.until(
+        "the customer as a CRM contact", lambda: [c.get("email") for c in contacts()] == ["sam@example.com"]
+    )
+    await books.http.post(
+        f"{qb}/customers/{created['Id']}", json={"PrimaryEmailAddr": {"Address": "sam.b@example.com"}}
+    )
+    await books.until(
+        "the new e-mail in the CRM", lambda: [c.get("email") for c in contacts()] == ["sam.b@example.com"]
+    )
+    (contact,) = contacts()
+    assert (contact["firstName"], contact["lastName"]) == ("Sam", "Same")
