@@ -212,3 +212,12 @@ async def test_a_deposit_account_missing_from_the_chart_of_accounts_writes_nothi
     assert harness.rows("SalesReceipt") == []
     (error,) = await harness.dead()
     assert "deposit account 'Petty cash'" in error and "chart of accounts" in error
+
+
+async def test_an_unknown_item_mapping_is_refused_with_a_422_and_changes_nothing(harness: Harness) -> None:
+    path = f"{harness.url}/admin/api/accounts/acme/plugins/quickbooks/settings"
+    headers = {"Authorization": "Bearer test-admin-token"}
+    refused = await harness.http.patch(path, json={"item_mapping": "by colour"}, headers=headers)
+    assert refused.status_code == 422 and "item_mapping" in refused.text
+    kept = await harness.http.get(path, headers=headers)
+    assert kept.json()["item_mapping"] == "name"
