@@ -42,6 +42,8 @@ UPDATE_FIELDS = frozenset({
 })  # fmt: skip
 CREATE_FIELDS = UPDATE_FIELDS | {"companyName", "gender", "locationId"}
 UPSERT_FIELDS = CREATE_FIELDS | {"createNewIfDuplicateAllowed"}
+TAGS_FIELDS = frozenset({"tags"})  # TagsDTO
+WORKFLOW_FIELDS = frozenset({"eventStartTime"})  # CreateWorkflowDto
 
 
 def _normalise_phone(phone: str | None) -> str | None:
@@ -262,6 +264,7 @@ def delete_contact(request: Request, ctx: Ctx) -> Response:
 
 
 def _tags(ctx: Ctx) -> list[str]:
+    declared_only(ctx.body, TAGS_FIELDS)
     tags = ctx.body.get("tags")
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise ApiError(422, ["tags must be an array", "each value in tags must be a string"])
@@ -288,6 +291,7 @@ def remove_tags(request: Request, ctx: Ctx) -> Response:
 @api(CONTACTS_VERSION)
 def add_to_workflow(request: Request, ctx: Ctx) -> Response:
     contact = find(ctx.engine, ctx.location_id, request.path_params["contactId"])
+    declared_only(ctx.body, WORKFLOW_FIELDS)
     start = ctx.body.get("eventStartTime")
     if start is not None and not isinstance(start, str):
         raise ApiError(422, ["eventStartTime must be a string"])
