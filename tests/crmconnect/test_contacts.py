@@ -65,19 +65,27 @@ async def test_a_customer_without_email_is_imported_and_then_updated_through_its
     assert contacts[0]["phone"] == "+15555550123"  # the rest follows QuickBooks through the link
 
 
-async def test_deleted_and_merged_customers_keep_their_crm_contacts(stack: Stack) -> None:
+async def test_an_inactive_customer_keeps_its_contact_tagged_until_it_is_active_again(stack: Stack) -> None:
     for source_id, email in (("1", "a@example.com"), ("2", "b@example.com")):
         sync = ContactSync(kind="imported", contact=Contact(name=email, email=email), source_id=source_id)
         await publish(stack, f"qb-{source_id}", sync)
     account = await stack.account()
-    survivor = await account.get_link("customer", "1")
-    assert survivor is not None
+    linked = await account.get_link("customer", "2")
+    assert linked is not None
 
-    await publish(stack, "qb-2-del", ContactSync(kind="deleted", contact=Contact(name="b"), source_id="2"))
-    assert await account.get_link("customer", "2") is None
+    inactive = ContactSync(kind="deleted", contact=Contact(name="b", email="b@example.com"), source_id="2")
+    await publish(stack, "qb-2-del", inactive)
     assert len(crm_contacts(stack)) == 2
+    assert "quickbooks-inactive" in stack.engine.state.contacts[linked.remote_id]["tags"]
+    again = ContactSync(kind="updated", contact=Contact(name="b", email="b@example.com"), source_id="2")
+    await publish(stack, "qb-2-again", again)
+    assert "quickbooks-inactive" not in stack.engine.state.contacts[linked.remote_id]["tags"]
+    assert len(crm_contacts(stack)) == 2
+
+    unknown = ContactSync(kind="deleted", contact=Contact(name="c"), source_id="9")
+    await publish(stack, "qb-9-del", unknown)
     counts = await stack.runtime.store.count_deliveries(ACCOUNT)
-    assert counts.get("skipped", 0) >= 1
+    assert counts.get("skipped", 0) >= 1 and counts.get("dead", 0) == 0
 
 
 async def test_an_email_changed_in_quickbooks_updates_the_linked_contact(stack: Stack) -> None:

@@ -8,9 +8,9 @@ created (upsert: HighLevel matches e-mail in any letter case first, then phone).
 The CRM owns its contacts' names: an existing contact is never renamed from QuickBooks (first, last,
 full or company name); a new contact takes the customer's name (without the e-mail QuickBooks may have
 added to make its DisplayName unique). Request bodies carry only the fields HighLevel's DTO declares for
-the operation (UpdateContactDto has no companyName). A deleted customer leaves the CRM contact alone (the
-CRM owns people; it may have other history) and only forgets the link; a merged customer's link moves to
-the survivor.
+the operation (UpdateContactDto has no companyName). A customer made inactive in QuickBooks (its "delete")
+keeps its CRM contact (the CRM owns people and their history), which gets the tag `quickbooks-inactive`,
+removed again when the customer is active once more; a merged customer's link moves to the survivor.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from ledgerbridge_crmconnect.wire import ContactWire, contact_response, upsert_r
 CUSTOMER_LINK = "customer"
 SOURCE = "QuickBooks"
 NAME_FIELDS = frozenset({"firstName", "lastName", "name", "companyName"})
+INACTIVE_TAG = "quickbooks-inactive"  # on a contact whose QuickBooks customer was made inactive
 # UpdateContactDto's properties (apps/contacts.json): PUT /contacts/{id} refuses any other with 422.
 UPDATE_DTO = frozenset({
     "address1", "assignedTo", "city", "country", "customFields", "dateOfBirth", "dnd", "dndSettings", "email",
@@ -96,10 +97,14 @@ async def find_by_email(client: CrmClient, location_id: str, email: str) -> Cont
 async def sync_contact(ctx: AccountContext, client: CrmClient, location_id: str, sync: ContactSync) -> str | None:
     """Apply one ContactSync; returns the CRM contact id (None when nothing was written)."""
     link = await ctx.get_link(CUSTOMER_LINK, sync.source_id)
-    if sync.kind == "deleted":
-        if link is not None:
+    if sync.kind == "deleted":  # QuickBooks never deletes a customer: it makes it inactive
+        if link is None:
+            raise Skip("a customer made inactive in QuickBooks has no CRM contact here")
+        if not await tag(client, link.remote_id, INACTIVE_TAG, add=True):
             await ctx.delete_link(CUSTOMER_LINK, sync.source_id)
-        raise Skip("a customer deleted in QuickBooks is kept in the CRM; the link was removed")
+            raise Skip("a customer made inactive in QuickBooks whose CRM contact is gone: the link was removed")
+        await ctx.put_link(CUSTOMER_LINK, sync.source_id, link.remote_id, **{**link.data, "inactive": True})
+        return link.remote_id
     if sync.kind == "merged" and sync.merged_into:
         # The survivor carries on; the merged-away customer's id now means the survivor's contact.
         if link is not None:
@@ -117,6 +122,20 @@ async def sync_contact(ctx: AccountContext, client: CrmClient, location_id: str,
             wire = await update(client, existing.id, sync.contact)
     if wire is None:
         wire = await upsert(client, location_id, sync.contact)
-    if link is None or link.remote_id != wire.id:
+    reactivated = link is not None and bool(link.data.get("inactive"))
+    if reactivated:
+        await tag(client, wire.id, INACTIVE_TAG, add=False)
+    if link is None or link.remote_id != wire.id or reactivated:
         await ctx.put_link(CUSTOMER_LINK, sync.source_id, wire.id, email=sync.contact.normalized_email)
     return wire.id
+
+
+async def tag(client: CrmClient, contact_id: str, name: str, *, add: bool) -> bool:
+    """Add or remove one tag (TagsDTO); False when the contact is gone from the CRM."""
+    try:
+        await client.request("POST" if add else "DELETE", f"/contacts/{contact_id}/tags", json={"tags": [name]})
+    except CrmApiError as exc:
+        if exc.status in (400, 404):
+            return False
+        raise
+    return True
