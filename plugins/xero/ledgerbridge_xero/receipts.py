@@ -1,0 +1,121 @@
+"""CRM payments → Xero. By default a "receive money" bank transaction (RECEIVE) into the chosen bank account:
+money that arrived without an invoice to settle, which is what it is. The alternative setting books an
+ACCREC invoice and a payment against it, for accountants who want every sale in receivables reports."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ledgerbridge import DeliveryContext, Payment, PermanentFailure
+
+from . import contacts, pricing, wire
+
+if TYPE_CHECKING:
+    from .plugin import XeroPlugin
+
+LINK = "payment"  # CRM payment id → Xero BankTransactionID (or InvoiceID with the alternative setting)
+
+
+async def on_payment(ctx: DeliveryContext, plugin: XeroPlugin, payment: Payment) -> None:
+    if await ctx.get_link(LINK, payment.payment_id):
+        if payment.refunds:
+            await ctx.log(
+                f"payment {payment.payment_id} was refunded in the CRM: record the refund in Xero by hand",
+                level="warning",
+            )
+        return
+    client = await plugin.client(ctx)
+    setup = await plugin.setup(client)
+    settings = await ctx.settings()
+    if payment.total.currency != setup.currency:
+        raise PermanentFailure(
+            f"the Xero organisation keeps its books in {setup.currency}; this payment is in {payment.total.currency}"
+        )
+    bank = setup.bank_account(settings.bank_account_code)
+    async with plugin.lock(ctx.account_id, "contact", payment.payer.normalized_email or payment.payer.name):
+        contact_id = await contacts.resolve(ctx, client, payment.payer, ctx.idempotency_key)
+    priced = await pricing.price(
+        client,
+        setup,
+        payment.lines,
+        payment.discount.amount,
+        settings.sales_account_code,
+        fallback_total=payment.total.amount,
+        fallback_name=f"CRM payment {payment.reference or payment.payment_id}",
+    )
+    if priced.total != payment.total.amount:
+        await ctx.log(
+            f"payment {payment.payment_id}: Xero's lines add up to {priced.total}, the CRM says {payment.total.amount}",
+            level="warning",
+        )
+    day = payment.paid_at.date().isoformat()
+    reference = (payment.reference or payment.payment_id)[:255]
+    if settings.payments_as == "invoice_and_payment":
+        invoice_id = await _invoice_and_payment(
+            ctx, client, contact_id, priced, bank.Code or "", day, reference, payment
+        )
+        await ctx.put_link(LINK, payment.payment_id, invoice_id, document="invoice")
+        return
+    body: dict[str, Any] = {
+        "BankTransactions": [
+            {
+                "Type": "RECEIVE",
+                "Contact": {"ContactID": contact_id},
+                "BankAccount": {"Code": bank.Code},
+                "Date": day,
+                "Reference": reference,
+                "LineAmountTypes": "Exclusive",
+                "LineItems": priced.lines,
+            }
+        ]
+    }
+    made = wire.bank_transactions.decode(
+        await client.put("/BankTransactions", body, key=f"{ctx.idempotency_key}:receive")
+    )
+    transaction = made.BankTransactions[0]
+    await ctx.put_link(LINK, payment.payment_id, transaction.BankTransactionID, document="bank_transaction")
+    await ctx.log(f"payment {payment.payment_id} booked in Xero as received money ({transaction.Total})")
+
+
+async def _invoice_and_payment(
+    ctx: DeliveryContext,
+    client: Any,
+    contact_id: str,
+    priced: pricing.Priced,
+    bank_code: str,
+    day: str,
+    reference: str,
+    payment: Payment,
+) -> str:
+    body = {
+        "Invoices": [
+            {
+                "Type": "ACCREC",
+                "Contact": {"ContactID": contact_id},
+                "Date": day,
+                "DueDate": day,
+                "Reference": reference,
+                "Status": "AUTHORISED",
+                "LineAmountTypes": "Exclusive",
+                "LineItems": priced.lines,
+            }
+        ]
+    }
+    invoice = wire.invoices.decode(await client.put("/Invoices", body, key=f"{ctx.idempotency_key}:invoice")).Invoices[
+        0
+    ]
+    if invoice.AmountDue > 0:
+        pay = {
+            "Payments": [
+                {
+                    "Invoice": {"InvoiceID": invoice.InvoiceID},
+                    "Account": {"Code": bank_code},
+                    "Date": day,
+                    "Amount": float(invoice.AmountDue),
+                    "Reference": reference,
+                }
+            ]
+        }
+        await client.put("/Payments", pay, key=f"{ctx.idempotency_key}:payment")
+    await ctx.log(f"payment {payment.payment_id} booked in Xero as invoice {invoice.InvoiceNumber}, paid")
+    return invoice.InvoiceID
