@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 WATERMARK = "contacts_modified_since"
 STATE = "contacts_import"
 PAGE_SIZE = 100
+CLOCK_MARGIN = timedelta(minutes=5)  # our clock against Xero's, when no contact tells us Xero's time
 OVERLAP = timedelta(seconds=1)  # stamps are to the millisecond: re-read the boundary, the inbox de-duplicates
 
 
@@ -90,7 +91,8 @@ async def run(ctx: AccountContext, plugin: XeroPlugin) -> None:
 
 async def _pages(ctx: AccountContext, client: XeroClient, state: ImportState) -> None:
     since = await ctx.get_cursor(WATERMARK)
-    newest = datetime.fromisoformat(since) if since else None
+    newest: datetime | None = None
+    started = datetime.fromtimestamp(ctx.now(), UTC) - CLOCK_MARGIN
     kind = "updated" if state.done else "imported"
     page = state.page if not state.done else 1
     while True:
@@ -119,3 +121,5 @@ async def _pages(ctx: AccountContext, client: XeroClient, state: ImportState) ->
         await ctx.log(f"imported {state.imported} contacts from Xero")
     if newest is not None:
         await ctx.set_cursor(WATERMARK, (newest - OVERLAP).astimezone(UTC).isoformat())
+    elif since is None:  # nothing yet: later runs ask only for what changes from now on
+        await ctx.set_cursor(WATERMARK, started.isoformat())

@@ -72,11 +72,19 @@ class Sandbox:
         events, organisation.events = organisation.events, []
         if not events:
             return
-        apps = {c.client_id for c in self.identity.connections.values() if c.tenant_id == organisation.tenant_id}
+        # an app hears of what happened after it was connected to the organisation, never before
+        since = {}
+        for connection in self.identity.connections.values():
+            if connection.tenant_id == organisation.tenant_id:
+                since[connection.client_id] = min(
+                    since.get(connection.client_id, connection.created), connection.created
+                )
         plural = {"CONTACT": "Contacts", "INVOICE": "Invoices"}
         api = f"{self.config.base_url}/api.xro/2.0"
-        for client_id in apps:
+        for client_id, connected_at in since.items():
             for event in events:
+                if event.at < connected_at:
+                    continue
                 self.dispatcher.enqueue(
                     client_id,
                     {
