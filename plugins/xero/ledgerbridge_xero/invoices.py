@@ -120,7 +120,9 @@ async def _update(
         return xero
     updated = _one(
         await client.post(
-            f"/Invoices/{xero.InvoiceID}", {"InvoiceID": xero.InvoiceID, **body}, key=f"{ctx.idempotency_key}:update"
+            f"/Invoices/{xero.InvoiceID}",
+            {"Invoices": [{"InvoiceID": xero.InvoiceID, **body}]},
+            key=f"{ctx.idempotency_key}:update",
         )
     )
     await ctx.log(f"invoice {invoice.number} updated in Xero ({updated.Total})")
@@ -176,7 +178,7 @@ async def _void(ctx: DeliveryContext, client: XeroClient, xero: wire.XInvoice, i
     status = "DELETED" if xero.Status in ("DRAFT", "SUBMITTED") else "VOIDED"
     await client.post(
         f"/Invoices/{xero.InvoiceID}",
-        {"InvoiceID": xero.InvoiceID, "Status": status},
+        {"Invoices": [{"InvoiceID": xero.InvoiceID, "Status": status}]},
         key=f"{ctx.idempotency_key}:void",
     )
     await ctx.log(f"invoice {invoice.number} {status.lower()} in Xero")

@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from . import dates
 from .books import Organisation, new_id, render
-from .engine import Reply, Sandbox
+from .engine import Recorded, Reply, Sandbox
 from .errors import NotFound, ValidationFailed, bad_request, element_with_errors, not_found, problem, validation_body
 from .where import WhereError, compile_where
 
@@ -44,7 +44,10 @@ def _envelope(sandbox: Sandbox, collection: str, items: list[dict[str, Any]], **
 def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     async def call(request: Request) -> Response:
         sandbox: Sandbox = request.app.state.sandbox
-        sandbox.requests.append((request.method, request.url.path, dict(request.headers)))
+        raw = await request.body()
+        sandbox.requests.append(
+            Recorded(request.method, request.url.path, request.url.query, dict(request.headers), raw)
+        )
         authorization = request.headers.get("authorization", "")
         session = (
             sandbox.identity.session_for_access(authorization[7:]) if authorization[:7].lower() == "bearer " else None
@@ -68,7 +71,6 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             }
             return Response(b"", 429, headers=headers)
         try:
-            raw = await request.body()
             key = request.headers.get("idempotency-key", "")
             write = request.method in ("PUT", "POST")
             if write and key:

@@ -18,6 +18,15 @@ IDEMPOTENCY_SECONDS = 86400.0  # Xero keeps an Idempotency-Key's reply for a day
 
 
 @dataclass
+class Recorded:
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
 class Reply:
     status: int
     body: bytes
@@ -34,7 +43,7 @@ class Sandbox:
         self.dispatcher = Dispatcher(config.apps)
         self.organisations: dict[str, Organisation] = {}
         self.replies: dict[tuple[str, str, str], Reply] = {}
-        self.requests: list[tuple[str, str, dict[str, str]]] = []  # (method, path, headers) of API calls
+        self.requests: list[Recorded] = []  # every Accounting API call, for tests and the control API
         self.add_organisation("Demo Company (US)", currency="USD", country="US")
         self.add_organisation("Demo Company (UK)", currency="GBP", country="GB")
 
