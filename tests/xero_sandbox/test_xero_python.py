@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from decimal import Decimal
 from collections.abc import Iterator
+from decimal import Decimal
 
 import httpx
 import pytest
 from ledgerbridge.testing import serve_in_thread
 from ledgerbridge_xero.sandbox import Sandbox, create_app
+from xero_python.accounting import Account as XeroAccount
 from xero_python.accounting import (
     AccountingApi,
     Contact,
@@ -23,7 +24,6 @@ from xero_python.accounting import (
     Payment,
     Payments,
 )
-from xero_python.accounting import Account as XeroAccount
 from xero_python.api_client import ApiClient, Configuration
 from xero_python.api_client.oauth2 import OAuth2Token, TokenApi
 from xero_python.exceptions import AccountingBadRequestException
