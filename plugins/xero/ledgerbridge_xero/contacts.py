@@ -23,7 +23,8 @@ async def find_by_email(client: XeroClient, email: str) -> wire.XContact | None:
     where = f"EmailAddress!=null&&EmailAddress.ToLower()=={_quoted(email.lower())}"
     found = wire.contacts.decode(await client.get("/Contacts", params={"where": where})).Contacts
     active = [c for c in found if c.ContactStatus == "ACTIVE"]
-    return (active or found or [None])[0]
+    candidates = active or found
+    return candidates[0] if candidates else None
 
 
 async def find_by_name(client: XeroClient, name: str) -> wire.XContact | None:

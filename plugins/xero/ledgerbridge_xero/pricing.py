@@ -57,14 +57,14 @@ async def price(
     fallback_name: str,
 ) -> Priced:
     if not lines:
-        line = {
+        single: dict[str, Any] = {
             "Description": fallback_name,
             "Quantity": 1.0,
             "UnitAmount": float(fallback_total),
             "AccountCode": account_code,
             "TaxType": await ensure_tax_type(client, setup, ZERO, "No tax"),
         }
-        return Priced([line], fallback_total)
+        return Priced([single], fallback_total)
     amounts = [cents(line.quantity * line.unit_price.amount) for line in lines]
     shares = allocate(min(discount, sum(amounts, ZERO)), amounts)
     out: list[dict[str, Any]] = []

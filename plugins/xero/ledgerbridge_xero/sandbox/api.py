@@ -152,8 +152,8 @@ async def _save_many(
     out = []
     for document in saved:
         document.pop("_created_now", None)
-        failure = document.pop("_failure", None)
-        out.append(element_with_errors(failure) if failure else document)
+        refused = document.pop("_failure", None)
+        out.append(element_with_errors(refused) if refused else document)
     return 200, _envelope(sandbox, collection, out)
 
 

@@ -465,7 +465,7 @@ class Organisation:
         if not isinstance(body, dict):
             raise ValidationFailed({}, ["A payment must be an object"])
         errors: list[str] = []
-        ref = body.get("Invoice") if isinstance(body.get("Invoice"), dict) else {}
+        ref: dict[str, Any] = body["Invoice"] if isinstance(body.get("Invoice"), dict) else {}
         invoice = None
         if ref.get("InvoiceID"):
             invoice = self.invoices.get(str(ref["InvoiceID"]).lower())
@@ -611,7 +611,7 @@ class Organisation:
             "TaxType": tax_type,
             "ReportTaxType": body.get("ReportTaxType") or "OUTPUT",
             "Status": "ACTIVE",
-            "TaxComponents": [{**c, "Rate": totals.number(c.get("Rate"))} for c in components],
+            "TaxComponents": [{**c, "Rate": totals.number(c.get("Rate"))} for c in components or []],
             "DisplayTaxRate": effective,
             "EffectiveRate": effective,
             "CanApplyToAssets": True,

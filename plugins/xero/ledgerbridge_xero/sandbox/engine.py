@@ -82,7 +82,7 @@ class Sandbox:
         if not events:
             return
         # an app hears of what happened after it was connected to the organisation, never before
-        since = {}
+        since: dict[str, float] = {}
         for connection in self.identity.connections.values():
             if connection.tenant_id == organisation.tenant_id:
                 since[connection.client_id] = min(

@@ -115,8 +115,8 @@ def _client(request: Request, form: dict[str, Any], sandbox: Sandbox) -> tuple[s
     app = sandbox.app(client_id)
     if app is None:
         return _oauth_error("invalid_client", 401)
-    secret = form.get("client_secret")
-    if secret is not None:
+    if "client_secret" in form:
+        secret = str(form["client_secret"])
         if not secrets.compare_digest(app.client_secret, secret):
             return _oauth_error("invalid_client", 401)
         return client_id, True
