@@ -4,6 +4,7 @@ payments, voids, receive-money bank transactions, error shapes, Idempotency-Key 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 from ledgerbridge_xero.sandbox import Sandbox
@@ -217,3 +218,23 @@ async def test_minute_limit_answers_429_with_retry_after_and_headers() -> None:
         assert refused.status_code == 429
         assert refused.headers["X-Rate-Limit-Problem"] == "minute" and int(refused.headers["Retry-After"]) >= 1
         assert refused.headers["X-DayLimit-Remaining"] == "4997"
+
+
+async def test_a_restarted_sandbox_keeps_its_books_and_connections(tmp_path: Path) -> None:
+    from ledgerbridge_xero.sandbox import create_app
+
+    state = str(tmp_path / "xero.json")
+    first = create_app(make_config(state_file=state))
+    async with (
+        first.router.lifespan_context(first),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=first), base_url="http://xero.test") as http,
+    ):
+        xero = await connect(http, first.state.sandbox)
+        ada = await _contact(xero, "Ada")
+        line = {"Description": "Work", "Quantity": 1, "UnitAmount": 12.34, "AccountCode": "200"}
+        await _invoice(xero, ada["ContactID"], [line])
+    second = create_app(make_config(state_file=state))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=second), base_url="http://xero.test") as http:
+        again = Connected(http, second.state.sandbox, xero.tokens, xero.tenant_id)
+        invoices = (await again.get("/Invoices")).json()["Invoices"]
+        assert [(i["Contact"]["Name"], i["Total"]) for i in invoices] == [("Ada", 12.34)]

@@ -17,6 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--xero-calls-per-minute", dest="xero_calls_per_minute", type=int, default=60)
     group.add_argument("--xero-calls-per-day", dest="xero_calls_per_day", type=int, default=5000)
     group.add_argument("--xero-concurrent-calls", dest="xero_concurrent_calls", type=int, default=5)
+    group.add_argument("--xero-state-file", dest="xero_state_file", default=None, help="keep the books across restarts")
 
 
 def config_from_args(args: argparse.Namespace, base_url: str) -> SandboxConfig:
@@ -41,4 +42,5 @@ def config_from_args(args: argparse.Namespace, base_url: str) -> SandboxConfig:
         calls_per_minute=getattr(args, "xero_calls_per_minute", 60),
         calls_per_day=getattr(args, "xero_calls_per_day", 5000),
         concurrent_calls=getattr(args, "xero_concurrent_calls", 5),
+        state_file=getattr(args, "xero_state_file", None),
     )
