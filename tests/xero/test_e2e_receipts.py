@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from ledgerbridge import TaxRate
+import msgspec
+from ledgerbridge import Money, Refund, TaxRate
 
 from .conftest import Harness, line, payment
 
@@ -63,3 +64,23 @@ async def test_invoice_and_payment_setting_books_a_paid_invoice(harness: Harness
     [paid] = harness.rows("payments")
     assert paid["Account"]["Code"] == "091"
     assert harness.rows("bank_transactions") == []
+
+
+async def test_a_crm_refund_appears_in_xero_as_money_spent_with_its_tax_reversed(harness: Harness) -> None:
+    await harness.connect()
+    sales_tax = (TaxRate(name="Sales Tax", rate_percent=Decimal("8.25")),)
+    lines = (line("Course", "1", "100.00", sales_tax), line("Workbook", "1", "20.00"))
+    sale = payment("p-9", lines=lines, tax="8.25")  # 128.25 paid
+    await harness.publish(sale)
+    await harness.settle()
+    refund = Refund(refund_id="r-1", amount=Money(amount=Decimal("64.13"), currency="USD"), refunded_at=sale.paid_at)
+    refunded = msgspec.structs.replace(sale, refunds=(refund,))
+    await harness.publish(refunded)
+    await harness.publish(refunded)  # the CRM tells us twice: booked once
+    await harness.settle()
+    assert await harness.dead() == []
+    spent = [t for t in harness.rows("bank_transactions") if t["Type"] == "SPEND"]
+    assert len(spent) == 1
+    assert spent[0]["Total"] == Decimal("64.13") and spent[0]["LineAmountTypes"] == "Inclusive"
+    assert spent[0]["TotalTax"] > 0 and spent[0]["BankAccount"]["Code"] == "090"
+    assert len([t for t in harness.rows("bank_transactions") if t["Type"] == "RECEIVE"]) == 1

@@ -44,6 +44,18 @@ def allocate(total: Decimal, weights: Sequence[Decimal]) -> list[Decimal]:
 class Priced:
     lines: list[dict[str, Any]]
     total: Decimal
+    gross: list[Decimal]  # what the customer paid for each line: net after discount, plus tax
+
+
+def refund_lines(priced: Priced, amount: Decimal, description: str) -> list[dict[str, Any]]:
+    """Tax-inclusive lines adding up to `amount`, in proportion to what each line of the sale cost."""
+    parts = allocate(amount, priced.gross)
+    return [
+        {"Description": f"{description}: {line['Description']}"[:4000], "Quantity": 1.0, "UnitAmount": float(part),
+         "AccountCode": line["AccountCode"], "TaxType": line["TaxType"]}
+        for line, part in zip(priced.lines, parts, strict=True)
+        if part
+    ]  # fmt: skip
 
 
 async def price(
@@ -64,10 +76,11 @@ async def price(
             "AccountCode": account_code,
             "TaxType": await ensure_tax_type(client, setup, ZERO, "No tax"),
         }
-        return Priced([single], fallback_total)
+        return Priced([single], fallback_total, [fallback_total])
     amounts = [cents(line.quantity * line.unit_price.amount) for line in lines]
     shares = allocate(min(discount, sum(amounts, ZERO)), amounts)
     out: list[dict[str, Any]] = []
+    gross: list[Decimal] = []
     total = ZERO
     for line, amount, share in zip(lines, amounts, shares, strict=True):
         net = amount - share
@@ -97,5 +110,6 @@ async def price(
         if crm_tax != xero_tax:
             item["TaxAmount"] = float(crm_tax)
         out.append(item)
+        gross.append(net + crm_tax)
         total += net + crm_tax
-    return Priced(out, total)
+    return Priced(out, total, gross)
