@@ -63,6 +63,7 @@ def hookimpl(function: F) -> F:
 
 class XeroPlugin:
     role = "accounting"
+    connects = True  # its sync start is the moment an organisation is first connected
 
     def __init__(
         self, plugin: PluginContext, *, credentials: Credentials | None = None, limits: Limits | None = None
