@@ -84,3 +84,11 @@ async def test_a_crm_refund_appears_in_xero_as_money_spent_with_its_tax_reversed
     assert spent[0]["Total"] == Decimal("64.13") and spent[0]["LineAmountTypes"] == "Inclusive"
     assert spent[0]["TotalTax"] > 0 and spent[0]["BankAccount"]["Code"] == "090"
     assert len([t for t in harness.rows("bank_transactions") if t["Type"] == "RECEIVE"]) == 1
+
+
+async def test_payments_before_xero_is_connected_are_skipped_with_the_reason(harness: Harness) -> None:
+    await harness.publish(payment("p-0", total="10.00"))
+    await harness.settle()
+    [skipped] = await harness.runtime.store.list_deliveries("acme", "skipped")
+    assert "not connected" in (skipped.last_error or "")
+    assert all(not org.bank_transactions for org in harness.sandbox.organisations.values())

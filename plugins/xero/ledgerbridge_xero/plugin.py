@@ -174,11 +174,18 @@ class XeroPlugin:
 
     @hookimpl
     async def on_payment(self, ctx: DeliveryContext, payment: Payment) -> None:
+        await self._require_connection(ctx)
         await receipts.on_payment(ctx, self, payment)
 
     @hookimpl
     async def on_invoice_change(self, ctx: DeliveryContext, change: InvoiceChange) -> None:
+        await self._require_connection(ctx)
         await invoices.on_invoice_change(ctx, self, change)
+
+    async def _require_connection(self, ctx: DeliveryContext) -> None:
+        """Never connected, or disconnected on purpose: nothing to book (a lost token pauses instead)."""
+        if not await self.is_connected(ctx):
+            raise Skip("Xero is not connected for this account")
 
     @hookimpl
     async def on_notification(self, ctx: DeliveryContext, notification: Notification) -> None:
