@@ -238,3 +238,21 @@ async def test_a_restarted_sandbox_keeps_its_books_and_connections(tmp_path: Pat
         again = Connected(http, second.state.sandbox, xero.tokens, xero.tenant_id)
         invoices = (await again.get("/Invoices")).json()["Invoices"]
         assert [(i["Contact"]["Name"], i["Total"]) for i in invoices] == [("Ada", 12.34)]
+
+
+async def test_a_sixth_concurrent_call_and_the_day_limit_are_refused() -> None:
+    from ledgerbridge_xero.sandbox import create_app
+
+    app = create_app(make_config(concurrent_calls=1, calls_per_day=3))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://xero.test") as http:
+        xero = await connect(http, app.state.sandbox)
+        limits = app.state.sandbox.limits
+        assert limits.acquire("sandbox-client", xero.tenant_id) is None  # one call in flight
+        busy = await xero.get("/Accounts")
+        assert (busy.status_code, busy.headers["X-Rate-Limit-Problem"]) == (429, "concurrent")
+        limits.release("sandbox-client", xero.tenant_id)
+        assert (await xero.get("/Accounts")).status_code == 200
+        assert (await xero.get("/Accounts")).headers["X-DayLimit-Remaining"] == "0"
+        over = await xero.get("/Accounts")
+        assert (over.status_code, over.headers["X-Rate-Limit-Problem"]) == (429, "daily")
+        assert int(over.headers["Retry-After"]) > 3600
