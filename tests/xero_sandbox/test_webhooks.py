@@ -117,3 +117,17 @@ async def test_control_pays_an_invoice_and_reports_validation() -> None:
         assert again.status_code == 400 and again.json()["Type"] == "ValidationException"
         bad = await http.post(f"/control/organisations/{tenant}/contacts", content=b"[")
         assert bad.status_code == 400
+
+
+async def test_pages_show_each_organisations_books() -> None:
+    app = create_app(make_config())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://xero.test") as http:
+        tenant = app.state.sandbox.by_name("Demo Company (UK)").tenant_id
+        await http.post(
+            f"/control/organisations/{tenant}/contacts", json={"Name": "Ada <b>", "EmailAddress": "a@x.com"}
+        )
+        listing = await http.get("/organisations")
+        assert "Demo Company (UK)" in listing.text and tenant in listing.text
+        page = await http.get(f"/organisations/{tenant}")
+        assert page.status_code == 200 and "Ada &lt;b&gt;" in page.text and "a@x.com" in page.text
+        assert (await http.get("/organisations/nope")).status_code == 404

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import api, control, oauth, persistence
+from . import api, control, oauth, pages, persistence
 from .config import SandboxConfig
 from .engine import Sandbox
 
@@ -49,7 +49,7 @@ def create_app(config: SandboxConfig, sandbox: Sandbox | None = None) -> Starlet
             if config.state_file:
                 persistence.save(engine, config.state_file)
 
-    routes = [Route("/healthz", healthz), *oauth.routes, *api.routes, *control.routes]
+    routes = [Route("/healthz", healthz), *oauth.routes, *api.routes, *control.routes, *pages.routes]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.sandbox = engine
     return app
