@@ -92,3 +92,19 @@ async def test_payments_before_xero_is_connected_are_skipped_with_the_reason(har
     [skipped] = await harness.runtime.store.list_deliveries("acme", "skipped")
     assert "not connected" in (skipped.last_error or "")
     assert all(not org.bank_transactions for org in harness.sandbox.organisations.values())
+
+
+async def test_failures_and_lost_replies_still_book_each_payment_exactly_once(harness: Harness) -> None:
+    await harness.connect()
+    faults = f"{harness.url}/sandbox/xero/control/faults"
+    assert (await harness.http.post(faults, json={"status": 429, "count": 1, "retry_after": 1})).status_code == 200
+    assert (await harness.http.post(faults, json={"status": 503, "count": 2})).status_code == 200
+    # every following call is carried out, then its reply is lost: only Idempotency-Key prevents doubles
+    assert (await harness.http.post(faults, json={"status": 503, "count": 8, "after_commit": True})).status_code == 200
+    await harness.publish(payment("p-f", lines=(line("Course", "1", "70.00"),)))
+    await harness.settle(timeout=30)
+    assert await harness.dead() == []
+    assert len(harness.rows("bank_transactions")) == 1 and len(harness.rows("contacts")) == 1
+    assert harness.rows("bank_transactions")[0]["Total"] == Decimal("70.00")
+    assert harness.sandbox.faults == []
+    assert 1.0 in harness.xero.limiters.for_tenant(harness.tenant_id).waits  # Retry-After honoured

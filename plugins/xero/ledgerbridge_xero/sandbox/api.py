@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from . import dates
 from .books import Organisation, new_id, render
-from .engine import Recorded, Reply, Sandbox
+from .engine import Fault, Recorded, Reply, Sandbox
 from .errors import NotFound, ValidationFailed, bad_request, element_with_errors, not_found, problem, validation_body
 from .where import WhereError, compile_where
 
@@ -70,6 +70,10 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
                 **sandbox.limits.headers(client_id, tenant_id),
             }
             return Response(b"", 429, headers=headers)
+        fault = sandbox.take_fault()
+        if fault is not None and not fault.after_commit:
+            sandbox.limits.release(client_id, tenant_id)
+            return _fault(fault)
         try:
             key = request.headers.get("idempotency-key", "")
             write = request.method in ("PUT", "POST")
@@ -99,6 +103,8 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             encoded = json.dumps(body).encode()
             if write and key and status < 500:
                 sandbox.remember(client_id, tenant_id, key, Reply(status, encoded, fingerprint, sandbox.clock()))
+            if fault is not None:
+                return _fault(fault)
             return Response(
                 encoded, status, media_type="application/json", headers=sandbox.limits.headers(client_id, tenant_id)
             )
@@ -106,6 +112,12 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             sandbox.limits.release(client_id, tenant_id)
 
     return call
+
+
+def _fault(fault: Fault) -> Response:
+    if fault.status == 429:
+        return Response(b"", 429, headers={"Retry-After": str(fault.retry_after), "X-Rate-Limit-Problem": "minute"})
+    return Response(b'{"Title": "Service Unavailable"}', fault.status, media_type="application/json")
 
 
 async def _body(request: Request, collection: str) -> list[Any]:

@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .books import Organisation, render
-from .engine import Sandbox
+from .engine import Fault, Sandbox
 from .errors import NotFound, ValidationFailed, element_with_errors, validation_body
 
 TABLES = {
@@ -131,6 +131,21 @@ async def intent_to_receive(request: Request) -> Response:
     return JSONResponse({"status": subscription.status, "ok": ok})
 
 
+async def faults(request: Request) -> Response:
+    """Inject faults: {"status": 503|500|429, "count": n, "retry_after": s, "after_commit": bool}."""
+    sandbox: Sandbox = request.app.state.sandbox
+    try:
+        body = await _json(request)
+        status, count = int(body.get("status", 503)), int(body.get("count", 1))
+        retry_after, after_commit = int(body.get("retry_after", 1)), bool(body.get("after_commit", False))
+    except (ValueError, TypeError) as exc:
+        return JSONResponse({"error": f"bad fault: {exc}"}, 400)
+    if status not in (429, 500, 502, 503, 504) or count < 1 or retry_after < 0:
+        return JSONResponse({"error": "status must be 429 or 5xx, count at least 1"}, 400)
+    sandbox.faults.append(Fault(status, count, retry_after, after_commit))
+    return JSONResponse({"queued": sum(f.count for f in sandbox.faults)})
+
+
 async def webhook_status(request: Request) -> Response:
     sandbox: Sandbox = request.app.state.sandbox
     return JSONResponse(
@@ -153,6 +168,7 @@ routes = [
     Route("/control/organisations/{tenant}/invoices", create_invoice, methods=["POST"]),
     Route("/control/organisations/{tenant}/invoices/{id}/pay", pay_invoice, methods=["POST"]),
     Route("/control/organisations/{tenant}/{table}", table, methods=["GET"]),
+    Route("/control/faults", faults, methods=["POST"]),
     Route("/control/webhooks", webhook_status, methods=["GET"]),
     Route("/control/webhooks/{client_id}/intent-to-receive", intent_to_receive, methods=["POST"]),
 ]

@@ -27,6 +27,17 @@ class Recorded:
 
 
 @dataclass
+class Fault:
+    """The next `count` Accounting API calls answer `status` (429 with `retry_after`); `after_commit` runs the
+    call first and then answers the fault, as a dropped reply would."""
+
+    status: int
+    count: int
+    retry_after: int = 1
+    after_commit: bool = False
+
+
+@dataclass
 class Reply:
     status: int
     body: bytes
@@ -43,9 +54,19 @@ class Sandbox:
         self.dispatcher = Dispatcher(config.apps)
         self.organisations: dict[str, Organisation] = {}
         self.replies: dict[tuple[str, str, str], Reply] = {}
+        self.faults: list[Fault] = []
         self.requests: list[Recorded] = []  # every Accounting API call, for tests and the control API
         self.add_organisation("Demo Company (US)", currency="USD", country="US")
         self.add_organisation("Demo Company (UK)", currency="GBP", country="GB")
+
+    def take_fault(self) -> Fault | None:
+        if not self.faults:
+            return None
+        fault = self.faults[0]
+        fault.count -= 1
+        if fault.count <= 0:
+            self.faults.pop(0)
+        return fault
 
     def app(self, client_id: str) -> AppRegistration | None:
         return next((a for a in self.config.apps if a.client_id == client_id), None)
