@@ -16,9 +16,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
-import ledgerbridge_xero.plugin as xero_plugin
 import pytest
 from ledgerbridge import (
+    AccountContext,
     Contact,
     ContactSync,
     DeliveryContext,
@@ -38,6 +38,7 @@ from ledgerbridge.runtime import Runtime
 from ledgerbridge.settings import Settings
 from ledgerbridge.testing import free_port, running_server
 from ledgerbridge.web.app import create_app
+from ledgerbridge_xero.plugin import XeroPlugin
 from ledgerbridge_xero.sandbox import Sandbox
 from ledgerbridge_xero.sandbox.books import Organisation
 from starlette.routing import Mount
@@ -48,7 +49,11 @@ US = "Demo Company (US)"
 
 
 class FakeCRM:
-    """Stands in for the CRM plugin: the test publishes Payment/InvoiceChange; it records what Xero publishes."""
+    """Stands in for the CRM plugin: the test publishes Payment/InvoiceChange; it records what reaches the CRM
+    (contact syncs from Xero, review requests from the core's policy)."""
+
+    role = "crm"
+    REVIEW_LINK = "https://reviews.example.com/acme"
 
     def __init__(self) -> None:
         self.contacts: list[ContactSync] = []
@@ -62,6 +67,10 @@ class FakeCRM:
     async def on_first_invoice_paid(self, ctx: DeliveryContext, event: FirstInvoicePaid) -> None:
         self.first_paid.append(event)
 
+    @hookimpl
+    def default_review_link(self, ctx: AccountContext) -> str:
+        return self.REVIEW_LINK
+
 
 @dataclass
 class Harness:
@@ -74,8 +83,10 @@ class Harness:
     tenant_id: str = ""
 
     @property
-    def xero(self) -> xero_plugin.XeroPlugin:
-        return xero_plugin.instance(self.runtime.plugin_context("xero"))
+    def xero(self) -> XeroPlugin:
+        plugin = self.runtime.plugins.plugin("xero")
+        assert isinstance(plugin, XeroPlugin)
+        return plugin
 
     @property
     def books(self) -> Organisation:
@@ -187,7 +198,7 @@ async def harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncItera
     )  # fmt: skip
     manager = PluginManager()
     crm = FakeCRM()
-    manager.register(xero_plugin, "xero")
+    manager.register(XeroPlugin, "xero")
     manager.register(crm, "crm")
     manager.check_pending()
     runtime = Runtime(settings, manager)
@@ -195,9 +206,12 @@ async def harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncItera
     engine = _sandbox_engine(app)
     async with running_server(app, port=port) as url, httpx.AsyncClient(timeout=30) as http:
         await runtime.create_account(ACCOUNT, "Acme")
-        plugin = xero_plugin.instance(runtime.plugin_context("xero"))
-        plugin.limits = replace(plugin.limits, backoff_base=0.02, backoff_cap=0.2)
-        yield Harness(url=url, runtime=runtime, sandbox=engine, crm=crm, http=http)
+        reviews = await runtime.account_context(ACCOUNT, "reviews")
+        assert reviews is not None
+        await reviews.update_settings(enabled=True)
+        harness = Harness(url=url, runtime=runtime, sandbox=engine, crm=crm, http=http)
+        harness.xero.limits = replace(harness.xero.limits, backoff_base=0.02, backoff_cap=0.2)
+        yield harness
 
 
 # CRM events

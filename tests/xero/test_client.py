@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
-import ledgerbridge_xero.plugin as xero_plugin
 import pytest
 from ledgerbridge import PermanentFailure, ReauthorizationRequired, RetryLater
 from ledgerbridge.testing.harness import PluginHarness
@@ -16,6 +15,7 @@ from ledgerbridge_xero import errors
 from ledgerbridge_xero.client import XeroClient, idempotency_key
 from ledgerbridge_xero.identity import IdentityClient
 from ledgerbridge_xero.limiter import Limiters
+from ledgerbridge_xero.plugin import XeroPlugin
 from ledgerbridge_xero.settings import Credentials, Limits, sandbox_endpoints
 from ledgerbridge_xero.tokens import Connection, TokenManager, load_connection, save_connection
 
@@ -137,7 +137,7 @@ async def test_concurrent_refreshes_call_xero_once_and_store_the_rotated_token_e
 
     credentials = Credentials("id", "secret", "key", sandbox_endpoints("https://xero.test"))
     manager = TokenManager(IdentityClient(httpx.AsyncClient(transport=httpx.MockTransport(handler)), credentials))
-    async with PluginHarness({"xero": xero_plugin}, data_dir=tmp_path) as harness:
+    async with PluginHarness({"xero": XeroPlugin}, data_dir=tmp_path) as harness:
         ctx = await harness.account("acme")
         await save_connection(ctx, _connection())
         tokens = await asyncio.gather(*(manager.access_token(ctx) for _ in range(5)))
@@ -155,7 +155,7 @@ async def test_a_refused_refresh_token_pauses_for_reconnection_unless_someone_re
 
     credentials = Credentials("id", "secret", "key", sandbox_endpoints("https://xero.test"))
     manager = TokenManager(IdentityClient(httpx.AsyncClient(transport=httpx.MockTransport(handler)), credentials))
-    async with PluginHarness({"xero": xero_plugin}, data_dir=tmp_path) as harness:
+    async with PluginHarness({"xero": XeroPlugin}, data_dir=tmp_path) as harness:
         ctx = await harness.account("acme")
         await save_connection(ctx, _connection())
         with pytest.raises(ReauthorizationRequired):

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import httpx
-import ledgerbridge_xero.plugin as xero_plugin
 import pytest
 from ledgerbridge import AccountContext
 from ledgerbridge.testing import serve_in_thread
 from ledgerbridge.testing.conformance import plugin_test_class
+from ledgerbridge_xero.plugin import XeroPlugin
 from ledgerbridge_xero.sandbox import Sandbox, create_app
 from ledgerbridge_xero.tokens import Connection, save_connection
 
@@ -51,4 +51,4 @@ async def observe(ctx: AccountContext) -> tuple[int, ...]:
     return tuple(len(t) for t in (books.contacts, books.invoices, books.payments, books.bank_transactions))
 
 
-TestXeroConformance = plugin_test_class(xero_plugin, "xero", prepare=prepare, observe=observe)
+TestXeroConformance = plugin_test_class(XeroPlugin, "xero", prepare=prepare, observe=observe)

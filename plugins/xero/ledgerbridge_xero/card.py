@@ -1,11 +1,11 @@
-"""The Xero card: connection, counts, import progress, the review-request toggle and actions."""
+"""The Xero card: connection, settings in use, counts, import progress and actions."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from ledgerbridge import AccountContext, CardAction, CardField, CardProgress, CardToggle, IntegrationCard
+from ledgerbridge import AccountContext, CardAction, CardField, CardProgress, IntegrationCard
 
 from . import contacts, contacts_import, invoices, receipts
 from .tokens import load_connection
@@ -26,12 +26,6 @@ async def integration_card(ctx: AccountContext, plugin: XeroPlugin) -> Integrati
         label="Connect to Xero", url=context.url(f"connect?account={ctx.account_id}"), method="GET", style="primary"
     )
     settings = await ctx.settings()
-    toggle = CardToggle(
-        label="Ask for a review when a customer's first invoice is paid",
-        setting="review_requests",
-        value=bool(settings.review_requests),
-        help="Sends a review request through the CRM when Xero shows a customer's first invoice paid.",
-    )
     connection = await load_connection(ctx)
     if connection is None:
         configured = plugin.credentials is not None
@@ -40,7 +34,6 @@ async def integration_card(ctx: AccountContext, plugin: XeroPlugin) -> Integrati
             status="not_connected",
             summary="Connect a Xero organisation." if configured else "Xero credentials are not set.",
             actions=(connect,) if configured else (),
-            toggles=(toggle,),
         )
     counts = [
         ("Contacts matched or created", await ctx.count_links(contacts.LINK)),
@@ -71,7 +64,6 @@ async def integration_card(ctx: AccountContext, plugin: XeroPlugin) -> Integrati
             summary=state.paused_reason,
             fields=fields,
             actions=(reconnect, disconnect),
-            toggles=(toggle,),
             progress=progress,
         )
     return IntegrationCard(
@@ -80,6 +72,5 @@ async def integration_card(ctx: AccountContext, plugin: XeroPlugin) -> Integrati
         summary=f"Connected to {connection.tenant_name}",
         fields=fields,
         actions=(disconnect,),
-        toggles=(toggle,),
         progress=progress,
     )

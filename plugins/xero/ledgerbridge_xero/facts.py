@@ -1,16 +1,15 @@
-"""The facts the core's review-request policy needs: is this the customer's first invoice, and publishing
-that a first invoice was paid in full. Kept apart so the switch to the core's InvoicePaid model is one file."""
+"""The facts the core's review-request policy needs from Xero: `InvoicePaid` whenever a sales invoice is
+seen paid in full (once per invoice, whoever created it), and `is_first_invoice`."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ledgerbridge import AccountContext, Contact, FirstInvoicePaid, Money
+from ledgerbridge import AccountContext, Contact, InvoicePaid, Money
 
 from . import wire
 from .client import XeroClient
 
-CLAIM = "first_invoice_paid"  # one review request per Xero contact, ever
 LIVE = "DRAFT,SUBMITTED,AUTHORISED,PAID"
 
 
@@ -26,17 +25,10 @@ async def is_first_invoice(client: XeroClient, customer_id: str, invoice_id: str
 
 
 async def invoice_changed(ctx: AccountContext, client: XeroClient, invoice: wire.XInvoice) -> bool:
-    """Publish the fact when a customer's first invoice is paid in full; True when published."""
-    if invoice.Type != "ACCREC" or invoice.Status != "PAID":
-        return False
-    settings = await ctx.settings()
-    if not settings.review_requests:
+    """Publish `InvoicePaid` when a sales invoice is paid in full; True when it is."""
+    if invoice.Type != "ACCREC" or invoice.Status != "PAID" or invoice.Total <= 0:
         return False
     customer_id = invoice.Contact.ContactID
-    if not await is_first_invoice(client, customer_id, invoice.InvoiceID):
-        return False
-    if not await ctx.claim_once(CLAIM, customer_id, invoice_id=invoice.InvoiceID):
-        return False
     found = wire.contacts.decode(await client.get(f"/Contacts/{customer_id}")).Contacts
     person = found[0] if found else None
     contact = Contact(
@@ -44,14 +36,13 @@ async def invoice_changed(ctx: AccountContext, client: XeroClient, invoice: wire
         email=person.EmailAddress if person else None,
         accounting_id=customer_id,
     )
-    paid_at = wire.parse_msdate(invoice.FullyPaidOnDate) or datetime.now(UTC)
-    event = FirstInvoicePaid(
+    fact = InvoicePaid(
         contact=contact,
         customer_id=customer_id,
         invoice_id=invoice.InvoiceID,
         invoice_number=invoice.InvoiceNumber or None,
         total=Money(amount=invoice.Total, currency=invoice.CurrencyCode),
-        paid_at=paid_at,
+        paid_at=wire.parse_msdate(invoice.FullyPaidOnDate) or datetime.now(UTC),
     )
-    await ctx.publish(event, external_id=f"xero-first-paid:{customer_id}")
+    await ctx.publish(fact, external_id=f"invoice-paid:{client.tenant_id}:{invoice.InvoiceID}")
     return True

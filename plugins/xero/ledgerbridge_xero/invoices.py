@@ -30,7 +30,6 @@ async def on_invoice_change(ctx: DeliveryContext, plugin: XeroPlugin, change: In
             raise Skip(f"invoice {invoice.number} was never sent to Xero")
         if invoice.status == "draft":
             raise Skip(f"invoice {invoice.number} is a draft")
-        await plugin.check_sync_start(ctx, invoice)
     client = await plugin.client(ctx)
     setup = await plugin.setup(client)
     if invoice.total.currency != setup.currency:

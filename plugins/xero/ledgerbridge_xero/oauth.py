@@ -114,9 +114,7 @@ async def connect_account(ctx: AccountContext, plugin: XeroPlugin, connection: C
         plugin.tokens.remember(ctx.account_id, connection)
     plugin.forget_setup(connection.tenant_id)
     await ctx.bind_external_id(connection.tenant_id)
-    record = getattr(ctx, "record_connection", None)
-    if record is not None:
-        await record()
+    await ctx.record_connection()  # the core's sync start: documents created before it are not synced
     await ctx.log(f"connected to Xero organisation {connection.tenant_name} ({connection.tenant_id})")
     await ctx.resume()
     if previous is None or previous.tenant_id != connection.tenant_id:

@@ -1,19 +1,14 @@
-"""The Xero plugin (role `accounting`): the XeroPlugin class holds one server's state (HTTP client, limiters,
-tokens, organisation caches); the core builds it with its PluginContext.
-
-Until the core builds class plugins itself, this module also exposes module-level hook implementations that
-build one XeroPlugin per PluginContext and delegate to it (the `ledgerbridge` entry point names this module).
-"""
+"""The Xero plugin (role `accounting`): a class the core builds once per server with its PluginContext,
+registered through the `ledgerbridge` entry-point group; it holds that server's state (HTTP client,
+limiters, tokens, organisation caches)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import os
-import weakref
-from collections.abc import Callable, Coroutine, Sequence
-from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 import httpx
 from ledgerbridge import (
@@ -21,15 +16,14 @@ from ledgerbridge import (
     BackgroundTask,
     DeliveryContext,
     IntegrationCard,
-    Invoice,
     InvoiceChange,
     Notification,
     Payment,
     PluginContext,
     SandboxSpec,
     Skip,
+    hookimpl,
 )
-from ledgerbridge import hookimpl as _hookimpl
 from starlette.routing import BaseRoute, Route
 
 from . import card, contacts_import, facts, invoices, oauth, organisation, receipts, webhooks
@@ -49,16 +43,9 @@ from .settings import (
 )
 from .tokens import AccountTokens, TokenManager, load_connection
 
-F = TypeVar("F", bound=Callable[..., Any])
-
 WEBHOOK_PATH = "webhooks"
 SANDBOX_MOUNT = "/sandbox/xero"
 CONTACTS_EVERY_SECONDS = float(os.environ.get("LEDGERBRIDGE_XERO_CONTACTS_EVERY", "300"))
-
-
-def hookimpl(function: F) -> F:
-    """ledgerbridge.hookimpl with its type kept (pluggy's marker is untyped)."""
-    return cast(F, _hookimpl(function))  # type: ignore[redundant-cast, unused-ignore]
 
 
 class XeroPlugin:
@@ -135,12 +122,6 @@ class XeroPlugin:
     def forget_setup(self, tenant_id: str) -> None:
         self._setups.pop(tenant_id, None)
 
-    async def check_sync_start(self, ctx: DeliveryContext, invoice: Invoice) -> None:
-        """Invoices created before the connection are not replicated (the core takes this over with issue 9)."""
-        connection = await self.tokens.connection(ctx)
-        if invoice.created_at < datetime.fromtimestamp(connection.connected_at, UTC):
-            raise Skip(f"invoice {invoice.number} was created before Xero was connected")
-
     def start_task(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coroutine)
         self.background.add(task)
@@ -191,6 +172,7 @@ class XeroPlugin:
     async def on_notification(self, ctx: DeliveryContext, notification: Notification) -> None:
         await webhooks.handle(ctx, self, notification)
 
+    @hookimpl
     async def is_first_invoice(self, ctx: AccountContext, customer_id: str, invoice_id: str) -> bool:
         """The customer's earliest non-voided ACCREC invoice in Xero is `invoice_id` (ids are Xero's)."""
         return await facts.is_first_invoice(await self.client(ctx), customer_id, invoice_id)
@@ -256,73 +238,8 @@ def sandbox_specs() -> list[SandboxSpec]:
             add_arguments=_add_sandbox_arguments,
             create_app=_create_sandbox,
             mount_in_serve=not has_xero_credentials(),
+            title="Xero sandbox",
+            home_path="/organisations",
+            acts_as="see each Xero organisation's books; act as the Xero user through /control",
         )
     ]
-
-
-# module-level hooks for today's core, which registers modules: one XeroPlugin per PluginContext
-
-_instances: weakref.WeakKeyDictionary[PluginContext, XeroPlugin] = weakref.WeakKeyDictionary()
-
-
-def instance(plugin: PluginContext) -> XeroPlugin:
-    found = _instances.get(plugin)
-    if found is None:
-        found = _instances[plugin] = XeroPlugin(plugin)
-    return found
-
-
-def install(plugin: PluginContext, xero: XeroPlugin) -> None:
-    """Use a XeroPlugin built with explicit credentials or limits (tests)."""
-    _instances[plugin] = xero
-
-
-@hookimpl
-def register_sandboxes() -> list[SandboxSpec]:
-    return sandbox_specs()
-
-
-@hookimpl
-def settings_schema() -> type[XeroSettings]:
-    return XeroSettings
-
-
-@hookimpl
-def register_routes(plugin: PluginContext) -> Sequence[BaseRoute]:
-    return instance(plugin).register_routes(plugin)
-
-
-@hookimpl
-async def integration_card(ctx: AccountContext) -> IntegrationCard:
-    return await instance(ctx.plugin_context).integration_card(ctx)
-
-
-@hookimpl
-def background_tasks(plugin: PluginContext) -> Sequence[BackgroundTask]:
-    return instance(plugin).background_tasks(plugin)
-
-
-@hookimpl
-async def on_payment(ctx: DeliveryContext, payment: Payment) -> None:
-    await instance(ctx.plugin_context).on_payment(ctx, payment)
-
-
-@hookimpl
-async def on_invoice_change(ctx: DeliveryContext, change: InvoiceChange) -> None:
-    await instance(ctx.plugin_context).on_invoice_change(ctx, change)
-
-
-@hookimpl
-async def on_notification(ctx: DeliveryContext, notification: Notification) -> None:
-    await instance(ctx.plugin_context).on_notification(ctx, notification)
-
-
-async def is_first_invoice(ctx: AccountContext, customer_id: str, invoice_id: str) -> bool:
-    return await instance(ctx.plugin_context).is_first_invoice(ctx, customer_id, invoice_id)
-
-
-@hookimpl
-async def shutdown(plugin: PluginContext) -> None:
-    found = _instances.pop(plugin, None)
-    if found is not None:
-        await found.shutdown(plugin)

@@ -23,7 +23,6 @@ class XeroSettings(msgspec.Struct, kw_only=True):
     payments_as: Literal["bank_transaction", "invoice_and_payment"] = "bank_transaction"
     bank_account_code: str = ""  # empty: the organisation's first active bank account
     sales_account_code: str = "200"
-    review_requests: bool = True
 
 
 @dataclass(frozen=True)
