@@ -51,7 +51,9 @@ async def _book(ctx: DeliveryContext, plugin: XeroPlugin, payment: Payment) -> N
             level="warning",
         )
     day = payment.paid_at.date().isoformat()
-    reference = (payment.reference or payment.payment_id)[:255]
+    # the processor's reference matches the bank feed line; the CRM id finds the payment again
+    crm = f"CRM payment {payment.payment_id}"
+    reference = (f"{payment.reference} ({crm})" if payment.reference else crm)[:255]
     if settings.payments_as == "invoice_and_payment":
         invoice_id = await _invoice_and_payment(
             ctx, client, contact_id, priced, bank.Code or "", day, reference, payment
