@@ -4,7 +4,7 @@ the link table says which."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +46,7 @@ async def on_invoice_change(ctx: DeliveryContext, plugin: XeroPlugin, change: In
             return
         if change.kind in ("sent", "updated"):
             xero = await _update(ctx, plugin, client, setup, xero, invoice)
-    await _pay(ctx, plugin, client, setup, xero, invoice)
+    await _pay(ctx, plugin, client, setup, xero, invoice, (invoice.updated_at or change.occurred_at).date())
 
 
 def _one(body: bytes) -> wire.XInvoice:
@@ -135,6 +135,7 @@ async def _pay(
     setup: OrganisationSetup,
     xero: wire.XInvoice,
     invoice: Invoice,
+    paid_on: date,
 ) -> None:
     owed = min(invoice.amount_paid.amount - xero.AmountPaid, xero.AmountDue)
     if owed <= ZERO or xero.Status != "AUTHORISED":
@@ -146,7 +147,7 @@ async def _pay(
             {
                 "Invoice": {"InvoiceID": xero.InvoiceID},
                 "Account": {"Code": bank.Code},
-                "Date": (invoice.updated_at or datetime.fromtimestamp(ctx.now(), UTC)).date().isoformat(),
+                "Date": paid_on.isoformat(),  # from the event: a repeated delivery sends the very same request
                 "Amount": float(owed),
                 "Reference": f"CRM {invoice.number}",
             }
