@@ -1,9 +1,10 @@
-"""The `ledgerbridge` command: serve, plugins, accounts, deliveries, sandbox."""
+"""The `ledgerbridge` command: serve, plugins, accounts, deliveries, sandbox, and installed commands."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -18,6 +19,8 @@ from ledgerbridge.runtime import Runtime
 from ledgerbridge.settings import Settings
 from ledgerbridge.web import operations
 from ledgerbridge.web.errors import ApiError
+
+COMMANDS_GROUP = "ledgerbridge.commands"
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -53,14 +56,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"  sandbox {name}: {url}")
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=False)
     return 0
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    from ledgerbridge import demo
-
-    options = demo.Options(data_dir=args.data_dir, port=args.port, keep_running=not args.no_keep_running,
-                           books=args.books)  # fmt: skip
-    return demo.main(options)
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
@@ -191,13 +186,6 @@ def build_parser(plugins: PluginManager | None) -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="info")
     serve.set_defaults(handler=cmd_serve)
 
-    demo = commands.add_parser("demo", help="run the server with both sandboxes and play a scripted day of business")
-    demo.add_argument("--data-dir", type=Path, default=Path("demo-data"), help="wiped at start (default ./demo-data)")
-    demo.add_argument("--port", type=int, default=8000)
-    demo.add_argument("--no-keep-running", action="store_true", help="stop once the summary is printed")
-    demo.add_argument("--books", choices=["quickbooks", "xero"], default="quickbooks", help="the accounting backend")
-    demo.set_defaults(handler=cmd_demo)
-
     listing = commands.add_parser(
         "plugins", help="list installed plugins and the hooks each implements", parents=[common]
     )
@@ -245,7 +233,20 @@ def build_parser(plugins: PluginManager | None) -> argparse.ArgumentParser:
     sandbox.add_argument("name", nargs="?", help="which sandbox; `ledgerbridge sandbox NAME --help` for its options")
     sandbox.add_argument("options", nargs=argparse.REMAINDER)
     sandbox.set_defaults(handler=cmd_sandbox, plugins=plugins)
+    _add_installed_commands(commands)
     return parser
+
+
+def _add_installed_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Subcommands other packages add: an entry point of `ledgerbridge.commands` names a function
+    `register(subparsers)` that adds its subcommand with a `handler(args) -> int` default."""
+    for entry_point in importlib.metadata.entry_points(group=COMMANDS_GROUP):
+        if entry_point.name in commands.choices:
+            continue  # a built-in command is never replaced
+        try:
+            entry_point.load()(commands)
+        except Exception as exc:
+            print(f"warning: command {entry_point.name!r} failed to load: {exc}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ledgerbridge.testing import free_port
 
-from ..core.test_demo import VENDOR_ENV, rows
+from ..demo.test_demo import VENDOR_ENV, rows
 
 
 def test_the_demo_plays_the_day_against_xero_and_prints_both_sides(tmp_path: Path) -> None:

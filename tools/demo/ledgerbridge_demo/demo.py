@@ -24,13 +24,12 @@ from typing import Any
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import httpx
-
 from ledgerbridge import __version__
 from ledgerbridge.settings import Settings
 
 ACCOUNT = "demo"
 PLUGINS = ("quickbooks", "crmconnect")
-# Names owned by the plugins; spelled here so the core does not import them.
+# Names owned by the plugins, spelled here: the demo drives the server over HTTP and imports no plugin.
 CRM_POLL_TICK_ENV = "LEDGERBRIDGE_CRM_POLL_TICK_SECONDS"
 VENDOR_ENV = ("LEDGERBRIDGE_QBO_CLIENT_ID", "LEDGERBRIDGE_CRM_CLIENT_ID")
 CRM_VERSION = "2021-07-28"
@@ -59,7 +58,7 @@ class Options:
     keep_running: bool = True
     timeout: float = 60.0
     say: Callable[[str], None] = print
-    books: str = "quickbooks"  # or "xero" (ledgerbridge.demo_xero)
+    books: str = "quickbooks"  # or "xero" (ledgerbridge_demo.demo_xero)
 
 
 @dataclass
@@ -641,7 +640,7 @@ async def run(options: Options) -> int:
 
 def _demo_class(books: str) -> type[Demo]:
     if books == "xero":
-        from ledgerbridge.demo_xero import XeroDemo
+        from ledgerbridge_demo.demo_xero import XeroDemo
 
         return XeroDemo
     return Demo

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
-from ledgerbridge.demo import ACCOUNT, QB_CUSTOMERS, Demo, DemoError, Report, _Form, _money, _table, payment_kind
+from ledgerbridge_demo.demo import ACCOUNT, QB_CUSTOMERS, Demo, DemoError, Report, _Form, _money, _table, payment_kind
 
 SEEDED = QB_CUSTOMERS  # the same three customers, already in Xero before connecting
 
