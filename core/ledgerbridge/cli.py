@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from ledgerbridge import __version__
+from ledgerbridge import __version__, sandboxes
 from ledgerbridge.plugins import PluginError, PluginManager
 from ledgerbridge.runtime import Runtime
 from ledgerbridge.settings import Settings
@@ -47,6 +47,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ledgerbridge.web.app import create_app
 
     settings = _settings(args)
+    forgotten = sandboxes.reset_state(settings.data_dir) if args.reset_sandboxes else None
     app = create_app(settings, mount_sandboxes=not args.no_sandboxes)
     base = settings.base_url
     print(f"ledgerbridge {__version__} on {base}  (data in {settings.data_dir.resolve()})")
@@ -54,6 +55,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"  plugins: {', '.join(app.state.runtime.plugins.names()) or 'none'}")
     for name, url in app.state.sandbox_urls.items():
         print(f"  sandbox {name}: {url}")
+    if forgotten is not None:
+        print(f"  sandboxes reset: {', '.join(forgotten) or 'none had kept anything'}")
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=False)
     return 0
 
@@ -183,6 +186,9 @@ def build_parser(plugins: PluginManager | None) -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default 8000)")
     serve.add_argument("--public-url", help="the URL users and vendors reach this server at")
     serve.add_argument("--no-sandboxes", action="store_true", help="do not mount the vendor sandboxes")
+    serve.add_argument(
+        "--reset-sandboxes", action="store_true", help="start the sandboxes empty (forget what they kept in --data-dir)"
+    )
     serve.add_argument("--log-level", default="info")
     serve.set_defaults(handler=cmd_serve)
 
