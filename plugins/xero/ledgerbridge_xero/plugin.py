@@ -241,5 +241,6 @@ def sandbox_specs() -> list[SandboxSpec]:
             title="Xero sandbox",
             home_path="/organisations",
             acts_as="see each Xero organisation's books; act as the Xero user through /control",
+            state_option="--xero-state-dir",
         )
     ]

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from .config import AppRegistration, SandboxConfig
+
+STATE_FILE = "state.json"
+
+
+def _in_folder(folder: str | None) -> str | None:
+    return str(Path(folder) / STATE_FILE) if folder else None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--xero-calls-per-day", dest="xero_calls_per_day", type=int, default=5000)
     group.add_argument("--xero-concurrent-calls", dest="xero_concurrent_calls", type=int, default=5)
     group.add_argument("--xero-state-file", dest="xero_state_file", default=None, help="keep the books across restarts")
+    group.add_argument(
+        "--xero-state-dir", dest="xero_state_dir", default=None, help=f"keep the books ({STATE_FILE}) in this folder"
+    )
 
 
 def config_from_args(args: argparse.Namespace, base_url: str) -> SandboxConfig:
@@ -42,5 +52,5 @@ def config_from_args(args: argparse.Namespace, base_url: str) -> SandboxConfig:
         calls_per_minute=getattr(args, "xero_calls_per_minute", 60),
         calls_per_day=getattr(args, "xero_calls_per_day", 5000),
         concurrent_calls=getattr(args, "xero_concurrent_calls", 5),
-        state_file=getattr(args, "xero_state_file", None),
+        state_file=getattr(args, "xero_state_file", None) or _in_folder(getattr(args, "xero_state_dir", None)),
     )
