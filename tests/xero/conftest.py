@@ -4,6 +4,7 @@ in it, on one loopback port; helpers to connect through the consent page, publis
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -190,9 +191,15 @@ def _sandbox_engine(app: Any) -> Sandbox:
 async def harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Harness]:
     for name in ("CLIENT_ID", "CLIENT_SECRET", "WEBHOOK_KEY", "SANDBOX_URL"):
         monkeypatch.delenv(f"LEDGERBRIDGE_XERO_{name}", raising=False)
-    port = free_port()
+    async with stack(tmp_path, free_port()) as harness:
+        yield harness
+
+
+@contextlib.asynccontextmanager
+async def stack(data_dir: Path, port: int, *, first_run: bool = True) -> AsyncIterator[Harness]:
+    """The server with the Xero sandbox mounted, on `port`, keeping its data (and the sandbox's) in `data_dir`."""
     settings = Settings(
-        data_dir=tmp_path, admin_token=ADMIN, public_url=f"http://127.0.0.1:{port}", port=port,
+        data_dir=data_dir, admin_token=ADMIN, public_url=f"http://127.0.0.1:{port}", port=port,
         backoff_base_seconds=0.05, backoff_cap_seconds=0.2, poll_interval_seconds=0.05, max_attempts=8,
         lease_seconds=30.0,
     )  # fmt: skip
@@ -205,10 +212,11 @@ async def harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncItera
     app = create_app(settings, runtime=runtime)
     engine = _sandbox_engine(app)
     async with running_server(app, port=port) as url, httpx.AsyncClient(timeout=30) as http:
-        await runtime.create_account(ACCOUNT, "Acme")
-        reviews = await runtime.account_context(ACCOUNT, "reviews")
-        assert reviews is not None
-        await reviews.update_settings(enabled=True)
+        if first_run:
+            await runtime.create_account(ACCOUNT, "Acme")
+            reviews = await runtime.account_context(ACCOUNT, "reviews")
+            assert reviews is not None
+            await reviews.update_settings(enabled=True)
         harness = Harness(url=url, runtime=runtime, sandbox=engine, crm=crm, http=http)
         harness.xero.limits = replace(harness.xero.limits, backoff_base=0.02, backoff_cap=0.2)
         yield harness
