@@ -33,6 +33,7 @@ from ledgerbridge.models import (
     encode_event,
     event_type,
 )
+from ledgerbridge.outcomes import Outcome
 from ledgerbridge.sandboxes import SandboxSpec
 from ledgerbridge.tasks import BackgroundTask
 
@@ -65,6 +66,7 @@ __all__ = [
     "LineItem",
     "Money",
     "Notification",
+    "Outcome",
     "Payment",
     "PaymentSourceKind",
     "PermanentFailure",

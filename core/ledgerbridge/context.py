@@ -16,6 +16,7 @@ from typing import Any, Literal, Protocol
 import msgspec
 
 from ledgerbridge.models import Event, Notification, encode_event, event_type
+from ledgerbridge.outcomes import OUTCOME_KEY, Outcome
 from ledgerbridge.secrets import SecretBox
 from ledgerbridge.store import Account, Link, NewEvent, Nonce, PluginState, Store
 
@@ -285,6 +286,15 @@ class DeliveryContext(AccountContext):
     def idempotency_key(self) -> str:
         """Stable across every repeat of this delivery: derive vendor request ids from it (`key-step`)."""
         return f"lb-{self.delivery_id}"
+
+    async def record_outcome(self, outcome: Outcome, *, message: str | None = None) -> None:
+        """Say what this delivery made or changed at the vendor; Activity shows it beside the event.
+
+        Record it once the document exists (a repeated delivery may record it again: the newest is shown).
+        """
+        text = message or (f"{outcome.document}: {outcome.note}" if outcome.note else outcome.document)
+        data = {"delivery_id": self.delivery_id, OUTCOME_KEY: msgspec.to_builtins(outcome)}
+        await self._core.store.log_activity(self.account_id, self.plugin, "info", text, data, self.now())
 
 
 def new_event(

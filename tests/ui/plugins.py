@@ -13,9 +13,12 @@ from ledgerbridge import (
     CardToggle,
     DeliveryContext,
     IntegrationCard,
+    Notification,
+    Outcome,
     Payment,
     PermanentFailure,
     PluginContext,
+    Skip,
     hookimpl,
 )
 from ledgerbridge.web.auth import is_admin
@@ -98,6 +101,11 @@ class DemoBooks:
         return [Route("/refresh", refresh, methods=["POST"]), Route("/books", books)]
 
     @hookimpl
+    async def on_notification(self, notification: Notification) -> None:
+        # a routine check of a vendor's notice: most say there is nothing to do yet
+        raise Skip(f"{notification.object_key} is {notification.payload.get('status')}, not paid")
+
+    @hookimpl
     async def on_payment(self, ctx: DeliveryContext, payment: Payment) -> None:
         self.payments.append((ctx.account_id, payment.payment_id))
         if self.reject_payments:
@@ -109,3 +117,7 @@ class DemoBooks:
                     "code": "2020",
                 },
             )
+        number = f"R-{payment.payment_id}"
+        await ctx.record_outcome(
+            Outcome(document=f"Demo Books receipt {number}", url=f"https://books.example/receipts/{number}")
+        )

@@ -439,12 +439,23 @@ class SQLiteStore:
         return row[0] if row and row[0] is not None else None
 
     async def list_deliveries(
-        self, account_id: str, state: DeliveryState | None = None, limit: int = 100
+        self,
+        account_id: str,
+        state: DeliveryState | None = None,
+        limit: int = 100,
+        *,
+        event_type: str | None = None,
+        object_key: str | None = None,
+        exclude_type: str | None = None,
     ) -> list[Delivery]:
         where, params = "d.account_id = ?", [account_id]
-        if state is not None:
-            where += " AND d.state = ?"
-            params.append(state)
+        for column, value in (("d.state", state), ("d.event_type", event_type), ("d.object_key", object_key)):
+            if value is not None:
+                where += f" AND {column} = ?"
+                params.append(value)
+        if exclude_type is not None:
+            where += " AND d.event_type != ?"
+            params.append(exclude_type)
         rows = await self._fetch_all(
             f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d WHERE {where} ORDER BY d.id DESC LIMIT ?",
             (*params, limit),
@@ -601,15 +612,31 @@ class SQLiteStore:
             " WHERE account_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
             (account_id, before_id if before_id is not None else 2**62, limit),
         )
-        return [
-            ActivityEntry(
-                id=r[0],
-                account_id=r[1],
-                plugin=r[2],
-                level=r[3],
-                message=r[4],
-                data=_json_decode(r[5]),
-                created_at=r[6],
-            )
-            for r in rows
-        ]
+        return _activity_entries(rows)
+
+    async def activity_of_deliveries(self, account_id: str, delivery_ids: Sequence[int]) -> list[ActivityEntry]:
+        ids = sorted({int(i) for i in delivery_ids})
+        if not ids:
+            return []
+        marks = ", ".join("?" for _ in ids)
+        rows = await self._fetch_all(
+            "SELECT id, account_id, plugin, level, message, data, created_at FROM activity"
+            f" WHERE account_id = ? AND json_extract(data, '$.delivery_id') IN ({marks}) ORDER BY id DESC",
+            (account_id, *ids),
+        )
+        return _activity_entries(rows)
+
+
+def _activity_entries(rows: Sequence[Sequence[Any]]) -> list[ActivityEntry]:
+    return [
+        ActivityEntry(
+            id=r[0],
+            account_id=r[1],
+            plugin=r[2],
+            level=r[3],
+            message=r[4],
+            data=_json_decode(r[5]),
+            created_at=r[6],
+        )
+        for r in rows
+    ]

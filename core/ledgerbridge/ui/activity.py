@@ -5,20 +5,29 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, get_args
 
+import msgspec
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ledgerbridge.events import decode_event
+from ledgerbridge.outcomes import OUTCOME_KEY, Outcome, outcome_of
+from ledgerbridge.runtime import Runtime
 from ledgerbridge.store import ActivityEntry, Delivery
 from ledgerbridge.store.base import DeliveryState
 from ledgerbridge.ui.accounts import account_from_path
 from ledgerbridge.ui.endpoint import redirect
 from ledgerbridge.ui.render import format_time, page, plain_value, runtime_of
 from ledgerbridge.ui.session import flash
+from ledgerbridge.ui.words import KIND_LABELS, EventWords, describe
 from ledgerbridge.web import operations
 from ledgerbridge.web.errors import ApiError
 
 PAGE_SIZE = 50
+# a customer filter reads this many of the newest deliveries (a customer is not a column of the store)
+SEARCH_DEPTH = 1000
+# deliveries of raw vendor notifications to their own plugin: routine checks, folded away unless asked for
+ROUTINE_TYPE = "notification"
 STATES: tuple[str, ...] = get_args(DeliveryState)
 STATE_LABELS = {"pending": "Pending", "done": "Done", "skipped": "Skipped", "dead": "Dead letter"}
 # what a vendor's error carries, said plainly; these come first, in this order
@@ -32,7 +41,7 @@ DETAIL_LABELS = {
     "status": "HTTP status",
     "vendor_transaction_id": "The vendor's transaction id",
 }
-HIDDEN_DETAILS = frozenset({"delivery_id"})
+HIDDEN_DETAILS = frozenset({"delivery_id", OUTCOME_KEY})
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,14 @@ class DeliveryView:
     state_label: str
     explanation: str
     details: tuple[Detail, ...]
+    words: EventWords | None = None
+    outcome: Outcome | None = None
+
+    @property
+    def link(self) -> str | None:
+        """The outcome's link when it is one a browser may follow (http or https only)."""
+        url = self.outcome.url if self.outcome else None
+        return url if url and url.startswith(("https://", "http://")) else None
 
 
 def details_of(data: dict[str, Any]) -> tuple[Detail, ...]:
@@ -80,12 +97,23 @@ def explain(delivery: Delivery) -> str:
     return f"Attempt {delivery.attempts} failed; the next try is at {format_time(delivery.next_attempt_at)}."
 
 
-def delivery_views(deliveries: list[Delivery], entries: list[ActivityEntry]) -> list[DeliveryView]:
-    # the newest log entry about a delivery carries the vendor's details (its message, its transaction id)
+def delivery_views(
+    deliveries: list[Delivery],
+    entries: list[ActivityEntry],
+    words: dict[int, EventWords] | None = None,
+) -> list[DeliveryView]:
+    # the newest log entry about a delivery carries the vendor's details (its message, its transaction id);
+    # the newest outcome says what it made at the vendor
     latest: dict[int, ActivityEntry] = {}
+    outcomes: dict[int, Outcome] = {}
     for entry in entries:
         delivery_id = entry.data.get("delivery_id")
-        if isinstance(delivery_id, int) and delivery_id not in latest:
+        if not isinstance(delivery_id, int):
+            continue
+        outcome = outcome_of(entry.data)
+        if outcome is not None:
+            outcomes.setdefault(delivery_id, outcome)
+        elif delivery_id not in latest:
             latest[delivery_id] = entry
     views = []
     for delivery in deliveries:
@@ -98,9 +126,42 @@ def delivery_views(deliveries: list[Delivery], entries: list[ActivityEntry]) -> 
                 state_label=STATE_LABELS.get(delivery.state, delivery.state),
                 explanation=explain(delivery),
                 details=details_of(about.data) if failed and about is not None else (),
+                words=(words or {}).get(delivery.id),
+                outcome=outcomes.get(delivery.id),
             )
         )
     return views
+
+
+async def event_words(runtime: Runtime, account_id: str, deliveries: list[Delivery]) -> dict[int, EventWords]:
+    """Each delivery's event in business words (a delivery whose event cannot be read is left out)."""
+    found: dict[int, EventWords] = {}
+    by_seq: dict[int, EventWords | None] = {}
+    for delivery in deliveries:
+        if delivery.event_seq not in by_seq:
+            record = await runtime.store.get_event(account_id, delivery.event_seq)
+            said = None
+            if record is not None:
+                try:
+                    said = describe(decode_event(record.payload))
+                except msgspec.MsgspecError:
+                    said = None
+            by_seq[delivery.event_seq] = said
+        said = by_seq[delivery.event_seq]
+        if said is not None:
+            found[delivery.id] = said
+    return found
+
+
+async def described(runtime: Runtime, account_id: str, deliveries: list[Delivery]) -> list[DeliveryView]:
+    words = await event_words(runtime, account_id, deliveries)
+    entries = await runtime.store.activity_of_deliveries(account_id, [d.id for d in deliveries])
+    return delivery_views(deliveries, entries, words)
+
+
+def _matches(view: DeliveryView, customer: str) -> bool:
+    who = view.words.customer if view.words else None
+    return who is not None and customer.casefold() in who.casefold()
 
 
 def _query_int(request: Request, name: str) -> int | None:
@@ -118,9 +179,23 @@ async def activity_page(request: Request) -> Response:
     state = request.query_params.get("state") or None
     if state is not None and state not in STATES:
         raise ApiError(400, f"state must be one of {', '.join(STATES)}")
+    kind = request.query_params.get("kind") or None
+    if kind is not None and kind not in KIND_LABELS:
+        raise ApiError(400, f"kind must be one of {', '.join(KIND_LABELS)}")
+    customer = (request.query_params.get("customer") or "").strip()[:200]
+    routine = request.query_params.get("routine") == "1" or kind == ROUTINE_TYPE
     before = _query_int(request, "before")
     entries = await runtime.store.list_activity(account.id, PAGE_SIZE, before)
-    deliveries = await runtime.store.list_deliveries(account.id, state, PAGE_SIZE)  # type: ignore[arg-type]
+    found = await runtime.store.list_deliveries(
+        account.id, state, SEARCH_DEPTH if customer else PAGE_SIZE,  # type: ignore[arg-type]
+        event_type=kind, exclude_type=None if routine else ROUTINE_TYPE,
+    )  # fmt: skip
+    views = await described(runtime, account.id, found)
+    if customer:
+        views = [view for view in views if _matches(view, customer)][:PAGE_SIZE]
+    folded = 0
+    if not routine:
+        folded = len(await runtime.store.list_deliveries(account.id, state, PAGE_SIZE, event_type=ROUTINE_TYPE))  # type: ignore[arg-type]
     counts = await runtime.store.count_deliveries(account.id)
     return page(
         request,
@@ -129,13 +204,43 @@ async def activity_page(request: Request) -> Response:
         section="activity",
         account=account,
         state=state,
+        kind=kind,
+        kinds=KIND_LABELS,
+        customer=customer,
+        routine=routine,
+        folded=folded,
+        page_size=PAGE_SIZE,
         states=STATES,
         state_labels=STATE_LABELS,
         counts=counts,
-        deliveries=delivery_views(deliveries, entries),
+        deliveries=views,
         entries=[EntryView(entry, details_of(entry.data)) for entry in entries],
         older=entries[-1].id if len(entries) == PAGE_SIZE else None,
         before=before,
+    )
+
+
+async def timeline_page(request: Request) -> Response:
+    """One object's history (an invoice, a payment, a contact): each event and what it became at the vendor."""
+    runtime = runtime_of(request)
+    account = await account_from_path(request)
+    key = request.query_params.get("object") or ""
+    if not key or len(key) > 500:
+        raise ApiError(400, "say which object: ?object=… (a link from Activity)")
+    found = await runtime.store.list_deliveries(account.id, None, 500, object_key=key)
+    if not found:
+        raise ApiError(404, f"nothing has happened to {key!r} in this account")
+    views = list(reversed(await described(runtime, account.id, found)))
+    subject = next((v.words.subject for v in reversed(views) if v.words), key)
+    return page(
+        request,
+        "timeline.html",
+        title=subject,
+        section="activity",
+        account=account,
+        subject=subject,
+        deliveries=views,
+        state_labels=STATE_LABELS,
     )
 
 

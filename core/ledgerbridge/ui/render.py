@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +31,24 @@ def format_time(timestamp: float | None) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def relative_time(timestamp: float | None, now: float | None = None) -> str:
+    """The one way the UI says when: "just now", "2 min ago", "3 h ago", "yesterday", "4 days ago", then a date."""
+    if timestamp is None:
+        return "never"
+    seconds = (time.time() if now is None else now) - timestamp
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min ago"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)} h ago"
+    if seconds < 2 * 86400:
+        return "yesterday"
+    if seconds < 30 * 86400:
+        return f"{int(seconds // 86400)} days ago"
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
+
+
 def iso_time(timestamp: float | None) -> str:
     if timestamp is None:
         return ""
@@ -53,6 +72,7 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["time"] = format_time
     env.filters["isotime"] = iso_time
+    env.filters["ago"] = relative_time
     env.filters["plain"] = plain_value
     env.globals["csrf_field"] = CSRF_FIELD
     return env

@@ -47,6 +47,7 @@ def routes() -> list[BaseRoute]:
         Route(ACCOUNT + "/reviews/enabled", form_route(reviews.enabled_submit), methods=["POST"]),
         Route(ACCOUNT + "/reviews", form_route(reviews.settings_submit), methods=["POST"]),
         Route(ACCOUNT + "/activity", page_route(activity.activity_page), methods=["GET"]),
+        Route(ACCOUNT + "/activity/object", page_route(activity.timeline_page), methods=["GET"]),
         Route(ACCOUNT + "/skipped/send", form_route(activity.send_skipped_submit), methods=["POST"]),
         Route(ACCOUNT + "/deliveries/{delivery_id}/retry", form_route(activity.retry_submit), methods=["POST"]),
         Route("/favicon.ico", favicon, methods=["GET", "HEAD"]),

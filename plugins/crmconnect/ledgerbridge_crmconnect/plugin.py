@@ -135,7 +135,7 @@ class CrmConnectPlugin:
     @hookimpl
     async def on_first_invoice_paid(self, ctx: DeliveryContext, event: FirstInvoicePaid) -> None:
         client, resolved = await self.connections.client(ctx)
-        await reviews.request_review(ctx, client, resolved.location_id, event)
+        await reviews.request_review(ctx, client, resolved, event)
 
     @hookimpl
     async def default_review_link(self, ctx: AccountContext) -> str | None:

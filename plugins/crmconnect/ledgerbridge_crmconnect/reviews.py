@@ -14,14 +14,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from ledgerbridge import DeliveryContext, FirstInvoicePaid, PermanentFailure, Skip
+from ledgerbridge import DeliveryContext, FirstInvoicePaid, Outcome, PermanentFailure, Skip
 
 from ledgerbridge_crmconnect.client import VERSION_CONVERSATIONS, CrmClient
-from ledgerbridge_crmconnect.connection import steering
+from ledgerbridge_crmconnect.connection import Resolved, steering
 from ledgerbridge_crmconnect.contacts import CUSTOMER_LINK, find_by_email, upsert
 
 MARK = "review-message"
 MESSAGE_TYPES = {"email": "Email", "sms": "SMS"}
+APP_URL = "https://app.gohighlevel.com/v2/location"
+
+
+def conversation_url(resolved: Resolved, contact_id: str) -> str:
+    """Where the user sees the message: the sandbox's review page, or the contact's conversation in the app."""
+    if resolved.sandbox:
+        return f"{resolved.base_url}/locations/{resolved.location_id}#messages-{contact_id}"
+    return f"{APP_URL}/{resolved.location_id}/conversations/conversations?contactId={contact_id}"
 
 
 async def find_contact_id(ctx: DeliveryContext, client: CrmClient, location_id: str, event: FirstInvoicePaid) -> str:
@@ -38,7 +46,8 @@ async def find_contact_id(ctx: DeliveryContext, client: CrmClient, location_id: 
     return contact.id
 
 
-async def request_review(ctx: DeliveryContext, client: CrmClient, location_id: str, event: FirstInvoicePaid) -> None:
+async def request_review(ctx: DeliveryContext, client: CrmClient, resolved: Resolved, event: FirstInvoicePaid) -> None:
+    location_id = resolved.location_id
     request = event.request
     if request is None:
         raise Skip("the event carries no review message to send")
@@ -58,3 +67,6 @@ async def request_review(ctx: DeliveryContext, client: CrmClient, location_id: s
         await client.request("POST", "/conversations/messages", json=body, version=VERSION_CONVERSATIONS)
     await ctx.put_link(MARK, ctx.idempotency_key, contact_id, state="sent", channel=request.channel)
     await ctx.log(f"Review request sent to {event.contact.name} by {request.channel}", contact_id=contact_id)
+    channel = "e-mail" if request.channel == "email" else "text message"
+    document = f"CRM Connect {channel} to {event.contact.name}"
+    await ctx.record_outcome(Outcome(document=document, url=conversation_url(resolved, contact_id)))

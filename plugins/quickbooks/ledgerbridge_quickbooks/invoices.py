@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 from ledgerbridge import DeliveryContext, Invoice, InvoiceChange, Skip
 
-from . import customers, errors, invoice_state, mapping, markers, pricing, wire
+from . import customers, documents, errors, invoice_state, mapping, markers, pricing, wire
 from .client import QuickBooksClient, quote_value, request_id
 from .service import Service
 
@@ -49,6 +49,10 @@ async def on_invoice_change(ctx: DeliveryContext, service: Service, change: Invo
         if step.finish:
             await sync.void_or_delete(delete=step.finish == "delete")
         data, qbo_id = sync.data, sync.qbo_id
+        if qbo_id:
+            number = data.get("doc_number") or invoice.number[:MAX_DOC_NUMBER]
+            note = _note(data, Decimal(sync.data.get("total", "0")))
+            await ctx.record_outcome(documents.outcome(service, client, "Invoice", qbo_id, number, note))
     data["state"] = data.get("state", step.state) if step.finish else step.state  # a delete may have voided
     if step.advance:
         data["version"] = invoice_state.encode_version(invoice_state.version(change))
@@ -56,6 +60,14 @@ async def on_invoice_change(ctx: DeliveryContext, service: Service, change: Invo
     if step.state in ("held_voided", "held_deleted"):
         await ctx.log(f"invoice {invoice.number} was {step.state[5:]} before its \"sent\" arrived: held, so that "
                       "QuickBooks follows when it does")  # fmt: skip
+
+
+def _note(data: dict[str, Any], total: Decimal) -> str:
+    state = data.get("state")
+    if state in ("voided", "deleted"):
+        return str(state)
+    paid = Decimal(data.get("paid", "0"))
+    return f"total {pricing.money(total):f}, paid {pricing.money(paid):f}, balance {pricing.money(total - paid):f}"
 
 
 class _Sync:

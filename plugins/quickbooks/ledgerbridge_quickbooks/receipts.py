@@ -17,7 +17,7 @@ from decimal import Decimal
 
 from ledgerbridge import DeliveryContext, LineItem, Money, Payment, Refund, Skip
 
-from . import customers, errors, mapping, markers, names, pricing, wire
+from . import customers, documents, errors, mapping, markers, names, pricing, wire
 from .client import QuickBooksClient, request_id
 from .company import US_NON_TAXABLE, CompanySetup
 from .invoices import LINK as INVOICE_LINK
@@ -133,6 +133,9 @@ async def _create_receipt(
             RECEIPT_LINK, payment.payment_id, created.Id or "", customer_id=customer_id, total=str(created.TotalAmt)
         )
         await _check_total(ctx, "sales receipt", created.Id, created.TotalAmt, payment.total.amount)
+        await ctx.record_outcome(
+            documents.outcome(service, client, "SalesReceipt", created.Id or "", created.DocNumber)
+        )
         return customer_id
     raise AssertionError("unreachable")
 
@@ -181,6 +184,9 @@ async def _create_refund(
         REFUND_LINK, refund.refund_id, created.Id or "", payment_id=payment.payment_id, amount=f"{amount:f}"
     )
     await _check_total(ctx, "refund receipt", created.Id, created.TotalAmt, amount)
+    await ctx.record_outcome(
+        documents.outcome(service, client, "RefundReceipt", created.Id or "", created.DocNumber, f"{amount:f} refunded")
+    )
 
 
 def _note(payment: Payment, pricing_note: str) -> str:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ledgerbridge import DeliveryContext, Invoice, InvoiceChange, PermanentFailure, Skip
 
-from . import contacts, facts, pricing, wire
+from . import contacts, documents, facts, pricing, wire
 from .client import XeroClient
 from .organisation import OrganisationSetup
 
@@ -43,10 +43,18 @@ async def on_invoice_change(ctx: DeliveryContext, plugin: XeroPlugin, change: In
         xero = _one(await client.get(f"/Invoices/{link.remote_id}"))
         if change.kind in ("voided", "deleted"):
             await _void(ctx, client, xero, invoice)
+            await _record(ctx, plugin, client, xero, "voided")
             return
         if change.kind in ("sent", "updated"):
             xero = await _update(ctx, plugin, client, setup, xero, invoice)
-    await _pay(ctx, plugin, client, setup, xero, invoice, (invoice.updated_at or change.occurred_at).date())
+    after = await _pay(ctx, plugin, client, setup, xero, invoice, (invoice.updated_at or change.occurred_at).date())
+    note = f"total {after.Total:f}, paid {after.AmountPaid:f}, balance {after.AmountDue:f}"
+    await _record(ctx, plugin, client, after, note)
+
+
+async def _record(ctx: DeliveryContext, plugin: XeroPlugin, client: XeroClient, xero: wire.XInvoice, note: str) -> None:
+    sandbox = plugin.plugin.sandbox_url("xero")
+    await ctx.record_outcome(documents.outcome(sandbox, client, "invoice", xero.InvoiceID, xero.InvoiceNumber, note))
 
 
 def _one(body: bytes) -> wire.XInvoice:
@@ -136,10 +144,11 @@ async def _pay(
     xero: wire.XInvoice,
     invoice: Invoice,
     paid_on: date,
-) -> None:
+) -> wire.XInvoice:
+    """Record what the CRM shows paid beyond what Xero has; the invoice as Xero has it afterwards."""
     owed = min(invoice.amount_paid.amount - xero.AmountPaid, xero.AmountDue)
     if owed <= ZERO or xero.Status != "AUTHORISED":
-        return
+        return xero
     settings = await ctx.settings()
     bank = setup.bank_account(settings.bank_account_code)
     body = {
@@ -158,6 +167,7 @@ async def _pay(
     await ctx.log(f"payment of {owed} recorded in Xero on invoice {invoice.number}")
     after = _one(await client.get(f"/Invoices/{xero.InvoiceID}"))
     await facts.invoice_changed(ctx, client, after)
+    return after
 
 
 async def _void(ctx: DeliveryContext, client: XeroClient, xero: wire.XInvoice, invoice: Invoice) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ledgerbridge import DeliveryContext, Payment, PermanentFailure, Refund
 
-from . import contacts, pricing, wire
+from . import contacts, documents, pricing, wire
 
 if TYPE_CHECKING:
     from .plugin import XeroPlugin
@@ -56,7 +56,7 @@ async def _book(ctx: DeliveryContext, plugin: XeroPlugin, payment: Payment) -> N
     reference = (f"{payment.reference} ({crm})" if payment.reference else crm)[:255]
     if settings.payments_as == "invoice_and_payment":
         invoice_id = await _invoice_and_payment(
-            ctx, client, contact_id, priced, bank.Code or "", day, reference, payment
+            ctx, client, contact_id, priced, bank.Code or "", day, reference, payment, plugin.plugin.sandbox_url("xero")
         )
         await ctx.put_link(LINK, payment.payment_id, invoice_id, document="invoice")
         return
@@ -79,6 +79,11 @@ async def _book(ctx: DeliveryContext, plugin: XeroPlugin, payment: Payment) -> N
     transaction = made.BankTransactions[0]
     await ctx.put_link(LINK, payment.payment_id, transaction.BankTransactionID, document="bank_transaction")
     await ctx.log(f"payment {payment.payment_id} booked in Xero as received money ({transaction.Total})")
+    await ctx.record_outcome(
+        documents.outcome(
+            plugin.plugin.sandbox_url("xero"), client, "bank_transaction", transaction.BankTransactionID, None
+        )
+    )
 
 
 async def _invoice_and_payment(
@@ -90,6 +95,7 @@ async def _invoice_and_payment(
     day: str,
     reference: str,
     payment: Payment,
+    sandbox_url: str | None,
 ) -> str:
     body = {
         "Invoices": [
@@ -122,6 +128,9 @@ async def _invoice_and_payment(
         }
         await client.put("/Payments", pay, key=f"{ctx.idempotency_key}:payment")
     await ctx.log(f"payment {payment.payment_id} booked in Xero as invoice {invoice.InvoiceNumber}, paid")
+    await ctx.record_outcome(
+        documents.outcome(sandbox_url, client, "invoice", invoice.InvoiceID, invoice.InvoiceNumber, "paid")
+    )
     return invoice.InvoiceID
 
 

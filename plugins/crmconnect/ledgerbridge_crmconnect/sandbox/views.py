@@ -195,6 +195,18 @@ def location_overview(engine: SandboxEngine, location_id: str) -> dict[str, Any]
         "invoices": invoice_rows,
         "payments": [payment_row(engine, t) for t in newest(state.in_location(state.transactions, location_id))],
         "subscriptions": subscriptions,
+        "messages": [
+            {
+                "contact_id": m["contactId"],
+                "customer": customer(engine, m["contactId"], None),
+                "type": m["type"],
+                "subject": m.get("subject") or "",
+                "message": m.get("message") or "",
+                "to": m.get("to") or "",
+                "sent_at": m.get("sentAt", ""),
+            }
+            for m in newest(state.in_location(state.messages, location_id), "sentAt")
+        ],
     }
 
 

@@ -68,7 +68,9 @@ async def company_page(request: Request) -> Response:
     for entity, columns in COLUMNS.items():
         head = "".join(f"<th>{escape(label)}</th>" for _, label in columns)
         rows = "".join(
-            "<tr>" + "".join(f"<td>{escape(_get(row, path))}</td>" for path, _ in columns) + "</tr>"
+            f"<tr id='{escape(entity.lower())}-{escape(_get(row, 'Id'))}'>"
+            + "".join(f"<td>{escape(_get(row, path))}</td>" for path, _ in columns)
+            + "</tr>"
             for row in company.table(entity).values()
         )
         sections.append(f"<h2>{escape(entity)}</h2><table border='1'><tr>{head}</tr>{rows}</table>")

@@ -58,12 +58,17 @@ async def organisation_page(request: Request) -> Response:
     for table, columns in COLUMNS.items():
         head = "".join(f"<th>{escape(label)}</th>" for _, label in columns)
         rows = "".join(
-            "<tr>" + "".join(f"<td>{escape(_get(row, path))}</td>" for path, _ in columns) + "</tr>"
-            for row in getattr(organisation, table).values()
+            f"<tr id='{escape(ANCHORS.get(table, table))}-{escape(key)}'>"
+            + "".join(f"<td>{escape(_get(row, path))}</td>" for path, _ in columns)
+            + "</tr>"
+            for key, row in getattr(organisation, table).items()
         )
         title = table.replace("_", " ").capitalize()
         sections.append(f"<h2>{escape(title)}</h2><table border='1'><tr>{head}</tr>{rows}</table>")
     return _layout(f"{organisation.name} ({organisation.currency})", "".join(sections))
 
+
+# rows are anchored as the plugin's links expect: #invoice-<InvoiceID>, #bank_transaction-<id>
+ANCHORS = {"invoices": "invoice", "bank_transactions": "bank_transaction"}
 
 routes = [Route("/organisations", organisation_list), Route("/organisations/{tenant}", organisation_page)]
