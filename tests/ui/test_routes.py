@@ -338,4 +338,8 @@ async def test_the_outcome_of_a_vendor_sign_in_is_said_on_the_page(signed_in: Br
     connected = await signed_in.get(INTEGRATIONS + "?account=acme&connected=1&realm_id=9130&company=Acme+%3Cb%3E")
     assert '<div class="flash" role="status">Connected to Acme &lt;b&gt;.</div>' in connected.text
     refused = await signed_in.get(INTEGRATIONS + "?account=acme&error=access_denied")
-    assert '<div class="notice error" role="alert">The connection was not made: access_denied.</div>' in refused.text
+    assert (
+        '<div class="notice error" role="alert">The connection was not made. Access was not allowed: '
+        "Cancel or Deny was chosen on the sign-in page.</div>"
+    ) in refused.text
+    assert "access_denied" not in refused.text.replace("error=access_denied", "")

@@ -23,6 +23,7 @@ from ledgerbridge.ui.reviews import ReviewView, review_view
 from ledgerbridge.ui.session import csrf_token, flash
 from ledgerbridge.web import operations
 from ledgerbridge.web.errors import ApiError
+from ledgerbridge.web.pages import oauth_error_words
 
 logger = logging.getLogger("ledgerbridge.ui")
 
@@ -163,7 +164,7 @@ def connection_outcome(request: Request) -> tuple[str, str] | None:
     """What a plugin's OAuth callback reported when it sent the user back here: (kind, message) or None."""
     query = request.query_params
     if query.get("error"):
-        return "error", f"The connection was not made: {query['error'][:200]}."
+        return "error", f"The connection was not made. {oauth_error_words(query['error'][:200])}"
     if query.get("connected") == "1":
         company = query.get("company", "")[:200]
         return "ok", f"Connected to {company}." if company else "Connected."

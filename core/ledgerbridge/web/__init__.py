@@ -4,14 +4,17 @@ from ledgerbridge.web.auth import is_admin, require_admin
 from ledgerbridge.web.bodies import decode_json, parse_json, read_body, read_json
 from ledgerbridge.web.errors import ApiError, json_error
 from ledgerbridge.web.forms import admin_submission, is_form
+from ledgerbridge.web.pages import connection_error_page, oauth_error_words
 
 __all__ = [
     "ApiError",
     "admin_submission",
+    "connection_error_page",
     "decode_json",
     "is_admin",
     "is_form",
     "json_error",
+    "oauth_error_words",
     "parse_json",
     "read_body",
     "read_json",

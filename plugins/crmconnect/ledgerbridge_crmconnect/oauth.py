@@ -11,7 +11,15 @@ from html import escape
 from urllib.parse import urlencode
 
 from ledgerbridge import AccountContext, PluginContext
-from ledgerbridge.web import ApiError, admin_submission, is_form, require_admin
+from ledgerbridge.web import (
+    ApiError,
+    admin_submission,
+    connection_error_page,
+    is_form,
+    oauth_error_words,
+    require_admin,
+)
+from ledgerbridge.web.pages import wants_html
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
@@ -138,11 +146,19 @@ async def callback(plugin: PluginContext, connections: Connections, request: Req
     """GET ?code&state: exchange the code, store the grant, bind the location it was installed in."""
     taken = await plugin.take_nonce(request.query_params.get("state", ""))
     if taken is None:
-        raise ApiError(400, "unknown or expired OAuth state; start the connection again")
+        return connection_error_page(
+            request, "This sign-in link has expired",
+            "This page was already used, or it is more than 10 minutes old. Start again from the CRM Connect card.",
+        )  # fmt: skip
     account, data = taken
+    back, again = plugin.integrations_url(account.account_id), plugin.url(f"accounts/{account.account_id}/oauth/start")
     code = request.query_params.get("code")
     if not code:
-        raise ApiError(400, "the CRM returned no authorization code")
+        words = oauth_error_words(request.query_params.get("error", ""))
+        return connection_error_page(
+            request, "CRM Connect did not finish the sign-in", f"The connection was not made. {words}",
+            integrations_url=back, try_again_url=again,
+        )  # fmt: skip
     _, token_url = _oauth_urls(plugin, str(data["base_url"]))
     form = {
         "client_id": os.environ.get(CLIENT_ID_ENV, ""),
@@ -154,7 +170,12 @@ async def callback(plugin: PluginContext, connections: Connections, request: Req
     }
     response = await connections.http.post(token_url, data=form)
     if not response.is_success:
-        raise ApiError(502, f"the CRM refused the authorization code ({response.status_code})")
+        await account.log(f"the CRM refused the authorization code ({response.status_code})", level="error")
+        return connection_error_page(
+            request, "CRM Connect did not accept the sign-in",
+            "The CRM refused to finish the connection (the sign-in may have expired). Try again.",
+            integrations_url=back, try_again_url=again, status=502,
+        )  # fmt: skip
     body = response.json()
     location_id = str(body.get("locationId") or "")
     await account.put_secret(
@@ -171,4 +192,6 @@ async def callback(plugin: PluginContext, connections: Connections, request: Req
     await ensure_bound(account, await resolve(account))
     await account.resume()
     await account.log(f"CRM Connect connected by OAuth to location {location_id}")
+    if wants_html(request):
+        return RedirectResponse(f"{back}?{urlencode({'account': account.account_id, 'connected': '1'})}", 303)
     return JSONResponse({"connected": True, "location_id": location_id})

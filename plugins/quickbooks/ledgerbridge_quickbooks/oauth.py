@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from ledgerbridge import AccountContext, PluginContext
-from ledgerbridge.web import admin_submission
+from ledgerbridge.web import admin_submission, connection_error_page
 from ledgerbridge.web.auth import is_admin
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -24,17 +24,18 @@ logger = logging.getLogger("ledgerbridge.plugins.quickbooks.oauth")
 UI_PATHS = ("/accounts/{account_id}/settings/integrations", "/settings/integrations")
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status)
-
-
 async def _admin_account(plugin: PluginContext, request: Request) -> AccountContext | Response:
     if not is_admin(request):
         return JSONResponse({"error": "admin credential required"}, 401, headers={"WWW-Authenticate": "Bearer"})
     account_id = request.query_params.get("account", "")
     ctx = await plugin.account(account_id) if account_id else None
     if ctx is None:
-        return _error(404, f"no account {account_id!r}")
+        return connection_error_page(
+            request,
+            "No such account",
+            f"There is no account {account_id[:100]!r} to connect QuickBooks to.",
+            status=404,
+        )
     return ctx
 
 
@@ -43,14 +44,23 @@ def connect_route(plugin: PluginContext, service: Service) -> Any:
         found = await _admin_account(plugin, request)
         if isinstance(found, Response):
             return found
+        back = plugin.integrations_url(found.account_id)
         if service.credentials is None:
-            return _error(503, "QuickBooks is not configured (LEDGERBRIDGE_QBO_CLIENT_ID/SECRET) and no sandbox runs")
+            return connection_error_page(
+                request, "QuickBooks is not set up on this server",
+                "QuickBooks is not configured (LEDGERBRIDGE_QBO_CLIENT_ID/SECRET) and no sandbox runs.",
+                integrations_url=back, status=503,
+            )  # fmt: skip
         return_to = request.query_params.get("return_to", "")
         state = await found.create_nonce({"return_to": return_to if return_to.startswith("/") else ""})
         try:
             url = await asyncio.to_thread(service.oauth.authorize_url, state)
         except errors.QuickBooksError as exc:
-            return _error(502, f"Intuit's discovery document is unavailable: {exc}")
+            return connection_error_page(
+                request, "Intuit's sign-in cannot be reached",
+                f"Intuit's sign-in is unavailable right now ({exc}). Try again in a minute.",
+                integrations_url=back, try_again_url=str(request.url), status=502,
+            )  # fmt: skip
         return RedirectResponse(url, 302)
 
     return connect
@@ -61,22 +71,41 @@ def callback_route(plugin: PluginContext, service: Service) -> Any:
         params = request.query_params
         taken = await plugin.take_nonce(params.get("state", ""))
         if taken is None:
-            return _error(400, "unknown or expired state: start again with QB Connect")
+            return connection_error_page(
+                request, "This sign-in link has expired",
+                "This page was already used, or it is more than 10 minutes old. Start again with QB Connect on "
+                "the QuickBooks card.",
+            )  # fmt: skip
         ctx, data = taken
+        back, again = plugin.integrations_url(ctx.account_id), plugin.url(f"connect?account={ctx.account_id}")
         if params.get("error"):
             await ctx.log(f"QuickBooks connection not made: {params['error']}", level="warning")
             return _back(request, ctx, data, {"error": params["error"]})
         code, realm_id = params.get("code", ""), params.get("realmId", "")
         if not code or not realm_id:
-            return _error(400, "the callback needs code and realmId")
+            return connection_error_page(
+                request, "QuickBooks did not finish the sign-in",
+                "Intuit sent you back without saying which company to connect.",
+                integrations_url=back, try_again_url=again,
+            )  # fmt: skip
         bound = await plugin.account_for_external_id(realm_id)
         if bound is not None and bound.account_id != ctx.account_id:
-            return _error(409, f"QuickBooks company {realm_id} is already connected to another account")
+            return connection_error_page(
+                request, "That company is connected to another account",
+                f"QuickBooks company {realm_id} already syncs with the account “{bound.account.name}”. Disconnect "
+                "it there first, or choose another company when you try again.",
+                integrations_url=back, try_again_url=again, status=409,
+            )  # fmt: skip
         try:
             tokens = await asyncio.to_thread(service.oauth.exchange, code, realm_id)
         except errors.QuickBooksError as exc:
             await ctx.log(f"QuickBooks code exchange failed: {exc}", level="error", **exc.details)
-            return _error(502, f"QuickBooks refused the authorization code: {exc}")
+            return connection_error_page(
+                request, "QuickBooks did not accept the sign-in",
+                "Intuit refused to finish the connection (the sign-in may have expired). Try again; the details "
+                "are in Activity.",
+                integrations_url=back, try_again_url=again, status=502,
+            )  # fmt: skip
         connection = await connect_account(ctx, service, connection_from(tokens, realm_id, ctx.now(), ctx.now()))
         return _back(request, ctx, data, {"connected": "1", "realm_id": connection.realm_id,
                                           "company": connection.company_name or ""})  # fmt: skip

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from ledgerbridge import AccountContext, PluginContext
-from ledgerbridge.web import admin_submission
+from ledgerbridge.web import admin_submission, connection_error_page
 from ledgerbridge.web.auth import is_admin
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -22,17 +22,15 @@ CALLBACK_PATH = "callback"
 UI_PATHS = ("/accounts/{account_id}/settings/integrations", "/settings/integrations")
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status)
-
-
 async def _admin_account(plugin_context: PluginContext, request: Request) -> AccountContext | Response:
     if not is_admin(request):
         return JSONResponse({"error": "admin credential required"}, 401, headers={"WWW-Authenticate": "Bearer"})
     account_id = request.query_params.get("account", "")
     ctx = await plugin_context.account(account_id) if account_id else None
     if ctx is None:
-        return _error(404, f"no account {account_id!r}")
+        return connection_error_page(
+            request, "No such account", f"There is no account {account_id[:100]!r} to connect Xero to.", status=404
+        )
     return ctx
 
 
@@ -43,7 +41,11 @@ def connect_route(plugin_context: PluginContext, plugin: XeroPlugin) -> Any:
             return found
         credentials = plugin.credentials
         if credentials is None:
-            return _error(503, "Xero is not configured (LEDGERBRIDGE_XERO_CLIENT_ID/SECRET) and no sandbox runs")
+            return connection_error_page(
+                request, "Xero is not set up on this server",
+                "Xero is not configured (LEDGERBRIDGE_XERO_CLIENT_ID/SECRET) and no sandbox runs.",
+                integrations_url=plugin_context.integrations_url(found.account_id), status=503,
+            )  # fmt: skip
         return_to = request.query_params.get("return_to", "")
         verifier, challenge = identity.pkce_pair()
         state = await found.create_nonce(
@@ -59,26 +61,45 @@ def callback_route(plugin_context: PluginContext, plugin: XeroPlugin) -> Any:
         params = request.query_params
         taken = await plugin_context.take_nonce(params.get("state", ""))
         if taken is None:
-            return _error(400, "unknown or expired state: start again with Connect to Xero")
+            return connection_error_page(
+                request, "This sign-in link has expired",
+                "This page was already used, or it is more than 10 minutes old. Start again with Connect to Xero "
+                "on the Xero card.",
+            )  # fmt: skip
         ctx, data = taken
+        back = plugin_context.integrations_url(ctx.account_id)
+        again = plugin_context.url(f"connect?account={ctx.account_id}")
         if params.get("error"):
             await ctx.log(f"Xero connection not made: {params['error']}", level="warning")
             return _back(request, ctx, data, {"error": params["error"]})
         code = params.get("code", "")
         if not code:
-            return _error(400, "the callback needs a code")
+            return connection_error_page(
+                request, "Xero did not finish the sign-in", "Xero sent you back without the connection's code.",
+                integrations_url=back, try_again_url=again,
+            )  # fmt: skip
         try:
             tokens = await plugin.identity.exchange(code, plugin.redirect_uri, str(data.get("verifier", "")))
             tenants = await plugin.identity.tenants(tokens.access_token, identity.auth_event_id(tokens.access_token))
         except errors.XeroError as exc:
             await ctx.log(f"Xero code exchange failed: {exc}", level="error", **exc.details)
-            return _error(502, f"Xero refused the authorization code: {exc}")
+            return connection_error_page(
+                request, "Xero did not accept the sign-in",
+                "Xero refused to finish the connection (the sign-in may have expired). Try again; the details are "
+                "in Activity.",
+                integrations_url=back, try_again_url=again, status=502,
+            )  # fmt: skip
         if not tenants:
             return _back(request, ctx, data, {"error": "no organisation was chosen"})
         tenant = tenants[0]
         bound = await plugin_context.account_for_external_id(tenant.tenant_id.lower())
         if bound is not None and bound.account_id != ctx.account_id:
-            return _error(409, f"Xero organisation {tenant.tenant_name} is already connected to another account")
+            return connection_error_page(
+                request, "That organisation is connected to another account",
+                f"Xero organisation {tenant.tenant_name} already syncs with the account “{bound.account.name}”. "
+                "Disconnect it there first, or choose another organisation when you try again.",
+                integrations_url=back, try_again_url=again, status=409,
+            )  # fmt: skip
         now = ctx.now()
         connection = Connection(
             tenant_id=tenant.tenant_id.lower(),

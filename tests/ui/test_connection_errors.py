@@ -1,0 +1,68 @@
+"""Connection problems are pages in the UI's frame, in plain words, with "Try again" and "Back to
+Integrations" — never a raw JSON body or an OAuth error code. API clients still get JSON."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from tests.ui.conftest import Browser
+from tests.ui.test_journey import Product, product  # noqa: F401 (the fixture)
+
+
+@pytest.fixture
+async def admin(product: Product) -> AsyncIterator[Browser]:  # noqa: F811
+    browser = Browser(product.url)
+    async with browser.client:
+        await browser.sign_in()
+        yield browser
+
+
+async def qb_sign_in(browser: Browser, account: str, realm: str = "new") -> httpx.Response:
+    """QB Connect → the QuickBooks sandbox's sign-in, allowed → the plugin's callback, as a browser does."""
+    start = await browser.client.get(f"/plugins/quickbooks/connect?account={account}")
+    assert start.status_code == 302, start.text
+    query = {k: v[0] for k, v in parse_qs(urlsplit(start.headers["location"]).query).items()}
+    form = {name: query.get(name, "") for name in ("client_id", "redirect_uri", "state", "scope")}
+    allowed = await browser.client.post(
+        start.headers["location"].split("?")[0],
+        data={**form, "email": "owner@example.com", "realm_id": realm, "company_name": "Acme", "action": "allow"},
+    )
+    assert allowed.status_code in (302, 303, 307), allowed.text
+    return await browser.client.get(allowed.headers["location"])
+
+
+async def test_an_expired_sign_in_is_a_page_with_a_way_back(admin: Browser, product: Product) -> None:  # noqa: F811
+    response = await admin.get("/plugins/quickbooks/callback?state=used-already&code=c&realmId=1")
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("text/html")
+    assert "<h1>This sign-in link has expired</h1>" in response.text
+    assert "Start again with QB Connect" in response.text and "Back to Integrations" in response.text
+    assert '{"error"' not in response.text
+    async with httpx.AsyncClient(base_url=product.url) as api:
+        answer = await api.get("/plugins/quickbooks/callback?state=used-already")
+        assert answer.status_code == 400 and "10 minutes old" in answer.json()["error"]
+
+
+async def test_a_company_already_used_by_another_account_is_refused_in_words(admin: Browser, product: Product) -> None:  # noqa: F811
+    await product.runtime.create_account("acme", "Acme Ltd")
+    await product.runtime.create_account("globex", "Globex")
+    first = await qb_sign_in(admin, "acme")
+    assert first.status_code == 303 and "connected=1" in first.headers["location"]
+    realm = parse_qs(urlsplit(first.headers["location"]).query)["realm_id"][0]
+    second = await qb_sign_in(admin, "globex", realm)
+    assert second.status_code == 409
+    assert "<h1>That company is connected to another account</h1>" in second.text
+    assert "already syncs with the account “Acme Ltd”" in second.text
+    assert f'href="{product.url}/plugins/quickbooks/connect?account=globex">Try again</a>' in second.text
+    assert "/accounts/globex/settings/integrations" in second.text
+    assert (await product.runtime.store.get_plugin_state("globex", "quickbooks")).external_id is None
+
+
+async def test_connecting_an_unknown_account_is_a_404_page(admin: Browser) -> None:
+    response = await admin.get("/plugins/quickbooks/connect?account=nobody")
+    assert response.status_code == 404
+    assert "<h1>No such account</h1>" in response.text and "Back to Integrations" in response.text
