@@ -78,6 +78,14 @@ class Delivery(Record, frozen=True):
     forced: bool = False
 
 
+class DeliveryTally(Record, frozen=True):
+    """One plugin's deliveries for one account: how many in each state, and when one last succeeded."""
+
+    plugin: str
+    counts: dict[str, int]
+    last_done_at: float | None
+
+
 class ClaimedDelivery(Record, frozen=True):
     delivery: Delivery
     event: EventRecord
@@ -165,6 +173,7 @@ class Store(Protocol):
         event_type: str | None = None,
         object_key: str | None = None,
         exclude_type: str | None = None,
+        plugin: str | None = None,
     ) -> list[Delivery]: ...
     async def get_delivery(self, account_id: str, delivery_id: int) -> Delivery | None: ...
     async def replay_delivery(self, account_id: str, delivery_id: int, now: float) -> bool: ...
@@ -174,6 +183,9 @@ class Store(Protocol):
 
     async def get_event(self, account_id: str, seq: int) -> EventRecord | None: ...
     async def count_deliveries(self, account_id: str) -> dict[str, int]: ...
+    async def tally_deliveries(self, account_id: str) -> dict[str, DeliveryTally]:
+        """Per plugin: its deliveries' counts by state and the time of its newest finished ("done") one."""
+        ...
 
     # links between external objects, and once-only marks
     async def get_link(self, account_id: str, plugin: str, kind: str, local_id: str) -> Link | None: ...

@@ -23,6 +23,7 @@ from ledgerbridge.store.base import (
     ClaimedDelivery,
     Delivery,
     DeliveryState,
+    DeliveryTally,
     EventRecord,
     Link,
     NewEvent,
@@ -447,9 +448,11 @@ class SQLiteStore:
         event_type: str | None = None,
         object_key: str | None = None,
         exclude_type: str | None = None,
+        plugin: str | None = None,
     ) -> list[Delivery]:
         where, params = "d.account_id = ?", [account_id]
-        for column, value in (("d.state", state), ("d.event_type", event_type), ("d.object_key", object_key)):
+        filters = (("d.state", state), ("d.event_type", event_type), ("d.object_key", object_key), ("d.plugin", plugin))
+        for column, value in filters:
             if value is not None:
                 where += f" AND {column} = ?"
                 params.append(value)
@@ -499,6 +502,20 @@ class SQLiteStore:
             "SELECT state, COUNT(*) FROM deliveries WHERE account_id = ? GROUP BY state", (account_id,)
         )
         return {r[0]: r[1] for r in rows}
+
+    async def tally_deliveries(self, account_id: str) -> dict[str, DeliveryTally]:
+        rows = await self._fetch_all(
+            "SELECT plugin, state, COUNT(*), MAX(updated_at) FROM deliveries WHERE account_id = ?"
+            " GROUP BY plugin, state",
+            (account_id,),
+        )
+        counts: dict[str, dict[str, int]] = {}
+        last: dict[str, float] = {}
+        for plugin, state, count, newest in rows:
+            counts.setdefault(plugin, {})[state] = count
+            if state == "done":
+                last[plugin] = newest
+        return {p: DeliveryTally(plugin=p, counts=c, last_done_at=last.get(p)) for p, c in counts.items()}
 
     # links
 

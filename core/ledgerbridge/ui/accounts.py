@@ -8,6 +8,7 @@ from starlette.responses import Response
 
 from ledgerbridge.store import Account
 from ledgerbridge.ui.endpoint import form_text, redirect
+from ledgerbridge.ui.health import account_health
 from ledgerbridge.ui.render import page, runtime_of
 from ledgerbridge.ui.session import flash
 from ledgerbridge.web import operations
@@ -29,14 +30,15 @@ async def accounts_page(request: Request) -> Response:
 async def _render_accounts(
     request: Request, status: int = 200, error: str | None = None, name: str = "", account_id: str = ""
 ) -> Response:
-    accounts = await runtime_of(request).store.list_accounts()
+    runtime = runtime_of(request)
+    accounts = sorted(await runtime.store.list_accounts(), key=lambda a: a.name.lower())
     return page(
         request,
         "accounts.html",
         status,
         title="Accounts",
         section="accounts",
-        accounts=sorted(accounts, key=lambda a: a.name.lower()),
+        accounts=[await account_health(runtime, account) for account in accounts],
         error=error,
         form_name=name,
         form_id=account_id,

@@ -183,12 +183,15 @@ async def activity_page(request: Request) -> Response:
     if kind is not None and kind not in KIND_LABELS:
         raise ApiError(400, f"kind must be one of {', '.join(KIND_LABELS)}")
     customer = (request.query_params.get("customer") or "").strip()[:200]
+    plugin = request.query_params.get("plugin") or None
+    if plugin is not None:
+        plugin = operations.require_plugin(runtime, plugin)
     routine = request.query_params.get("routine") == "1" or kind == ROUTINE_TYPE
     before = _query_int(request, "before")
     entries = await runtime.store.list_activity(account.id, PAGE_SIZE, before)
     found = await runtime.store.list_deliveries(
         account.id, state, SEARCH_DEPTH if customer else PAGE_SIZE,  # type: ignore[arg-type]
-        event_type=kind, exclude_type=None if routine else ROUTINE_TYPE,
+        event_type=kind, exclude_type=None if routine else ROUTINE_TYPE, plugin=plugin,
     )  # fmt: skip
     views = await described(runtime, account.id, found)
     if customer:
@@ -207,6 +210,7 @@ async def activity_page(request: Request) -> Response:
         kind=kind,
         kinds=KIND_LABELS,
         customer=customer,
+        plugin=plugin,
         routine=routine,
         folded=folded,
         page_size=PAGE_SIZE,

@@ -18,6 +18,7 @@ from ledgerbridge.runtime import Runtime
 from ledgerbridge.store import Account, PluginState
 from ledgerbridge.ui.accounts import account_from_path, integrations_url
 from ledgerbridge.ui.endpoint import form_bool, form_text, redirect
+from ledgerbridge.ui.health import Fix, Health, plugin_health
 from ledgerbridge.ui.render import page, render_fragment, runtime_of
 from ledgerbridge.ui.reviews import ReviewView, review_view
 from ledgerbridge.ui.session import csrf_token, flash
@@ -70,6 +71,7 @@ class PluginCard:
     reviews: ReviewView | None = None
     #: the plugin of the same role that is on instead (turning this one on switches to it)
     replaces: str | None = None
+    health: Health | None = None
 
     @property
     def status(self) -> str:
@@ -135,6 +137,19 @@ async def plugin_card(runtime: Runtime, account: Account, plugin: str, state: Pl
     role = runtime.plugins.role(plugin)
     books = role == "accounting" and enabled
     active = await runtime.active_plugin(account.id, role) if role is not None else None
+    reviews = await review_view(runtime, account) if books else None
+    reconnect = next(
+        (Fix(a.label, a.url, "GET" if a.method == "GET" else "POST") for a in actions
+         if a.safe and "connect" in a.label.lower() and "disconnect" not in a.label.lower()),
+        None,
+    )  # fmt: skip
+    tally = (await runtime.store.tally_deliveries(account.id)).get(plugin)
+    health = plugin_health(
+        account, plugin, tally,
+        paused_reason=state.paused_reason if state and state.enabled else None,
+        reconnect=reconnect,
+        review_problems=reviews.problems if reviews and reviews.settings.enabled else (),
+    )  # fmt: skip
     return PluginCard(
         plugin=plugin,
         title=card.title if card else plugin,
@@ -145,8 +160,9 @@ async def plugin_card(runtime: Runtime, account: Account, plugin: str, state: Pl
         actions=actions,
         toggles=toggles,
         role=role,
-        reviews=await review_view(runtime, account) if books else None,
+        reviews=reviews,
         replaces=active if active is not None and active != plugin else None,
+        health=health,
     )
 
 
@@ -240,3 +256,22 @@ async def card_json(request: Request) -> Response:
     html = render_fragment("card.html", item=item, **_card_context(request, account))
     body = {"plugin": plugin, "enabled": item.enabled, "error": item.error, "card": item.card, "html": html}
     return Response(msgspec.json.encode(body), media_type="application/json", headers={"Cache-Control": "no-store"})
+
+
+async def retry_failed_submit(request: Request, form: FormData) -> Response:
+    """ "Retry N" on a card: every dead letter of this plugin in the account goes back in the queue, once."""
+    runtime = runtime_of(request)
+    account = await account_from_path(request)
+    plugin = _plugin_from_path(request)
+    dead = await runtime.store.list_deliveries(account.id, "dead", 1000, plugin=plugin)
+    queued = 0
+    for delivery in dead:
+        try:
+            await operations.replay_delivery(runtime, account, delivery.id)
+        except ApiError as exc:
+            if exc.status != 409:  # retried meanwhile (another click): already queued
+                raise
+            continue
+        queued += 1
+    flash(request, f"{queued} failed deliver{'y' if queued == 1 else 'ies'} of {plugin} queued to be tried again.")
+    return redirect(f"{integrations_url(account.id)}#plugin-{plugin}")
