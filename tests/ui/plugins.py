@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from ledgerbridge import (
@@ -29,7 +29,13 @@ from starlette.routing import BaseRoute, Route
 
 class DemoSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     review_requests: bool = False
-    memo: str = "synced by ledgerbridge"
+    memo: Annotated[
+        str,
+        msgspec.Meta(max_length=40, title="Memo on receipts", description="Written on every receipt the books make."),
+    ] = "synced by ledgerbridge"
+    batch_size: Annotated[int, msgspec.Meta(ge=1, le=100, title="Receipts per batch")] = 10
+    layout: Annotated[Literal["compact", "detailed"], msgspec.Meta(title="Receipt layout")] = "compact"
+    secret_knob: int = 3  # no title: not on the form
 
 
 class VendorRejected(PermanentFailure):

@@ -55,7 +55,9 @@ def plugin_health(
         if reconnect is not None:
             fixes.append(reconnect)
     if failed:
-        problems.append(f"{plural(failed, 'delivery', 'deliveries')} failed and {'waits' if failed == 1 else 'wait'} for you.")
+        problems.append(
+            f"{plural(failed, 'delivery', 'deliveries')} failed and {'waits' if failed == 1 else 'wait'} for you."
+        )
         fixes.append(Fix(f"Retry {failed}", f"/accounts/{account.id}/plugins/{plugin}/retry-failed", "POST"))
     if review_problems:
         problems.append(f"Review requests are on but cannot be sent: {review_problems[0]}")

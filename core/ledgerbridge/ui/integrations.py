@@ -22,6 +22,7 @@ from ledgerbridge.ui.health import Fix, Health, plugin_health
 from ledgerbridge.ui.render import page, render_fragment, runtime_of
 from ledgerbridge.ui.reviews import ReviewView, review_view
 from ledgerbridge.ui.session import csrf_token, flash
+from ledgerbridge.ui.settings_form import FieldView, FormErrors, field_error, field_views, form_specs, parse
 from ledgerbridge.web import operations
 from ledgerbridge.web.errors import ApiError
 from ledgerbridge.web.pages import oauth_error_words
@@ -72,6 +73,9 @@ class PluginCard:
     #: the plugin of the same role that is on instead (turning this one on switches to it)
     replaces: str | None = None
     health: Health | None = None
+    #: the form generated from the titled fields of the plugin's settings schema
+    settings_fields: tuple[FieldView, ...] = ()
+    settings_invalid: bool = False
 
     @property
     def status(self) -> str:
@@ -114,7 +118,23 @@ async def _draw_card(runtime: Runtime, account: Account, plugin: str) -> Integra
     return await asyncio.wait_for(runtime.plugins.card(plugin, ctx), CARD_TIMEOUT_SECONDS)
 
 
-async def plugin_card(runtime: Runtime, account: Account, plugin: str, state: PluginState | None) -> PluginCard:
+def settings_fields(
+    runtime: Runtime, plugin: str, state: PluginState | None, toggles: tuple[ToggleView, ...], errors: FormErrors | None
+) -> tuple[FieldView, ...]:
+    toggled = {t.setting for t in toggles}
+    specs = tuple(s for s in form_specs(runtime.plugins.settings_schema(plugin)) if s.name not in toggled)
+    if not specs:
+        return ()
+    try:
+        current = msgspec.to_builtins(runtime.decode_settings(plugin, state.settings if state else {}))
+    except Exception:  # stored settings the schema no longer reads: show the stored values as they are
+        current = dict(state.settings) if state else {}
+    return field_views(specs, current, errors.errors if errors else None, errors.values if errors else None)
+
+
+async def plugin_card(
+    runtime: Runtime, account: Account, plugin: str, state: PluginState | None, errors: FormErrors | None = None
+) -> PluginCard:
     card: IntegrationCard | None = None
     error: str | None = None
     try:
@@ -163,13 +183,19 @@ async def plugin_card(runtime: Runtime, account: Account, plugin: str, state: Pl
         reviews=reviews,
         replaces=active if active is not None and active != plugin else None,
         health=health,
+        settings_fields=settings_fields(runtime, plugin, state, toggles, errors),
+        settings_invalid=errors is not None,
     )
 
 
-async def account_cards(runtime: Runtime, account: Account) -> list[PluginCard]:
+async def account_cards(
+    runtime: Runtime, account: Account, errors: dict[str, FormErrors] | None = None
+) -> list[PluginCard]:
     states = {s.plugin: s for s in await runtime.store.list_plugin_states(account.id)}
     names = [name for name in runtime.plugins.names() if not runtime.plugins.is_core(name)]
-    return list(await asyncio.gather(*(plugin_card(runtime, account, n, states.get(n)) for n in names)))
+    errors = errors or {}
+    cards = (plugin_card(runtime, account, n, states.get(n), errors.get(n)) for n in names)
+    return list(await asyncio.gather(*cards))
 
 
 def _card_context(request: Request, account: Account) -> dict[str, Any]:
@@ -188,12 +214,17 @@ def connection_outcome(request: Request) -> tuple[str, str] | None:
 
 
 async def integrations_page(request: Request) -> Response:
+    return await _integrations(request)
+
+
+async def _integrations(request: Request, errors: dict[str, FormErrors] | None = None) -> Response:
     runtime = runtime_of(request)
     account = await account_from_path(request)
-    cards = await account_cards(runtime, account)
+    cards = await account_cards(runtime, account, errors)
     return page(
         request,
         "integrations.html",
+        422 if errors else 200,
         title="Settings › Integrations",
         section="integrations",
         account=account,
@@ -275,3 +306,29 @@ async def retry_failed_submit(request: Request, form: FormData) -> Response:
         queued += 1
     flash(request, f"{queued} failed deliver{'y' if queued == 1 else 'ies'} of {plugin} queued to be tried again.")
     return redirect(f"{integrations_url(account.id)}#plugin-{plugin}")
+
+
+async def settings_form_submit(request: Request, form: FormData) -> Response:
+    """The card's settings form: every titled field at once; a refusal shows the form again, nothing saved."""
+    runtime = runtime_of(request)
+    account = await account_from_path(request)
+    plugin = _plugin_from_path(request)
+    specs = form_specs(runtime.plugins.settings_schema(plugin))
+    if not specs:
+        raise ApiError(404, f"{plugin} has no settings form")
+    try:
+        changes = parse(specs, form)
+        try:
+            await operations.update_settings(runtime, account, plugin, changes)
+        except ApiError as exc:
+            if exc.status != 422:
+                raise
+            name, words = field_error(exc.message, specs)
+            typed = {k: "true" if v is True else "" if v is False else str(v) for k, v in changes.items()}
+            raise FormErrors({name or specs[0].name: words}, typed) from exc
+    except FormErrors as errors:
+        flash(request, "Not saved: a value needs fixing (see the form).")
+        return await _integrations(request, {plugin: errors})
+    await runtime.store.log_activity(account.id, plugin, "info", "settings saved", changes, runtime.clock())
+    flash(request, "Settings saved.")
+    return redirect(f"{integrations_url(account.id)}#plugin-{plugin}-settings")

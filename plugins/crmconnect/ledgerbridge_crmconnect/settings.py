@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 HIGHLEVEL_API_URL = "https://services.leadconnectorhq.com"
@@ -20,7 +22,15 @@ class CrmConnectSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tru
     #: Accept webhooks whose `timestamp` is at most this far from now (seconds).
     webhook_max_age_seconds: float = 300.0
     #: Reconciliation poller: how often, and how far back before the checkpoint it looks again.
-    poll_interval_seconds: float = 300.0
+    poll_interval_seconds: Annotated[
+        float,
+        msgspec.Meta(
+            ge=0,
+            le=86_400,
+            title="Check for missed payments every (seconds)",
+            description="Webhooks report payments at once; this check finds any a webhook missed. 300 is five minutes.",
+        ),
+    ] = 300.0
     poll_overlap_seconds: float = 600.0
     #: Refunds change old transactions: re-read this many days of them at most once per `refund_sweep_hours`.
     refund_lookback_days: int = 30

@@ -28,13 +28,40 @@ class QuickBooksSettings(msgspec.Struct, kw_only=True):
 
     #: where sales receipts' money lands, and refunds' money leaves: an account's name (or Id), a Bank or
     #: Other Current Asset account; "" is QuickBooks' default, Undeposited Funds
-    deposit_account: AccountName = ""
+    deposit_account: Annotated[
+        AccountName,
+        msgspec.Meta(
+            title="Deposit account",
+            description="The QuickBooks Bank or Other Current Asset account (its name or Id) where payments land and "
+            "refunds leave. Empty: Undeposited Funds.",
+        ),
+    ] = ""
     #: the Income account of the items the product creates; "" is the company's service income account
-    income_account: AccountName = ""
+    income_account: Annotated[
+        AccountName,
+        msgspec.Meta(
+            title="Income account",
+            description="The Income account of the products ledgerbridge creates in QuickBooks. Empty: the "
+            "company's service income account.",
+        ),
+    ] = ""
     #: how a CRM product becomes a QuickBooks item: by its name (created when missing), by SKU (the item
     #: whose Sku is the CRM product id, else by name), or every line on `default_item`
-    item_mapping: ItemMapping = "name"
-    default_item: AccountName = "Services"
+    item_mapping: Annotated[
+        ItemMapping,
+        msgspec.Meta(
+            title="Match CRM products to QuickBooks products by",
+            description="name: the product of the same name (made when missing); sku: the product whose SKU is "
+            "the CRM product's id, else by name; default: every line on the default product.",
+        ),
+    ] = "name"
+    default_item: Annotated[
+        AccountName,
+        msgspec.Meta(
+            title="Default product",
+            description="The QuickBooks product used for lines without a match (and for every line with 'default').",
+        ),
+    ] = "Services"
 
 
 @dataclass(frozen=True)
