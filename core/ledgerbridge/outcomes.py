@@ -2,7 +2,7 @@
 
 A plugin records an `Outcome` from an event hook (`await ctx.record_outcome(Outcome(...))`); the core keeps it
 in the activity log beside the delivery, and Activity shows it after the event's own words:
-"Payment $198.50 · Grace Hopper · order form → QuickBooks sales receipt 1001".
+"Payment $198.50 · Grace Hopper · order form → <the books' receipt 1001>".
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ OUTCOME_KEY = "outcome"
 
 
 class Outcome(msgspec.Struct, frozen=True, kw_only=True):
-    #: the document at the vendor, as its users call it: "QuickBooks sales receipt 1001"
+    #: the document at the vendor, as its users call it: "<Vendor> sales receipt 1001"
     document: str
     #: where the user can open it: the vendor's web app, or the sandbox's page (http or https only)
     url: str | None = None

@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
@@ -36,8 +36,18 @@ def to_sign_in(request: Request) -> Response:
     # after signing in, a GET comes back to where it was; a refused POST is not repeated
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if request.method != "GET":
-        target = "/"
+        # a refused POST is not repeated: back to the page its form was on (same origin only), else home
+        target = _same_origin_page(request) or "/"
     return redirect("/signin?" + urlencode({"next": target}))
+
+
+def _same_origin_page(request: Request) -> str | None:
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.scheme != request.url.scheme or referer.netloc != request.url.netloc or not referer.path:
+        return None
+    if not referer.path.startswith("/") or referer.path.startswith("//") or referer.path == "/signin":
+        return None
+    return referer.path + (f"?{referer.query}" if referer.query else "")
 
 
 async def _guarded(request: Request, call: Callable[[], Awaitable[Response]]) -> Response:
