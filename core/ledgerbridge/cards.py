@@ -25,6 +25,8 @@ class CardAction(msgspec.Struct, frozen=True, kw_only=True):
     url: str
     method: Literal["GET", "POST"] = "POST"
     style: Literal["primary", "secondary", "danger"] = "secondary"
+    #: a POST that cannot be undone asks first: this question, on a page of its own (e.g. Disconnect)
+    confirm: str | None = None
 
 
 class CardToggle(msgspec.Struct, frozen=True, kw_only=True):

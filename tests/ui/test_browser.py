@@ -103,6 +103,8 @@ async def test_sign_in_to_retry(chromium: Browser, ui_server: UiServer, shots: S
     await switch.focus()
     assert (await focus_outline(page)).startswith("solid")
     await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", name="Turn books off for Acme Ltd?")).to_be_visible()
+    await page.get_by_role("button", name="Turn books off").press("Enter")
     await expect(card.get_by_role("switch", name="On for this account")).to_have_attribute("aria-checked", "false")
     assert "books" not in await runtime.store.enabled_plugins("acme")
     await card.get_by_role("switch", name="On for this account").click()

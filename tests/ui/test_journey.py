@@ -226,6 +226,7 @@ async def test_connect_pay_sync_then_turn_off(chromium: Browser, product: Produc
     # QuickBooks turned off for the account: the next payment is not synced
     await page.get_by_role("link", name="Integrations").first.click()
     await (await switch_in(page, "QuickBooks Online", "On for this account")).click()
+    await page.get_by_role("button", name="Turn quickbooks off").click()  # after a confirmation
     await expect(await switch_in(page, "QuickBooks Online", "On for this account")).to_have_attribute(
         "aria-checked", "false"
     )

@@ -150,7 +150,10 @@ async def test_a_cards_post_action_reaches_the_plugin(signed_in: Browser, ui_ser
 async def test_enable_and_disable_change_the_store(signed_in: Browser, ui_server: UiServer) -> None:
     store = ui_server.runtime.store
     await signed_in.get(INTEGRATIONS)
-    off = await signed_in.post("/accounts/acme/plugins/books/enabled", {"enabled": "false"})
+    asked = await signed_in.post("/accounts/acme/plugins/books/enabled", {"enabled": "false"})
+    assert asked.status_code == 200 and "<h1>Turn books off for Acme Ltd?</h1>" in asked.text
+    assert "books" in await store.enabled_plugins("acme")  # only asked: nothing changed yet
+    off = await signed_in.post("/accounts/acme/plugins/books/enabled", {"enabled": "false", "confirmed": "yes"})
     assert off.status_code == 303 and off.headers["location"] == INTEGRATIONS + "#plugin-books"
     assert "books" not in await store.enabled_plugins("acme")
     assert "books" in await store.enabled_plugins("globex")  # the other account is untouched

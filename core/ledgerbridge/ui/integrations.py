@@ -46,6 +46,7 @@ class ActionView:
     method: str
     style: str
     safe: bool
+    confirm: str | None = None
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,7 @@ async def plugin_card(
         error = f"{plugin} could not draw its card: {exc}"
     settable = boolean_settings(runtime, plugin)
     actions = tuple(
-        ActionView(label=a.label, url=a.url, method=a.method, style=a.style, safe=is_safe_url(a.url))
+        ActionView(label=a.label, url=a.url, method=a.method, style=a.style, safe=is_safe_url(a.url), confirm=a.confirm)
         for a in (card.actions if card else ())
     )
     toggles = tuple(
@@ -243,6 +244,16 @@ async def enabled_submit(request: Request, form: FormData) -> Response:
     plugin = _plugin_from_path(request)
     enabled = form_bool(form, "enabled")
     switch = form.get("switch") == "true"
+    if not enabled and form.get("confirmed") != "yes" and plugin in await runtime.store.enabled_plugins(account.id):
+        return page(
+            request,
+            "confirm_off.html",
+            title=f"Turn {plugin} off?",
+            section="integrations",
+            account=account,
+            plugin=plugin,
+            role=runtime.plugins.role(plugin),
+        )
     role = runtime.plugins.role(plugin)
     current = await runtime.active_plugin(account.id, role) if role is not None and enabled else None
     if current is not None and current != plugin and not switch:
@@ -332,3 +343,21 @@ async def settings_form_submit(request: Request, form: FormData) -> Response:
     await runtime.store.log_activity(account.id, plugin, "info", "settings saved", changes, runtime.clock())
     flash(request, "Settings saved.")
     return redirect(f"{integrations_url(account.id)}#plugin-{plugin}-settings")
+
+
+async def confirm_page(request: Request) -> Response:
+    """The question a card's action asks before it runs (Disconnect): the action's own form, once confirmed."""
+    runtime = runtime_of(request)
+    account = await account_from_path(request)
+    plugin = _plugin_from_path(request)
+    raw = request.query_params.get("action", "")
+    state = {s.plugin: s for s in await runtime.store.list_plugin_states(account.id)}.get(plugin)
+    item = await plugin_card(runtime, account, plugin, state)
+    asking = [a for a in item.actions if a.confirm and a.safe and a.method == "POST"]
+    action = next((a for a in asking if a.label == raw), None)
+    if action is None:
+        raise ApiError(404, f"{item.title} has no action {raw[:50]!r} that asks first")
+    return page(
+        request, "confirm_action.html", title=action.confirm or action.label, section="integrations",
+        account=account, item=item, action=action,
+    )  # fmt: skip

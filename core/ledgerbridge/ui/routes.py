@@ -43,6 +43,7 @@ def routes() -> list[BaseRoute]:
         Route(ACCOUNT + "/settings/integrations", page_route(integrations.integrations_page), methods=["GET"]),
         Route(PLUGIN + "/enabled", form_route(integrations.enabled_submit), methods=["POST"]),
         Route(PLUGIN + "/settings", form_route(integrations.setting_submit), methods=["POST"]),
+        Route(PLUGIN + "/confirm", page_route(integrations.confirm_page), methods=["GET"]),
         Route(PLUGIN + "/settings-form", form_route(integrations.settings_form_submit), methods=["POST"]),
         Route(PLUGIN + "/retry-failed", form_route(integrations.retry_failed_submit), methods=["POST"]),
         Route(PLUGIN + "/card.json", json_route(integrations.card_json), methods=["GET"]),

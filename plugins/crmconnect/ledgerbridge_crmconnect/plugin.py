@@ -179,7 +179,12 @@ async def _card(ctx: AccountContext) -> IntegrationCard:
         )
     if resolved.auth in ("token", "oauth"):
         actions.append(
-            CardAction(label="Disconnect", url=plugin.url(f"accounts/{ctx.account_id}/disconnect"), style="danger")
+            CardAction(
+                label="Disconnect",
+                url=plugin.url(f"accounts/{ctx.account_id}/disconnect"),
+                style="danger",
+                confirm="Disconnect CRM Connect? Payments and invoices stop arriving until you connect again.",
+            )
         )
     summary = state.paused_reason or (
         "Payments and invoices flow to the books; customers flow back as contacts."

@@ -46,6 +46,8 @@ async def integration_card(ctx: AccountContext, service: Service) -> Integration
         *(CardField(label=label, value=str(count)) for label, count in counts),
     ]
     disconnect = CardAction(label="Disconnect", url=plugin.url(f"disconnect?account={ctx.account_id}"),
+                           confirm="Disconnect QuickBooks? Payments stop reaching the books until you connect again; "
+                                    "nothing already booked changes.",
                             method="POST", style="danger")  # fmt: skip
     imported = await contacts_import.import_state(ctx)
     progress = None

@@ -49,7 +49,12 @@ async def integration_card(ctx: AccountContext, plugin: XeroPlugin) -> Integrati
         *(CardField(label=label, value=str(count)) for label, count in counts),
     )
     disconnect = CardAction(
-        label="Disconnect", url=context.url(f"disconnect?account={ctx.account_id}"), method="POST", style="danger"
+        label="Disconnect",
+        url=context.url(f"disconnect?account={ctx.account_id}"),
+        method="POST",
+        style="danger",
+        confirm="Disconnect Xero? Payments stop reaching the books until you connect again; "
+        "nothing already booked changes.",
     )
     imported = await contacts_import.import_state(ctx)
     progress = None
