@@ -92,6 +92,13 @@ class Product:
     def receipts(self, realm: str) -> list[dict[str, Any]]:
         return list(self.sandboxes["quickbooks"].state.sandbox.company(realm).table("SalesReceipt").values())
 
+    def invoice_balance(self, realm: str) -> float | None:
+        invoices = list(self.sandboxes["quickbooks"].state.sandbox.company(realm).table("Invoice").values())
+        return float(invoices[-1].get("Balance", -1)) if invoices else None
+
+    async def idle(self, account: str) -> bool:
+        return (await self.runtime.store.count_deliveries(account)).get("pending", 0) == 0
+
 
 async def until(check: Callable[[], Awaitable[bool] | bool], timeout: float = 20.0) -> None:
     async def loop() -> None:
@@ -139,6 +146,11 @@ async def chromium() -> AsyncIterator[Browser]:
             await browser.close()
 
 
+async def choose_contact(page: Page, name: str) -> None:
+    value = await page.locator('[name="contactId"] option', has_text=name).first.get_attribute("value")
+    await page.locator('[name="contactId"]').select_option(value)
+
+
 async def switch_in(page: Page, card: str, name: str) -> Any:
     return page.get_by_role("region", name=card).get_by_role("switch", name=name)
 
@@ -165,6 +177,7 @@ async def test_connect_pay_sync_then_turn_off(chromium: Browser, product: Produc
     crm = page.get_by_role("region", name="CRM Connect")
     await expect(qb).to_contain_text("Not connected")
     await expect(crm).to_be_visible()
+    await expect(crm.locator(".status")).to_have_text("Connected")  # sandbox mode: the CRM connects itself
 
     # QB Connect → the QuickBooks sandbox's sign-in page → back on this page, connected
     await qb.get_by_role("link", name="QB Connect").click()
@@ -179,6 +192,12 @@ async def test_connect_pay_sync_then_turn_off(chromium: Browser, product: Produc
     # one review-request switch, on the books' card: the CRM sandbox's review page is the default link
     review = await switch_in(page, "QuickBooks Online", "Ask for a review when a customer's first invoice is paid")
     await expect(review).to_have_attribute("aria-checked", "false")
+    await page.get_by_text("How the request is sent").click()
+    await page.get_by_label("Review link").fill("https://reviews.example/acme-coaching")
+    await page.get_by_role("region", name="QuickBooks Online").get_by_role("button", name="Save", exact=True).click()
+    await expect(page.get_by_role("status").first).to_contain_text("Review-request settings saved.")
+    settings = (await runtime.store.get_plugin_state("acme-coaching", "reviews")).settings
+    assert settings["review_link"] == "https://reviews.example/acme-coaching"
     await expect(
         page.get_by_role("region", name="CRM Connect").get_by_role("switch", name=re.compile("review"))
     ).to_have_count(0)
@@ -208,6 +227,59 @@ async def test_connect_pay_sync_then_turn_off(chromium: Browser, product: Produc
     await expect(receipts).to_contain_text("132")
     await shots.take(books, "journey-quickbooks-sandbox")
 
+    # the CRM user, by clicking in the CRM sandbox: a contact, an order-form payment, an invoice sent and paid
+    crm_page = await context.new_page()
+    location = f"{product.url}/sandbox/crmconnect/locations/{SANDBOX_LOCATION_ID}"
+    await crm_page.goto(location + "/contacts/new")
+    for name, value in (("firstName", "Grace"), ("lastName", "Hopper"), ("email", "grace@example.com")):
+        await crm_page.locator(f'[name="{name}"]').fill(value)
+    await crm_page.get_by_role("button", name="Add contact").click()
+    await crm_page.goto(location + "/payments/new")
+    await choose_contact(crm_page, "Grace Hopper")
+    await crm_page.locator('[name="kind"]').select_option("order_form")
+    for name, value in (("line0_name", "Coaching session"), ("line0_qty", "1"), ("line0_price", "198.50")):
+        await crm_page.locator(f'[name="{name}"]').fill(value)
+    await crm_page.get_by_role("button", name="Take payment").click()
+    await crm_page.goto(location + "/invoices/new")
+    await choose_contact(crm_page, "Grace Hopper")
+    for name, value in (("name", "March coaching"), ("line0_name", "Coaching session"), ("line0_qty", "1"),
+                        ("line0_price", "300")):  # fmt: skip
+        await crm_page.locator(f'[name="{name}"]').fill(value)
+    await crm_page.get_by_role("button", name="Create and send").click()
+    await expect(crm_page.get_by_role("button", name="Record payment")).to_be_visible()
+    await until(lambda: product.delivered("acme-coaching", "quickbooks", "invoice_change"), timeout=30)
+    await crm_page.locator('[name="amount"]').fill("300")
+    await crm_page.get_by_role("button", name="Record payment").click()
+    await until(lambda: len(product.receipts(realm)) == 2, timeout=30)
+    await until(lambda: product.invoice_balance(realm) == 0, timeout=30)
+    await until(lambda: product.idle("acme-coaching"), timeout=30)
+
+    # Activity says it in business words, with links to the documents in the QuickBooks sandbox
+    await page.goto(f"{product.url}/accounts/acme-coaching/activity")
+    grace = page.locator("tr.state-done", has_text="Payment $198.50 · Grace Hopper · order form")
+    await expect(grace).to_have_count(1)
+    receipt = grace.get_by_role("link", name=re.compile(r"^QuickBooks sales receipt \S+$"))
+    href = await receipt.get_attribute("href")
+    assert href is not None and href.startswith(f"{product.url}/sandbox/quickbooks/companies/{realm}#salesreceipt-")
+    paid = page.locator("tr.state-done", has=page.locator(".headline", has_text=re.compile(r"^Invoice 1001 paid$")))
+    await expect(paid).to_contain_text("balance 0.00")
+    assert await low_contrast(page) == []
+    await shots.take(page, "journey-activity")
+    await page.set_viewport_size(PHONE)
+    assert not await overflows_horizontally(page)
+    await shots.take(page, "journey-activity-375")
+    await page.set_viewport_size(DESKTOP)
+    await receipt.click()
+    await expect(page.locator("#" + href.split("#")[1])).to_contain_text("Grace Hopper")
+    await page.go_back()
+    await paid.get_by_role("link", name=re.compile("^History")).click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Invoice 1001")
+    steps = page.locator(".timeline li")
+    await expect(steps.first).to_contain_text("sent, total $300.00")
+    await expect(steps.last).to_contain_text("paid $300.00, balance $0.00")
+    await expect(steps.last.get_by_role("link", name=re.compile("QuickBooks invoice 1001"))).to_be_visible()
+    await shots.take(page, "journey-timeline")
+
     # the customer's first QuickBooks invoice paid in full: one review request reaches the contact in the CRM
     customer = await product.qbo(
         "POST",
@@ -222,6 +294,17 @@ async def test_connect_pay_sync_then_turn_off(chromium: Browser, product: Produc
     await until(lambda: product.review_messages("alan@example.com"), timeout=30)
     await asyncio.sleep(1.0)  # the payment's own webhook and the invoice's both arrive: still one request
     assert len(await product.review_messages("alan@example.com")) == 1
+    await until(lambda: product.delivered("acme-coaching", "crmconnect", "first_invoice_paid"))
+    await page.goto(f"{product.url}/accounts/acme-coaching/activity?kind=first_invoice_paid")
+    asked = page.locator("tr.state-done", has_text="Review request · Alan Turing · by email")
+    message = asked.get_by_role("link", name="CRM Connect e-mail to Alan Turing")
+    await expect(message).to_have_attribute(
+        "href", re.compile(rf"/sandbox/crmconnect/locations/{SANDBOX_LOCATION_ID}#messages-")
+    )
+    await message.click()
+    await expect(page.locator("#messages")).to_be_visible()
+    await expect(page.locator("tr[id^=messages-]", has_text="Alan Turing")).to_contain_text("https://reviews.example")
+    await page.go_back()
 
     # QuickBooks turned off for the account: the next payment is not synced
     await page.get_by_role("link", name="Integrations").first.click()
@@ -230,11 +313,12 @@ async def test_connect_pay_sync_then_turn_off(chromium: Browser, product: Produc
     await expect(await switch_in(page, "QuickBooks Online", "On for this account")).to_have_attribute(
         "aria-checked", "false"
     )
+    booked = len(product.receipts(realm))
     stored = product.crm_payments_stored("acme-coaching")
     await product.take_payment("grace@example.com")
     await until(lambda: product.crm_payments_stored("acme-coaching") == stored + 1)
     await asyncio.sleep(1.0)  # time enough for a delivery, were there one
-    assert len(product.receipts(realm)) == 1
+    assert len(product.receipts(realm)) == booked
     await books.reload()
     await expect(books.locator("table").nth(2)).not_to_contain_text("grace")
     await page.get_by_role("navigation", name="Main").get_by_role("link", name="Activity").click()
@@ -247,7 +331,7 @@ async def test_connect_pay_sync_then_turn_off(chromium: Browser, product: Produc
     await page.get_by_role("navigation", name="Main").get_by_role("link", name="Activity").click()
     await page.get_by_role("button", name="Send all skipped now").click()
     await expect(page.get_by_role("status").first).to_contain_text("queued to be sent")
-    await until(lambda: len(product.receipts(realm)) == 2)
+    await until(lambda: len(product.receipts(realm)) == booked + 1)
     await page.get_by_role("button", name="Send all skipped now").click()  # again: nothing is booked twice
     await asyncio.sleep(1.0)
-    assert len(product.receipts(realm)) == 2
+    assert len(product.receipts(realm)) == booked + 1

@@ -234,6 +234,8 @@ async def timeline_page(request: Request) -> Response:
     found = await runtime.store.list_deliveries(account.id, None, 500, object_key=key)
     if not found:
         raise ApiError(404, f"nothing has happened to {key!r} in this account")
+    business = [d for d in found if d.event_type != ROUTINE_TYPE]
+    found = business or found  # routine checks of the vendor's notices only when nothing else happened
     views = list(reversed(await described(runtime, account.id, found)))
     subject = next((v.words.subject for v in reversed(views) if v.words), key)
     return page(
