@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.ui.conftest import Browser
-from tests.ui.test_journey import Product, product  # noqa: F401 (the fixture)
+from tests.ui.test_journey import Product, product, qb_sign_in  # noqa: F401 (the fixture)
 
 
 @pytest.fixture
@@ -19,20 +19,6 @@ async def admin(product: Product) -> AsyncIterator[Browser]:  # noqa: F811
     async with browser.client:
         await browser.sign_in()
         yield browser
-
-
-async def qb_sign_in(browser: Browser, account: str, realm: str = "new") -> httpx.Response:
-    """QB Connect → the QuickBooks sandbox's sign-in, allowed → the plugin's callback, as a browser does."""
-    start = await browser.client.get(f"/plugins/quickbooks/connect?account={account}")
-    assert start.status_code == 302, start.text
-    query = {k: v[0] for k, v in parse_qs(urlsplit(start.headers["location"]).query).items()}
-    form = {name: query.get(name, "") for name in ("client_id", "redirect_uri", "state", "scope")}
-    allowed = await browser.client.post(
-        start.headers["location"].split("?")[0],
-        data={**form, "email": "owner@example.com", "realm_id": realm, "company_name": "Acme", "action": "allow"},
-    )
-    assert allowed.status_code in (302, 303, 307), allowed.text
-    return await browser.client.get(allowed.headers["location"])
 
 
 async def test_an_expired_sign_in_is_a_page_with_a_way_back(admin: Browser, product: Product) -> None:  # noqa: F811

@@ -6,12 +6,14 @@ page → QuickBooks turned off → the next payment not synced."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import ledgerbridge_crmconnect.plugin as crmconnect_plugin
@@ -29,6 +31,7 @@ from starlette.routing import Mount
 
 from tests.ui.browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE, Shots, low_contrast, overflows_horizontally
 from tests.ui.conftest import TOKEN
+from tests.ui.conftest import Browser as UiBrowser
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: run scripts/install-browser (installs Debian's chromium)"
@@ -113,14 +116,11 @@ async def until(check: Callable[[], Awaitable[bool] | bool], timeout: float = 20
     await asyncio.wait_for(loop(), timeout)
 
 
-@pytest.fixture
-async def product(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Product]:
-    for name in VENDOR_ENV:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv(TICK_ENV, "0.2")
-    port = free_port()
+@contextlib.asynccontextmanager
+async def serve(data_dir: Path, port: int) -> AsyncIterator[Product]:
+    """The server with both built-in plugins and both sandboxes mounted, on a data dir (kept across calls)."""
     settings = Settings(
-        data_dir=tmp_path, admin_token=TOKEN, port=port, public_url=f"http://127.0.0.1:{port}",
+        data_dir=data_dir, admin_token=TOKEN, port=port, public_url=f"http://127.0.0.1:{port}",
         backoff_base_seconds=0.05, backoff_cap_seconds=0.2, poll_interval_seconds=0.05, max_attempts=8,
     )  # fmt: skip
     manager = PluginManager()
@@ -134,6 +134,33 @@ async def product(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncItera
     assert set(sandboxes) == {"crmconnect", "quickbooks"}
     async with running_server(app, port=port) as url, httpx.AsyncClient(timeout=30) as http:
         yield Product(url, runtime, sandboxes, http)
+
+
+def without_vendor_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in VENDOR_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(TICK_ENV, "0.2")
+
+
+@pytest.fixture
+async def product(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Product]:
+    without_vendor_credentials(monkeypatch)
+    async with serve(tmp_path, free_port()) as running:
+        yield running
+
+
+async def qb_sign_in(browser: UiBrowser, account: str, realm: str = "new") -> httpx.Response:
+    """QB Connect → the QuickBooks sandbox's sign-in, allowed → the plugin's callback, as a browser does."""
+    start = await browser.client.get(f"/plugins/quickbooks/connect?account={account}")
+    assert start.status_code == 302, start.text
+    query = {k: v[0] for k, v in parse_qs(urlsplit(start.headers["location"]).query).items()}
+    form = {name: query.get(name, "") for name in ("client_id", "redirect_uri", "state", "scope")}
+    allowed = await browser.client.post(
+        start.headers["location"].split("?")[0],
+        data={**form, "email": "owner@example.com", "realm_id": realm, "company_name": "Acme", "action": "allow"},
+    )
+    assert allowed.status_code in (302, 303, 307), allowed.text
+    return await browser.client.get(allowed.headers["location"])
 
 
 @pytest.fixture
@@ -335,3 +362,36 @@ async def test_connect_pay_sync_then_turn_off(chromium: Browser, product: Produc
     await page.get_by_role("button", name="Send all skipped now").click()  # again: nothing is booked twice
     await asyncio.sleep(1.0)
     assert len(product.receipts(realm)) == booked + 1
+
+
+async def test_a_restart_keeps_the_connections_the_sandboxes_and_the_activity(
+    chromium: Browser, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    without_vendor_credentials(monkeypatch)
+    port = free_port()
+    async with serve(tmp_path, port) as first:
+        await first.runtime.create_account("acme", "Acme Coaching")
+        admin = UiBrowser(first.url)
+        async with admin.client:
+            await admin.sign_in()
+            connected = await qb_sign_in(admin, "acme")
+        realm = parse_qs(urlsplit(connected.headers["location"]).query)["realm_id"][0]
+        await first.take_payment("ada@example.com")
+        await until(lambda: first.delivered("acme", "quickbooks", "payment"))
+
+    # the same data dir, a new process: still connected, the same books, the same activity with working links
+    async with serve(tmp_path, port) as second:
+        page = await chromium.new_page(viewport=DESKTOP)
+        await page.goto(second.url + "/accounts/acme/settings/integrations")
+        await page.get_by_label("Admin token").fill(TOKEN)
+        await page.get_by_role("button", name="Sign in").click()
+        books = page.get_by_role("region", name="QuickBooks Online")
+        await expect(books.locator(".status")).to_have_text("Connected")
+        await expect(books).to_contain_text(realm)
+        await expect(books.locator(".health-state")).to_have_text("Healthy")
+        await page.goto(second.url + "/accounts/acme/activity")
+        row = page.locator("tr.state-done", has_text="Payment $132.00 · Ada Lovelace · order form")
+        await row.get_by_role("link", name=re.compile("^QuickBooks sales receipt")).click()
+        await expect(page.locator("tr[id^=salesreceipt-]")).to_contain_text("Ada Lovelace")
+        await second.take_payment("grace@example.com")
+        await until(lambda: len(second.receipts(realm)) == 2)
