@@ -74,8 +74,10 @@ async def test_routine_checks_are_folded_away_until_asked_for(signed_in: Browser
     folded = (await signed_in.get(ACTIVITY)).text
     assert f'id="delivery-{deliveries[0].id}"' not in folded
     assert "1 routine check(s) of vendor notifications are folded away." in folded
+    assert "is pending, not paid" not in folded  # nor its line in the log
     shown = (await signed_in.get(ACTIVITY + "?routine=1")).text
     assert f'id="delivery-{deliveries[0].id}"' in shown and "Routine check: order status" in shown
+    assert "order:o-1 is pending, not paid" in shown
 
 
 async def test_an_objects_timeline_lists_each_step_oldest_first(signed_in: Browser, ui_server: UiServer) -> None:

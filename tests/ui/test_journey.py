@@ -173,6 +173,17 @@ async def chromium() -> AsyncIterator[Browser]:
             await browser.close()
 
 
+async def both_widths(page: Page, shots: Shots, name: str) -> None:
+    """A screen at 1280 and at 375 px wide: readable (contrast), nothing overflowing at phone width."""
+    assert await low_contrast(page) == [], name
+    await shots.take(page, name)
+    await page.set_viewport_size(PHONE)
+    assert not await overflows_horizontally(page), name
+    assert await low_contrast(page) == [], name
+    await shots.take(page, name + "-375")
+    await page.set_viewport_size(DESKTOP)
+
+
 async def choose_contact(page: Page, name: str) -> None:
     value = await page.locator('[name="contactId"] option', has_text=name).first.get_attribute("value")
     await page.locator('[name="contactId"]').select_option(value)
@@ -245,7 +256,6 @@ async def test_connect_pay_sync_then_turn_off(chromium: Browser, product: Produc
     await page.get_by_role("navigation", name="Main").get_by_role("link", name="Activity").click()
     done = page.locator("tr.state-done", has_text="quickbooks")
     await expect(done.filter(has_text="payment")).to_have_count(1)
-    await shots.take(page, "journey-activity")
     books = await context.new_page()
     await books.goto(f"{product.url}/sandbox/quickbooks/companies/{realm}")
     receipts = books.locator("table").nth(2)  # Customer, Invoice, SalesReceipt, Payment
@@ -290,12 +300,7 @@ async def test_connect_pay_sync_then_turn_off(chromium: Browser, product: Produc
     assert href is not None and href.startswith(f"{product.url}/sandbox/quickbooks/companies/{realm}#salesreceipt-")
     paid = page.locator("tr.state-done", has=page.locator(".headline", has_text=re.compile(r"^Invoice 1001 paid$")))
     await expect(paid).to_contain_text("balance 0.00")
-    assert await low_contrast(page) == []
-    await shots.take(page, "journey-activity")
-    await page.set_viewport_size(PHONE)
-    assert not await overflows_horizontally(page)
-    await shots.take(page, "journey-activity-375")
-    await page.set_viewport_size(DESKTOP)
+    await both_widths(page, shots, "journey-activity")
     await receipt.click()
     await expect(page.locator("#" + href.split("#")[1])).to_contain_text("Grace Hopper")
     await page.go_back()
@@ -305,7 +310,27 @@ async def test_connect_pay_sync_then_turn_off(chromium: Browser, product: Produc
     await expect(steps.first).to_contain_text("sent, total $300.00")
     await expect(steps.last).to_contain_text("paid $300.00, balance $0.00")
     await expect(steps.last.get_by_role("link", name=re.compile("QuickBooks invoice 1001"))).to_be_visible()
-    await shots.take(page, "journey-timeline")
+    await both_widths(page, shots, "journey-timeline")
+
+    # the account list says how each account is doing; the books' settings form comes from its schema
+    await page.goto(product.url + "/")
+    await expect(page.locator("#account-acme-coaching .account-health")).to_contain_text("All good")
+    await both_widths(page, shots, "journey-accounts")
+    await page.goto(product.url + "/accounts/acme-coaching/settings/integrations")
+    await page.locator("#plugin-quickbooks-settings summary").click()
+    await page.get_by_label("Match CRM products to QuickBooks products by").select_option("sku")
+    await page.get_by_role("button", name="Save settings of QuickBooks Online").click()
+    await expect(page.get_by_role("status").first).to_contain_text("Settings saved.")
+    assert (await runtime.store.get_plugin_state("acme-coaching", "quickbooks")).settings["item_mapping"] == "sku"
+    await page.locator("#plugin-quickbooks-settings summary").click()
+    await page.locator("#plugin-quickbooks-settings").scroll_into_view_if_needed()
+    await both_widths(page, shots, "journey-settings")
+
+    # a connection problem is a page with a way back
+    await page.goto(product.url + "/plugins/quickbooks/callback?state=already-used")
+    await expect(page.get_by_role("heading", name="This sign-in link has expired")).to_be_visible()
+    await expect(page.get_by_role("link", name="Back to Integrations")).to_be_visible()
+    await both_widths(page, shots, "journey-connection-error")
 
     # the customer's first QuickBooks invoice paid in full: one review request reaches the contact in the CRM
     customer = await product.qbo(

@@ -159,6 +159,19 @@ async def described(runtime: Runtime, account_id: str, deliveries: list[Delivery
     return delivery_views(deliveries, entries, words)
 
 
+async def _without_routine(runtime: Runtime, account_id: str, entries: list[ActivityEntry]) -> list[ActivityEntry]:
+    """The log without the info lines of routine checks (a vendor's notice that needed nothing)."""
+    kept = []
+    for entry in entries:
+        delivery_id = entry.data.get("delivery_id")
+        if entry.level == "info" and isinstance(delivery_id, int):
+            delivery = await runtime.store.get_delivery(account_id, delivery_id)
+            if delivery is not None and delivery.event_type == ROUTINE_TYPE:
+                continue
+        kept.append(entry)
+    return kept
+
+
 def _matches(view: DeliveryView, customer: str) -> bool:
     who = view.words.customer if view.words else None
     return who is not None and customer.casefold() in who.casefold()
@@ -199,6 +212,9 @@ async def activity_page(request: Request) -> Response:
     folded = 0
     if not routine:
         folded = len(await runtime.store.list_deliveries(account.id, state, PAGE_SIZE, event_type=ROUTINE_TYPE))  # type: ignore[arg-type]
+    older = entries[-1].id if len(entries) == PAGE_SIZE else None
+    if not routine:
+        entries = await _without_routine(runtime, account.id, entries)
     counts = await runtime.store.count_deliveries(account.id)
     return page(
         request,
@@ -219,7 +235,7 @@ async def activity_page(request: Request) -> Response:
         counts=counts,
         deliveries=views,
         entries=[EntryView(entry, details_of(entry.data)) for entry in entries],
-        older=entries[-1].id if len(entries) == PAGE_SIZE else None,
+        older=older,
         before=before,
     )
 
