@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
@@ -86,7 +87,7 @@ class Runtime:
         return self.settings.base_url
 
     @property
-    def data_dir(self) -> Any:
+    def data_dir(self) -> Path:
         return self.settings.data_dir
 
     def sandbox_url(self, name: str) -> str | None:
