@@ -184,7 +184,8 @@ class Store(Protocol):
     async def get_event(self, account_id: str, seq: int) -> EventRecord | None: ...
     async def count_deliveries(self, account_id: str) -> dict[str, int]: ...
     async def tally_deliveries(self, account_id: str) -> dict[str, DeliveryTally]:
-        """Per plugin: its deliveries' counts by state and the time of its newest finished ("done") one."""
+        """Per plugin: its deliveries' counts by state (routine checks, skipped notifications, left out) and
+        the time of its newest finished ("done") one."""
         ...
 
     # links between external objects, and once-only marks

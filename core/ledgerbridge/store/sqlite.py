@@ -505,8 +505,9 @@ class SQLiteStore:
 
     async def tally_deliveries(self, account_id: str) -> dict[str, DeliveryTally]:
         rows = await self._fetch_all(
+            # a vendor's notice skipped by its own plugin is a routine check ("nothing to do yet"), not news
             "SELECT plugin, state, COUNT(*), MAX(updated_at) FROM deliveries WHERE account_id = ?"
-            " GROUP BY plugin, state",
+            " AND NOT (event_type = 'notification' AND state = 'skipped') GROUP BY plugin, state",
             (account_id,),
         )
         counts: dict[str, dict[str, int]] = {}
