@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from ledgerbridge import TaxRate
+from ledgerbridge.outcomes import outcome_of
 
 from .conftest import Harness, invoice, line, now
 
@@ -141,3 +142,18 @@ async def test_an_invoice_paid_in_xero_itself_also_tells_the_crm(harness: Harnes
     await harness.control("POST", f"/invoices/{xero['InvoiceID']}/pay", {})
     await harness.webhooks_delivered()
     assert [e.invoice_number for e in harness.crm.first_paid] == ["7001"]
+
+
+async def test_activity_says_which_xero_invoice_each_change_became_and_its_balance(harness: Harness) -> None:
+    await harness.connect()
+    await harness.publish(invoice("i-7", "sent", number="2007"))
+    await harness.settle()
+    await harness.publish(invoice("i-7", "paid", number="2007", paid="100.00"))
+    await harness.settle()
+    outcomes = [o for e in await harness.runtime.store.list_activity("acme", 500) if (o := outcome_of(e.data))]
+    assert [(o.document, o.note) for o in outcomes] == [
+        ("Xero invoice 2007", "total 100.00, paid 100.00, balance 0.00"),
+        ("Xero invoice 2007", "total 100.00, paid 0.00, balance 100.00"),
+    ]
+    xero_id = _invoice(harness, "2007")["InvoiceID"]
+    assert outcomes[0].url == f"{harness.url}/sandbox/xero/organisations/{harness.tenant_id}#invoice-{xero_id}"

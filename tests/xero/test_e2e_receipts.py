@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import msgspec
 from ledgerbridge import Money, Refund, TaxRate
+from ledgerbridge.outcomes import outcome_of
 
 from .conftest import Harness, line, payment
 
@@ -108,3 +109,20 @@ async def test_failures_and_lost_replies_still_book_each_payment_exactly_once(ha
     assert harness.rows("bank_transactions")[0]["Total"] == Decimal("70.00")
     assert harness.sandbox.faults == []
     assert 1.0 in harness.xero.limiters.for_tenant(harness.tenant_id).waits  # Retry-After honoured
+
+
+async def test_activity_links_each_payment_to_its_row_on_the_sandboxs_organisation_page(harness: Harness) -> None:
+    await harness.connect()
+    await harness.publish(payment("p-9", total="42.00"))
+    await harness.settle()
+    outcomes = [o for e in await harness.runtime.store.list_activity("acme", 500) if (o := outcome_of(e.data))]
+    [received] = harness.rows("bank_transactions")
+    [said] = outcomes
+    assert said.document == "Xero received money"
+    assert (
+        said.url
+        == f"{harness.url}/sandbox/xero/organisations/{harness.tenant_id}#bank_transaction-"
+        + (received["BankTransactionID"])
+    )
+    page = await harness.http.get(said.url.split("#")[0])
+    assert f"id='bank_transaction-{received['BankTransactionID']}'" in page.text

@@ -48,7 +48,9 @@ async def on_invoice_change(ctx: DeliveryContext, plugin: XeroPlugin, change: In
         if change.kind in ("sent", "updated"):
             xero = await _update(ctx, plugin, client, setup, xero, invoice)
     after = await _pay(ctx, plugin, client, setup, xero, invoice, (invoice.updated_at or change.occurred_at).date())
-    note = f"total {after.Total:f}, paid {after.AmountPaid:f}, balance {after.AmountDue:f}"
+    cents = Decimal("0.01")
+    total, paid, due = (amount.quantize(cents) for amount in (after.Total, after.AmountPaid, after.AmountDue))
+    note = f"total {total:f}, paid {paid:f}, balance {due:f}"
     await _record(ctx, plugin, client, after, note)
 
 
