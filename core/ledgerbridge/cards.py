@@ -16,6 +16,9 @@ CardStatus = Literal["connected", "not_connected", "reconnect_needed", "error", 
 class CardField(msgspec.Struct, frozen=True, kw_only=True):
     label: str
     value: str
+    #: a moment (epoch seconds): the UI says it as a relative time ("2 min ago") with the exact time on hover;
+    #: `value` stays its text for the admin API and the CLI
+    at: float | None = None
 
 
 class CardAction(msgspec.Struct, frozen=True, kw_only=True):

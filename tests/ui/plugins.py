@@ -76,7 +76,10 @@ class DemoBooks:
             title="Demo Books",
             status="connected",
             summary="Sales receipts for every CRM payment.",
-            fields=(CardField(label="Company", value=f"Books of {ctx.account.name}"),),
+            fields=(
+                CardField(label="Company", value=f"Books of {ctx.account.name}"),
+                CardField(label="Connected since", value="two minutes before", at=ctx.now() - 125),
+            ),
             actions=(
                 CardAction(label="Open books", url=ctx.plugin_context.url(f"books?account={account}"), method="GET"),
                 CardAction(label="Refresh now", url=ctx.plugin_context.url(f"refresh?account={account}")),

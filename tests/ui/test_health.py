@@ -46,3 +46,9 @@ async def test_retry_failed_with_nothing_failed_queues_nothing(signed_in: Browse
     assert "0 failed deliveries of books queued" in (await signed_in.get(INTEGRATIONS)).text
     missing = await signed_in.post("/accounts/acme/plugins/nope/retry-failed", {})
     assert missing.status_code == 404
+
+
+async def test_a_cards_moments_are_said_as_relative_times(signed_in: Browser) -> None:
+    card = (await signed_in.get(INTEGRATIONS)).text
+    assert "<dt>Connected since</dt><dd><time datetime=" in card and ">2 min ago</time></dd>" in card
+    assert "two minutes before" not in card  # the text is for the admin API and the CLI

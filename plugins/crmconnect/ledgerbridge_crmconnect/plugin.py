@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from ledgerbridge import (
@@ -150,6 +151,16 @@ class CrmConnectPlugin:
         return await _card(ctx)
 
 
+def _epoch(iso: str | None) -> float | None:
+    """The last webhook's time (ISO 8601) as epoch seconds, or None."""
+    if not iso:
+        return None
+    try:
+        return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
 async def _card(ctx: AccountContext) -> IntegrationCard:
     resolved = await resolve(ctx)
     state = await ctx.state()
@@ -158,12 +169,13 @@ async def _card(ctx: AccountContext) -> IntegrationCard:
         status: Any = "reconnect_needed"
     else:
         status = "connected" if resolved.ready else "not_connected"
+    last_webhook = await ctx.get_cursor(LAST_WEBHOOK_CURSOR)
     fields = (
         CardField(label="Location", value=resolved.location_id or "not set"),
         CardField(label="Authentication", value=AUTH_LABELS.get(resolved.auth or "", "none")),
         CardField(label="API", value=resolved.base_url),
         CardField(label="Webhook URL", value=plugin.url("webhooks")),
-        CardField(label="Last webhook", value=await ctx.get_cursor(LAST_WEBHOOK_CURSOR) or "none yet"),
+        CardField(label="Last webhook", value=last_webhook or "none yet", at=_epoch(last_webhook)),
     )
     actions = [
         CardAction(label="Connect with a token", url=plugin.url(f"accounts/{ctx.account_id}/connect"), method="GET")

@@ -17,6 +17,16 @@ def _when(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _epoch(iso: str | None) -> float | None:
+    """An ISO 8601 time (QuickBooks' LastUpdatedTime) as epoch seconds, or None."""
+    if not iso:
+        return None
+    try:
+        return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
 async def integration_card(ctx: AccountContext, service: Service) -> IntegrationCard:
     plugin = ctx.plugin_context
     connect = CardAction(label="QB Connect", url=plugin.url(f"connect?account={ctx.account_id}"), method="GET",
@@ -41,8 +51,8 @@ async def integration_card(ctx: AccountContext, service: Service) -> Integration
     fields = [
         CardField(label="Company", value=connection.company_name or "—"),
         CardField(label="Realm", value=connection.realm_id),
-        CardField(label="Connected since", value=_when(connection.connected_at)),
-        CardField(label="Last sync", value=watermark or "—"),
+        CardField(label="Connected since", value=_when(connection.connected_at), at=connection.connected_at),
+        CardField(label="Last sync", value=watermark or "—", at=_epoch(watermark)),
         *(CardField(label=label, value=str(count)) for label, count in counts),
     ]
     disconnect = CardAction(label="Disconnect", url=plugin.url(f"disconnect?account={ctx.account_id}"),

@@ -43,7 +43,7 @@ async def integration_card(ctx: AccountContext, plugin: XeroPlugin) -> Integrati
     payments_as = "Receive money" if settings.payments_as == "bank_transaction" else "Invoice + payment"
     fields = (
         CardField(label="Organisation", value=connection.tenant_name or connection.tenant_id),
-        CardField(label="Connected since", value=_when(connection.connected_at)),
+        CardField(label="Connected since", value=_when(connection.connected_at), at=connection.connected_at),
         CardField(label="Payments booked as", value=payments_as),
         CardField(label="Bank account", value=settings.bank_account_code or "first bank account"),
         *(CardField(label=label, value=str(count)) for label, count in counts),
