@@ -75,6 +75,7 @@ async def test_routine_checks_are_folded_away_until_asked_for(signed_in: Browser
     assert f'id="delivery-{deliveries[0].id}"' not in folded
     assert "1 routine check(s) of vendor notifications are folded away." in folded
     assert "is pending, not paid" not in folded  # nor its line in the log
+    assert 'Skipped <span class="count">0</span>' in folded and "Send all skipped now" not in folded
     shown = (await signed_in.get(ACTIVITY + "?routine=1")).text
     assert f'id="delivery-{deliveries[0].id}"' in shown and "Routine check: order status" in shown
     assert "order:o-1 is pending, not paid" in shown

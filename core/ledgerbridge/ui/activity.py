@@ -215,7 +215,10 @@ async def activity_page(request: Request) -> Response:
     older = entries[-1].id if len(entries) == PAGE_SIZE else None
     if not routine:
         entries = await _without_routine(runtime, account.id, entries)
-    counts = await runtime.store.count_deliveries(account.id)
+    counts: dict[str, int] = {}
+    for tally in (await runtime.store.tally_deliveries(account.id)).values():  # routine checks left out
+        for name, count in tally.counts.items():
+            counts[name] = counts.get(name, 0) + count
     return page(
         request,
         "activity.html",
