@@ -6,7 +6,7 @@ with `FOR UPDATE SKIP LOCKED`). Plugins never see the store: they use the contex
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, Protocol
 
 import msgspec
@@ -105,6 +105,9 @@ class Nonce(Record, frozen=True):
 class Store(Protocol):
     async def open(self) -> None: ...
     async def close(self) -> None: ...
+    def watch(self, callback: Callable[[], None]) -> None:
+        """Call `callback` when another process sharing the store adds work, so idle workers wake."""
+        ...
 
     # accounts
     async def create_account(self, account_id: str, name: str) -> Account: ...

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +107,9 @@ class SQLiteStore:
             async with self._lock:
                 await self._conn.close()
             self._conn = None
+
+    def watch(self, callback: Callable[[], None]) -> None:
+        """Nothing to do: one server process owns a SQLite file, and its intake wakes its dispatcher itself."""
 
     async def _migrate(self) -> None:
         async with self._tx() as conn:
