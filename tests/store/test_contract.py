@@ -344,3 +344,24 @@ async def test_activity_is_listed_newest_first_in_pages(acme: Store) -> None:
     rest = await acme.list_activity("acme", limit=3, before_id=page[-1].id)
     assert [e.message for e in rest] == ["step 1", "step 0"]
     assert await acme.list_activity("other") == []
+
+
+# leases on a name
+
+
+async def test_a_lock_has_one_owner_until_it_expires_or_is_released(store: Store) -> None:
+    assert await store.try_lock("refresh:acme", "a", 30, NOW) is True
+    assert await store.try_lock("refresh:acme", "b", 30, NOW + 29) is False
+    assert await store.try_lock("refresh:acme", "a", 30, NOW + 20) is True  # the owner extends it to NOW + 50
+    assert await store.try_lock("refresh:acme", "b", 30, NOW + 49) is False
+    assert await store.try_lock("refresh:other", "b", 30, NOW) is True
+    assert await store.try_lock("refresh:acme", "b", 30, NOW + 50) is True  # expired: taken over
+    assert await store.unlock("refresh:acme", "a") is False
+    assert await store.unlock("refresh:acme", "b") is True
+    assert await store.try_lock("refresh:acme", "c", 30, NOW + 51) is True
+
+
+async def test_replicas_racing_for_a_lock_get_one_winner(open_stores: StoreFactory) -> None:
+    stores = [await open_stores() for _ in range(3)]
+    wins = await asyncio.gather(*(s.try_lock("poller:acme", f"r{i}", 30, NOW) for i, s in enumerate(stores * 2)))
+    assert sorted(wins) == [False] * 5 + [True]

@@ -10,8 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ledgerbridge import AccountContext, PluginContext, hookimpl
+from ledgerbridge.coordination import run_once
 from ledgerbridge.runtime import Runtime
 from ledgerbridge.store.postgres import PostgresStore
+from ledgerbridge.tasks import BackgroundTask
 from ledgerbridge.testing.harness import settle
 
 from tests.core.conftest import fast_settings, manager_with
@@ -85,3 +88,75 @@ async def test_three_replicas_deliver_every_event_once_and_each_object_in_order(
     assert len(recorder.calls) == objects * versions
     expected = [Decimal(v) for v in range(1, versions + 1)]
     assert all(amounts == expected for amounts in seen.values()), seen
+
+
+class TokenEndpoint:
+    """Stands in for a vendor's OAuth token endpoint: counts refreshes, each taking a little while."""
+
+    def __init__(self) -> None:
+        self.refreshes = 0
+
+    async def refresh(self) -> dict[str, Any]:
+        self.refreshes += 1
+        await asyncio.sleep(0.2)
+        return {"access_token": f"token-{self.refreshes}", "expires_at": time.time() + 3600}
+
+
+async def test_an_expired_token_is_refreshed_once_by_all_the_replicas_that_need_it(replicas: Replicas) -> None:
+    endpoint = TokenEndpoint()
+    nodes = [await replicas({"producer": Producer(), "books": Recorder()}, workers=False) for _ in range(2)]
+    await nodes[0].create_account("acme", "Acme")
+    first = await nodes[0].plugin_context("books").account("acme")
+    assert first is not None
+    await first.put_secret("token", {"access_token": "token-0", "expires_at": time.time() - 1})
+
+    async def access_token(runtime: Runtime) -> str:
+        ctx = await runtime.plugin_context("books").account("acme")
+        assert ctx is not None
+
+        async def fresh() -> bool:
+            token = await ctx.get_secret("token")
+            return token is not None and token["expires_at"] > time.time() + 60
+
+        async def refresh() -> None:
+            await ctx.put_secret("token", await endpoint.refresh())
+
+        await run_once(runtime.store, "books:token:acme", done=fresh, action=refresh)
+        token = await ctx.get_secret("token")
+        assert token is not None
+        return str(token["access_token"])
+
+    # eight workers on each replica find the token expired at once
+    tokens = await asyncio.gather(*(access_token(node) for node in nodes for _ in range(8)))
+    assert endpoint.refreshes == 1
+    assert set(tokens) == {"token-1"}
+
+
+async def test_a_background_task_runs_for_each_account_on_one_replica_only(replicas: Replicas) -> None:
+    runs: list[tuple[str, str]] = []
+
+    def plugin(replica: str) -> object:
+        class Poller:
+            @hookimpl
+            def background_tasks(self, plugin: PluginContext) -> list[BackgroundTask]:
+                async def poll(ctx: AccountContext) -> None:
+                    runs.append((replica, ctx.account_id))
+                    await asyncio.sleep(0.05)
+
+                return [BackgroundTask("poll", 0.1, poll)]
+
+        return Poller()
+
+    setup = await replicas({"poller": plugin("setup")}, workers=False)
+    for account in ("acme", "globex", "initech"):
+        await setup.create_account(account, account.title())
+    for replica in ("one", "two", "three"):
+        await replicas({"poller": plugin(replica)})
+    await asyncio.sleep(1.0)
+
+    owners: dict[str, set[str]] = {}
+    for replica, account in runs:
+        owners.setdefault(account, set()).add(replica)
+    assert set(owners) == {"acme", "globex", "initech"}
+    assert all(len(replicas_) == 1 for replicas_ in owners.values()), owners
+    assert len(runs) >= 3 * 2  # each account ran again and again (about every 0.15 s for a second)

@@ -170,6 +170,13 @@ class Store(Protocol):
     async def put_nonce(self, nonce: Nonce) -> None: ...
     async def take_nonce(self, key: str, now: float) -> Nonce | None: ...
 
+    # leases on a name, shared by every process on the store (one token refresh, one poller per account)
+    async def try_lock(self, name: str, owner: str, ttl_seconds: float, now: float) -> bool:
+        """Take or extend `name` for `owner` until `now + ttl_seconds`; False while another owner holds it."""
+        ...
+
+    async def unlock(self, name: str, owner: str) -> bool: ...
+
     # activity log
     async def log_activity(
         self, account_id: str, plugin: str | None, level: str, message: str, data: dict[str, Any], now: float

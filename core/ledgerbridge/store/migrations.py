@@ -98,6 +98,13 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX activity_account ON activity(account_id, id);
     """,
+    """
+    CREATE TABLE locks (
+        name TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    """,
 )
 
 POSTGRES_MIGRATIONS: tuple[str, ...] = (
@@ -191,6 +198,13 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
         created_at DOUBLE PRECISION NOT NULL
     );
     CREATE INDEX activity_account ON activity(account_id, id);
+    """,
+    """
+    CREATE TABLE locks (
+        name TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        expires_at DOUBLE PRECISION NOT NULL
+    );
     """,
 )
 

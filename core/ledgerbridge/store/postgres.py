@@ -566,6 +566,20 @@ class PostgresStore:
             row = await cursor.fetchone()
         return nonce(row) if row else None
 
+    # leases on a name
+
+    async def try_lock(self, name: str, owner: str, ttl_seconds: float, now: float) -> bool:
+        changed = await self._write(
+            "INSERT INTO locks(name, owner, expires_at) VALUES (%s, %s, %s) ON CONFLICT(name) DO UPDATE"
+            " SET owner = excluded.owner, expires_at = excluded.expires_at"
+            " WHERE locks.owner = excluded.owner OR locks.expires_at <= %s",
+            (name, owner, now + ttl_seconds, now),
+        )
+        return changed == 1
+
+    async def unlock(self, name: str, owner: str) -> bool:
+        return await self._write("DELETE FROM locks WHERE name = %s AND owner = %s", (name, owner)) == 1
+
     # activity
 
     async def log_activity(

@@ -546,6 +546,20 @@ class SQLiteStore:
             return None
         return Nonce(key=row[0], account_id=row[1], plugin=row[2], data=_json_decode(row[3]), expires_at=row[4])
 
+    # leases on a name
+
+    async def try_lock(self, name: str, owner: str, ttl_seconds: float, now: float) -> bool:
+        changed = await self._write(
+            "INSERT INTO locks(name, owner, expires_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE"
+            " SET owner = excluded.owner, expires_at = excluded.expires_at"
+            " WHERE locks.owner = excluded.owner OR locks.expires_at <= ?",
+            (name, owner, now + ttl_seconds, now),
+        )
+        return changed == 1
+
+    async def unlock(self, name: str, owner: str) -> bool:
+        return await self._write("DELETE FROM locks WHERE name = ? AND owner = ?", (name, owner)) == 1
+
     # activity
 
     async def log_activity(
