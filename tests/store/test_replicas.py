@@ -55,7 +55,7 @@ async def test_an_event_taken_in_by_one_replica_wakes_an_idle_worker_of_another_
     recorder = Recorder()
     intake_only = await replicas({"producer": Producer(), "books": Recorder()}, workers=False)
     # polls only every 30 s: a delivery within seconds can only come from the store's notification
-    worker = await replicas({"producer": Producer(), "books": recorder}, poll_interval_seconds=30.0)
+    await replicas({"producer": Producer(), "books": recorder}, poll_interval_seconds=30.0)
     await intake_only.create_account("acme", "Acme")
     await asyncio.sleep(0.2)  # the worker's claim loop is now asleep on its 30 s poll
 
