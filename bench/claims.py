@@ -87,6 +87,17 @@ def free_rows_sql(size: int, payload: str) -> tuple[list[str], tuple[int, int]]:
     ], (first, last)
 
 
+# seeded rows bypass the store, so mark each object's oldest pending delivery ready as the store would
+READY_SQL = (
+    "UPDATE deliveries SET ready_at = {greatest}(next_attempt_at, COALESCE(lease_until, 0)) WHERE state = 'pending'"
+    " AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.account_id = deliveries.account_id"
+    " AND o.plugin = deliveries.plugin AND o.object_key = deliveries.object_key AND o.state = 'pending'"
+    " AND o.id < deliveries.id)"
+    " AND NOT EXISTS (SELECT 1 FROM plugin_accounts p WHERE p.account_id = deliveries.account_id"
+    " AND p.plugin = deliveries.plugin AND p.paused_reason IS NOT NULL)"
+)
+
+
 def seed_sqlite(path: Path, shape: str, size: int) -> None:
     with contextlib.closing(sqlite3.connect(path)) as db:
         numbers = f"(WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < {size}) SELECT x FROM n)"
@@ -98,6 +109,7 @@ def seed_sqlite(path: Path, shape: str, size: int) -> None:
         )
         for sql in statements:
             db.execute(sql.replace("{numbers}", free))
+        db.execute(READY_SQL.format(greatest="MAX"))
         db.commit()  # no ANALYZE: the server never runs one
 
 
@@ -108,6 +120,7 @@ def seed_postgres(url: str, shape: str, size: int) -> None:
         statements, (first, last) = free_rows_sql(size, POSTGRES_PAYLOAD)
         for sql in statements:
             db.execute(sql.replace("{numbers}", f"generate_series({first}, {last}) AS x"))  # type: ignore[call-overload]
+        db.execute(READY_SQL.format(greatest="GREATEST"))  # type: ignore[call-overload]
         db.execute("ANALYZE")  # as autovacuum does on a table that grew this much
 
 

@@ -168,6 +168,25 @@ async def test_claims_take_only_the_oldest_pending_delivery_of_each_object(acme:
     assert [c.event.external_id for c in after] == ["a2"]
 
 
+async def test_events_about_one_object_appended_together_run_one_after_another(acme: Store) -> None:
+    await acme.append_events([new_event("a1"), new_event("a2"), new_event("b1", "k:b"), new_event("a3")], NOW)
+    order = []
+    for _ in range(3):
+        claimed = await acme.claim_deliveries("w", 10, 30, NOW)
+        order.append([c.event.external_id for c in claimed])
+        for c in claimed:
+            await acme.finish_delivery(c.delivery.id, "w", "done", None, NOW)
+    assert order == [["a1", "b1"], ["a2"], ["a3"]]
+
+
+async def test_an_object_waits_while_its_oldest_delivery_is_leased_and_the_wait_is_its_lease(acme: Store) -> None:
+    await acme.append_events([new_event("a1")], NOW)
+    await acme.claim_deliveries("w", 10, 30, NOW)
+    await acme.append_events([new_event("a2")], NOW + 1)
+    assert await acme.claim_deliveries("w2", 10, 30, NOW + 1) == []
+    assert await acme.next_due_at() == NOW + 30  # not a2's time: a2 cannot run before a1 ends
+
+
 async def test_claims_respect_the_limit_and_the_due_time(acme: Store) -> None:
     await acme.append_events([new_event(f"e{i}", f"k:{i}") for i in range(5)], NOW)
     assert len(await acme.claim_deliveries("w", 2, 30, NOW)) == 2
@@ -199,6 +218,27 @@ async def test_a_paused_plugin_is_not_claimed_until_resumed(acme: Store) -> None
     assert await acme.next_due_at() is None or await acme.next_due_at() > NOW  # crm's is leased
     await acme.set_paused("acme", "qb", None)
     assert [c.delivery.plugin for c in await acme.claim_deliveries("w", 10, 30, NOW)] == ["qb"]
+
+
+async def test_a_delivery_paused_while_in_flight_waits_for_the_resume(acme: Store) -> None:
+    await acme.append_events([new_event("a1"), new_event("a2")], NOW)
+    (c,) = await acme.claim_deliveries("w", 10, 30, NOW)
+    await acme.set_paused("acme", "qb", "token revoked")
+    assert await acme.schedule_retry(c.delivery.id, "w", NOW, "HTTP 401", NOW) is True
+    assert await acme.claim_deliveries("w", 10, 30, NOW + 60) == []
+    assert await acme.next_due_at() is None
+    await acme.set_paused("acme", "qb", None)
+    assert [x.event.external_id for x in await acme.claim_deliveries("w", 10, 30, NOW + 60)] == ["a1"]
+
+
+async def test_resuming_makes_each_object_s_oldest_delivery_claimable(acme: Store) -> None:
+    await acme.set_paused("acme", "qb", "token revoked")
+    await acme.append_events([new_event("a1"), new_event("b1", "k:b"), new_event("a2")], NOW)
+    await acme.set_paused("acme", "qb", "still revoked")
+    assert await acme.claim_deliveries("w", 10, 30, NOW) == []
+    await acme.set_paused("acme", "qb", None)
+    await acme.set_paused("acme", "qb", None)
+    assert [x.event.external_id for x in await acme.claim_deliveries("w", 10, 30, NOW)] == ["a1", "b1"]
 
 
 async def test_an_expired_lease_is_reclaimed_and_the_old_owner_loses_it(acme: Store) -> None:
@@ -259,6 +299,20 @@ async def test_dead_letters_replay_exactly_once(acme: Store) -> None:
     (again,) = await acme.claim_deliveries("w", 10, 30, NOW + 1)
     assert (again.delivery.attempts, again.delivery.last_error) == (1, None)
     assert await acme.claim_deliveries("w", 10, 30, NOW + 1) == []
+
+
+async def test_a_replayed_delivery_runs_before_newer_ones_about_its_object(acme: Store) -> None:
+    await acme.append_events([new_event("a1")], NOW)
+    (first,) = await acme.claim_deliveries("w", 10, 30, NOW)
+    await acme.finish_delivery(first.delivery.id, "w", "dead", "HTTP 400", NOW)
+    await acme.append_events([new_event("a2"), new_event("a3")], NOW)
+    assert await acme.replay_delivery("acme", first.delivery.id, NOW) is True
+    order = []
+    for _ in range(3):
+        (c,) = await acme.claim_deliveries("w", 10, 30, NOW)
+        order.append(c.event.external_id)
+        await acme.finish_delivery(c.delivery.id, "w", "done", None, NOW)
+    assert order == ["a1", "a2", "a3"]
 
 
 async def test_deliveries_are_listed_newest_first_and_counted_by_state(acme: Store) -> None:

@@ -105,6 +105,21 @@ MIGRATIONS: tuple[str, ...] = (
         expires_at REAL NOT NULL
     );
     """,
+    """
+    -- ready_at: when the delivery may be claimed, set only on the oldest pending delivery of its object while
+    -- its plugin is not paused (the later of its next attempt and its lease), NULL otherwise. Claims read
+    -- deliveries_ready in order and take the first rows, whatever the backlog behind them.
+    ALTER TABLE deliveries ADD COLUMN ready_at REAL;
+    UPDATE deliveries SET ready_at = MAX(next_attempt_at, COALESCE(lease_until, 0))
+        WHERE state = 'pending'
+        AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.account_id = deliveries.account_id
+            AND o.plugin = deliveries.plugin AND o.object_key = deliveries.object_key AND o.state = 'pending'
+            AND o.id < deliveries.id)
+        AND NOT EXISTS (SELECT 1 FROM plugin_accounts p WHERE p.account_id = deliveries.account_id
+            AND p.plugin = deliveries.plugin AND p.paused_reason IS NOT NULL);
+    CREATE INDEX deliveries_ready ON deliveries(ready_at, id) WHERE ready_at IS NOT NULL;
+    DROP INDEX deliveries_due;
+    """,
 )
 
 POSTGRES_MIGRATIONS: tuple[str, ...] = (
@@ -206,9 +221,25 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
         expires_at DOUBLE PRECISION NOT NULL
     );
     """,
+    """
+    -- ready_at: when the delivery may be claimed, set only on the oldest pending delivery of its object while
+    -- its plugin is not paused (the later of its next attempt and its lease), NULL otherwise. Claims read
+    -- deliveries_ready in order and take the first rows, whatever the backlog behind them.
+    ALTER TABLE deliveries ADD COLUMN ready_at DOUBLE PRECISION;
+    UPDATE deliveries d SET ready_at = GREATEST(next_attempt_at, COALESCE(lease_until, 0))
+        WHERE state = 'pending'
+        AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.account_id = d.account_id
+            AND o.plugin = d.plugin AND o.object_key = d.object_key AND o.state = 'pending'
+            AND o.id < d.id)
+        AND NOT EXISTS (SELECT 1 FROM plugin_accounts p WHERE p.account_id = d.account_id
+            AND p.plugin = d.plugin AND p.paused_reason IS NOT NULL);
+    CREATE INDEX deliveries_ready ON deliveries(ready_at, id) WHERE ready_at IS NOT NULL;
+    DROP INDEX deliveries_due;
+    """,
 )
 
 
 def statements(script: str) -> list[str]:
-    """A migration's statements, one by one (no migration puts a semicolon inside a literal)."""
-    return [statement.strip() for statement in script.split(";") if statement.strip()]
+    """A migration's statements, one by one, without comments (no migration puts ';' or '--' in a literal)."""
+    lines = (line.split("--", 1)[0] for line in script.splitlines())
+    return [statement.strip() for statement in "\n".join(lines).split(";") if statement.strip()]

@@ -4,9 +4,12 @@ Every replica runs the same dispatcher against the same tables. What keeps them 
 
 - claims lock their rows with `FOR UPDATE SKIP LOCKED`, so two replicas never lease the same delivery and a
   claim never waits behind another;
-- only the oldest pending delivery of each (account, plugin, object key) is claimable, as in SQLite, and
-  appends take a transaction-scoped advisory lock per key, so a key's delivery ids follow commit order and no
-  replica can see a newer delivery of a key before an older one;
+- only the oldest pending delivery of each (account, plugin, object key) is claimable, as in SQLite: it alone
+  carries a `ready_at` (NULL too while its plugin is paused), and claims read the `deliveries_ready` index
+  from its start, so their cost does not grow with the backlog behind;
+- whatever moves an object's oldest delivery (an append, a finish, a replay) first takes a transaction-scoped
+  advisory lock on the object, then a share lock on its plugin's row (which a pause or resume locks for
+  update), so a key's delivery ids follow commit order and `ready_at` stays on the right row;
 - a delivery that adds work sends `NOTIFY ledgerbridge_work` in its transaction; each store LISTENs on a
   connection of its own and calls its watchers, so idle workers of every replica wake at once.
 """
@@ -59,6 +62,10 @@ _json_decode = msgspec.json.Decoder(dict[str, Any]).decode
 
 Connection = AsyncConnection[TupleRow]
 Params = Sequence[Any] | Mapping[str, Any]
+
+
+_READY = "GREATEST(next_attempt_at, COALESCE(lease_until, 0))"
+_KEEP_READY = "CASE WHEN ready_at IS NULL THEN NULL ELSE {} END"  # a change of time on a row that may be claimed
 
 
 def _key_lock(account_id: str, plugin: str, object_key: str) -> int:
@@ -264,12 +271,30 @@ class PostgresStore:
 
     async def set_paused(self, account_id: str, plugin: str, reason: str | None) -> None:
         async with self._tx() as conn:
+            cursor = await conn.execute(
+                "SELECT paused_reason FROM plugin_accounts WHERE account_id = %s AND plugin = %s FOR UPDATE",
+                (account_id, plugin),
+            )
+            before = await cursor.fetchone()
             await conn.execute(
                 "INSERT INTO plugin_accounts(account_id, plugin, paused_reason) VALUES (%s, %s, %s)"
                 " ON CONFLICT(account_id, plugin) DO UPDATE SET paused_reason = excluded.paused_reason",
                 (account_id, plugin, reason),
             )
-            if reason is None:
+            if reason is not None:
+                await conn.execute(
+                    "UPDATE deliveries SET ready_at = NULL WHERE account_id = %s AND plugin = %s"
+                    " AND state = 'pending' AND ready_at IS NOT NULL",
+                    (account_id, plugin),
+                )
+            elif before is not None and before[0] is not None:
+                await conn.execute(
+                    f"UPDATE deliveries d SET ready_at = {_READY} WHERE account_id = %s AND plugin = %s"
+                    " AND state = 'pending' AND NOT EXISTS (SELECT 1 FROM deliveries o"
+                    " WHERE o.account_id = d.account_id AND o.plugin = d.plugin AND o.object_key = d.object_key"
+                    " AND o.state = 'pending' AND o.id < d.id)",
+                    (account_id, plugin),
+                )
                 await self._wake_replicas(conn)
 
     async def enabled_plugins(self, account_id: str) -> frozenset[str]:
@@ -309,6 +334,8 @@ class PostgresStore:
         async with self._tx() as conn:
             if key_locks:
                 await conn.execute("SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS t(k)", (key_locks,))
+                pairs = sorted({(e.account_id, p) for e in events for p in e.consumers})
+                await self._hold_pause_states(conn, pairs)
             cursor = await conn.execute(
                 "INSERT INTO events(account_id, source, external_id, type, object_key, payload, received_at)"
                 " SELECT a, s, x, t, k, p, %s FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[],"
@@ -336,10 +363,15 @@ class PostgresStore:
             if deliveries:
                 await conn.execute(
                     "INSERT INTO deliveries(event_seq, account_id, plugin, event_type, object_key, next_attempt_at,"
-                    " updated_at) SELECT q, a, p, t, k, %s, %s FROM unnest(%s::bigint[], %s::text[], %s::text[],"
-                    " %s::text[], %s::text[]) WITH ORDINALITY AS u(q, a, p, t, k, n) ORDER BY n"
-                    " ON CONFLICT (event_seq, plugin) DO NOTHING",
-                    (now, now, *([d[i] for d in deliveries] for i in range(5))),
+                    " updated_at, ready_at) SELECT q, a, p, t, k, %(now)s, %(now)s,"
+                    " CASE WHEN row_number() OVER (PARTITION BY a, p, k ORDER BY n) = 1"
+                    "  AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.account_id = a AND o.plugin = p"
+                    "   AND o.object_key = k AND o.state = 'pending')"
+                    "  AND NOT EXISTS (SELECT 1 FROM plugin_accounts pa WHERE pa.account_id = a AND pa.plugin = p"
+                    "   AND pa.paused_reason IS NOT NULL) THEN %(now)s::double precision END"
+                    " FROM unnest(%(q)s::bigint[], %(a)s::text[], %(p)s::text[], %(t)s::text[], %(k)s::text[])"
+                    " WITH ORDINALITY AS u(q, a, p, t, k, n) ORDER BY n ON CONFLICT (event_seq, plugin) DO NOTHING",
+                    {"now": now} | {name: [d[i] for d in deliveries] for i, name in enumerate("qaptk")},
                 )
                 await self._wake_replicas(conn)
         seen: set[tuple[str, str, str]] = set()
@@ -353,16 +385,10 @@ class PostgresStore:
     async def claim_deliveries(self, owner: str, limit: int, lease_seconds: float, now: float) -> list[ClaimedDelivery]:
         rows = await self._fetch_all(
             "WITH candidates AS ("
-            "  SELECT d.id FROM deliveries d"
-            "  WHERE d.state = 'pending' AND d.next_attempt_at <= %(now)s"
-            "  AND (d.lease_until IS NULL OR d.lease_until <= %(now)s)"
-            "  AND NOT EXISTS (SELECT 1 FROM plugin_accounts p WHERE p.account_id = d.account_id"
-            "    AND p.plugin = d.plugin AND p.paused_reason IS NOT NULL)"
-            "  AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.account_id = d.account_id"
-            "    AND o.plugin = d.plugin AND o.object_key = d.object_key AND o.state = 'pending' AND o.id < d.id)"
-            "  ORDER BY d.id LIMIT %(limit)s FOR UPDATE OF d SKIP LOCKED"
+            "  SELECT d.id FROM deliveries d WHERE d.ready_at <= %(now)s"
+            "  ORDER BY d.ready_at, d.id LIMIT %(limit)s FOR UPDATE SKIP LOCKED"
             "), claimed AS ("
-            "  UPDATE deliveries d SET lease_owner = %(owner)s, lease_until = %(until)s,"
+            "  UPDATE deliveries d SET lease_owner = %(owner)s, lease_until = %(until)s, ready_at = %(until)s,"
             "  attempts = d.attempts + 1, updated_at = %(now)s"
             "  FROM candidates c WHERE d.id = c.id RETURNING d.*"
             f") SELECT {DELIVERY_COLUMNS}, {EVENT_COLUMNS} FROM claimed d JOIN events e ON e.seq = d.event_seq"
@@ -374,20 +400,72 @@ class PostgresStore:
     async def finish_delivery(
         self, delivery_id: int, owner: str, state: DeliveryState, error: str | None, now: float
     ) -> bool:
-        changed = await self._write(
-            "UPDATE deliveries SET state = %s, last_error = %s, lease_owner = NULL, lease_until = NULL,"
-            " updated_at = %s WHERE id = %s AND lease_owner = %s AND state = 'pending'",
-            (state, error, now, delivery_id, owner),
+        async with self._tx() as conn:
+            if not await self._lock_object_of(conn, delivery_id):
+                return False
+            cursor = await conn.execute(
+                "UPDATE deliveries SET state = %s, last_error = %s, lease_owner = NULL, lease_until = NULL,"
+                " ready_at = NULL, updated_at = %s WHERE id = %s AND lease_owner = %s AND state = 'pending'"
+                " RETURNING account_id, plugin, object_key",
+                (state, error, now, delivery_id, owner),
+            )
+            row = await cursor.fetchone()
+            if row is not None:
+                await self._ready_oldest(conn, *row)
+        return row is not None
+
+    async def _lock_object_of(self, conn: Connection, delivery_id: int) -> bool:
+        """Serialise with appends and pauses touching the delivery's object; False if there is no such delivery.
+
+        In this order everywhere: the object's advisory lock, then its plugin_accounts row.
+        """
+        cursor = await conn.execute(
+            "SELECT account_id, plugin, object_key FROM deliveries WHERE id = %s", (delivery_id,)
         )
-        return changed == 1
+        row = await cursor.fetchone()
+        if row is None:
+            return False
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_key_lock(*row),))
+        await self._hold_pause_states(conn, [(row[0], row[1])])
+        return True
+
+    @staticmethod
+    async def _hold_pause_states(conn: Connection, pairs: Sequence[tuple[str, str]]) -> None:
+        """Share-lock the (account, plugin) rows, so a pause or resume waits for this transaction and vice versa."""
+        await conn.execute(
+            "SELECT 1 FROM plugin_accounts WHERE (account_id, plugin) IN"
+            " (SELECT * FROM unnest(%s::text[], %s::text[])) ORDER BY account_id, plugin FOR SHARE",
+            ([a for a, _ in pairs], [p for _, p in pairs]),
+        )
+
+    @staticmethod
+    async def _ready_oldest(conn: Connection, account_id: str, plugin: str, object_key: str) -> None:
+        """Make the oldest pending delivery about an object the only one with a ready_at."""
+        oldest = (
+            "(SELECT MIN(id) FROM deliveries WHERE account_id = %(a)s AND plugin = %(p)s AND object_key = %(k)s"
+            " AND state = 'pending')"
+        )
+        key = {"a": account_id, "p": plugin, "k": object_key}
+        await conn.execute(
+            "UPDATE deliveries SET ready_at = NULL WHERE account_id = %(a)s AND plugin = %(p)s"
+            f" AND object_key = %(k)s AND state = 'pending' AND ready_at IS NOT NULL AND id > {oldest}",
+            key,
+        )
+        await conn.execute(
+            f"UPDATE deliveries d SET ready_at = CASE WHEN EXISTS (SELECT 1 FROM plugin_accounts pa"
+            f" WHERE pa.account_id = d.account_id AND pa.plugin = d.plugin AND pa.paused_reason IS NOT NULL)"
+            f" THEN NULL ELSE {_READY} END WHERE id = {oldest}",
+            key,
+        )
 
     async def schedule_retry(
         self, delivery_id: int, owner: str, next_attempt_at: float, error: str, now: float
     ) -> bool:
         changed = await self._write(
             "UPDATE deliveries SET next_attempt_at = %s, last_error = %s, lease_owner = NULL, lease_until = NULL,"
-            " updated_at = %s WHERE id = %s AND lease_owner = %s AND state = 'pending'",
-            (next_attempt_at, error, now, delivery_id, owner),
+            f" ready_at = {_KEEP_READY.format('%s')}, updated_at = %s WHERE id = %s AND lease_owner = %s"
+            " AND state = 'pending'",
+            (next_attempt_at, error, next_attempt_at, now, delivery_id, owner),
         )
         return changed == 1
 
@@ -395,7 +473,8 @@ class PostgresStore:
         async with self._tx() as conn:
             cursor = await conn.execute(
                 "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, attempts = attempts - %s,"
-                " updated_at = %s WHERE id = %s AND lease_owner = %s AND state = 'pending'",
+                f" ready_at = {_KEEP_READY.format('next_attempt_at')}, updated_at = %s"
+                " WHERE id = %s AND lease_owner = %s AND state = 'pending'",
                 (int(refund_attempt), now, delivery_id, owner),
             )
             if cursor.rowcount == 1:
@@ -405,8 +484,8 @@ class PostgresStore:
     async def release_leases(self, owner: str) -> int:
         async with self._tx() as conn:
             cursor = await conn.execute(
-                "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, attempts = GREATEST(attempts - 1, 0)"
-                " WHERE lease_owner = %s AND state = 'pending'",
+                "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, attempts = GREATEST(attempts - 1, 0),"
+                f" ready_at = {_KEEP_READY.format('next_attempt_at')} WHERE lease_owner = %s AND state = 'pending'",
                 (owner,),
             )
             if cursor.rowcount:
@@ -417,17 +496,13 @@ class PostgresStore:
         if not delivery_ids:
             return 0
         return await self._write(
-            "UPDATE deliveries SET lease_until = %s WHERE lease_owner = %s AND state = 'pending'"
-            " AND id = ANY(%s::bigint[])",
-            (lease_until, owner, list(delivery_ids)),
+            f"UPDATE deliveries SET lease_until = %s, ready_at = {_KEEP_READY.format('%s')}"
+            " WHERE lease_owner = %s AND state = 'pending' AND id = ANY(%s::bigint[])",
+            (lease_until, lease_until, owner, list(delivery_ids)),
         )
 
     async def next_due_at(self) -> float | None:
-        row = await self._fetch_one(
-            "SELECT MIN(GREATEST(d.next_attempt_at, COALESCE(d.lease_until, 0))) FROM deliveries d"
-            " WHERE d.state = 'pending' AND NOT EXISTS (SELECT 1 FROM plugin_accounts p"
-            " WHERE p.account_id = d.account_id AND p.plugin = d.plugin AND p.paused_reason IS NOT NULL)"
-        )
+        row = await self._fetch_one("SELECT MIN(ready_at) FROM deliveries WHERE ready_at IS NOT NULL")
         return row[0] if row and row[0] is not None else None
 
     async def list_deliveries(
@@ -449,14 +524,19 @@ class PostgresStore:
 
     async def replay_delivery(self, account_id: str, delivery_id: int, now: float) -> bool:
         async with self._tx() as conn:
+            if not await self._lock_object_of(conn, delivery_id):
+                return False
             cursor = await conn.execute(
                 "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = %s, last_error = NULL,"
-                " updated_at = %s WHERE account_id = %s AND id = %s AND state = 'dead'",
+                " updated_at = %s WHERE account_id = %s AND id = %s AND state = 'dead'"
+                " RETURNING account_id, plugin, object_key",
                 (now, now, account_id, delivery_id),
             )
-            if cursor.rowcount == 1:
+            row = await cursor.fetchone()
+            if row is not None:
+                await self._ready_oldest(conn, *row)
                 await self._wake_replicas(conn)
-            return cursor.rowcount == 1
+        return row is not None
 
     async def get_event(self, account_id: str, seq: int) -> EventRecord | None:
         row = await self._fetch_one(
