@@ -15,7 +15,7 @@ import msgspec
 from ledgerbridge import __version__
 from ledgerbridge.plugins import PluginError, PluginManager
 from ledgerbridge.settings import Settings
-from ledgerbridge.store import SQLiteStore
+from ledgerbridge.store import Store, open_store
 from ledgerbridge.web.operations import ACCOUNT_ID, slugify
 
 
@@ -74,8 +74,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _with_store(settings: Settings, action: Callable[[SQLiteStore], Awaitable[int]]) -> int:
-    store = SQLiteStore(settings.database_path)
+async def _with_store(settings: Settings, action: Callable[[Store], Awaitable[int]]) -> int:
+    store = open_store(settings)
     await store.open()
     try:
         return await action(store)
@@ -86,7 +86,7 @@ async def _with_store(settings: Settings, action: Callable[[SQLiteStore], Awaita
 def cmd_accounts(args: argparse.Namespace) -> int:
     settings = _settings(args)
 
-    async def run(store: SQLiteStore) -> int:
+    async def run(store: Store) -> int:
         if args.action == "list":
             for account in await store.list_accounts():
                 enabled = sorted(await store.enabled_plugins(account.id))
@@ -127,7 +127,7 @@ def cmd_accounts(args: argparse.Namespace) -> int:
 def cmd_deliveries(args: argparse.Namespace) -> int:
     settings = _settings(args)
 
-    async def run(store: SQLiteStore) -> int:
+    async def run(store: Store) -> int:
         if await store.get_account(args.account) is None:
             return _fail(f"no account {args.account!r}")
         if args.action == "list":
