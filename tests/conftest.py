@@ -26,3 +26,13 @@ def postgres_cluster() -> Iterator[Cluster]:
 def postgres_url(postgres_cluster: Cluster) -> str:
     """A fresh, empty database in the session's cluster."""
     return postgres_cluster.create_database()
+
+
+@pytest.fixture
+def test_database_url(request: pytest.FixtureRequest) -> str | None:
+    """The database the core's runtimes use: their SQLite file, or with LEDGERBRIDGE_TEST_STORE=postgresql a fresh
+    PostgreSQL database (`tox -e postgresql` runs the core's tests that way)."""
+    if os.environ.get("LEDGERBRIDGE_TEST_STORE", "sqlite") != "postgresql":
+        return None
+    url: str = request.getfixturevalue("postgres_url")
+    return url
