@@ -419,3 +419,42 @@ async def test_replicas_racing_for_a_lock_get_one_winner(open_stores: StoreFacto
     stores = [await open_stores() for _ in range(3)]
     wins = await asyncio.gather(*(s.try_lock("poller:acme", f"r{i}", 30, NOW) for i, s in enumerate(stores * 2)))
     assert sorted(wins) == [False] * 5 + [True]
+
+
+async def test_appends_finishes_and_pauses_racing_across_replicas_strand_no_delivery(
+    open_stores: StoreFactory,
+) -> None:
+    stores = [await open_stores() for _ in range(3)]
+    await stores[0].create_account("acme", "Acme")
+    appended = asyncio.Event()
+    done: list[str] = []
+
+    async def append(store: Store, part: int) -> None:
+        for batch in range(10):
+            events = [new_event(f"{part}-{batch}-{i}", f"k:{i % 3}") for i in range(3)]
+            await store.append_events(events, NOW)
+            await asyncio.sleep(0)
+
+    async def work(store: Store, owner: str) -> None:
+        while not (appended.is_set() and await store.count_deliveries("acme") == {"done": 60}):
+            for c in await store.claim_deliveries(owner, 4, 30, NOW):
+                done.append(c.event.external_id)
+                assert await store.finish_delivery(c.delivery.id, owner, "done", None, NOW)
+            await asyncio.sleep(0.001)
+
+    async def toggle(store: Store) -> None:
+        for i in range(6):
+            await store.set_paused("acme", "qb", "revoked" if i % 2 == 0 else None)
+            await asyncio.sleep(0.005)
+
+    async def feed() -> None:
+        await asyncio.gather(append(stores[0], 0), append(stores[1], 1), toggle(stores[2]))
+        appended.set()
+
+    await asyncio.wait_for(asyncio.gather(feed(), work(stores[0], "w0"), work(stores[1], "w1")), 20)
+    assert len(done) == len(set(done)) == 60
+    order = {key: [e for e in done if e.endswith(f"-{key}")] for key in range(3)}
+    for part in range(2):  # each appender's events about one object ran in the order appended
+        for key, events in order.items():
+            mine = [e for e in events if e.startswith(f"{part}-")]
+            assert mine == [f"{part}-{batch}-{key}" for batch in range(10)]
