@@ -67,6 +67,9 @@ class Cluster:
         self._run(
             "initdb", "-D", str(self.data_dir / "data"), "-U", SERVER_USER, "-A", "trust", "-E", "UTF8", "--no-sync"
         )
+        self.start_server()
+
+    def start_server(self) -> None:
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data_dir}"
             " -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
@@ -74,6 +77,12 @@ class Cluster:
         self._run(
             "pg_ctl", "-D", str(self.data_dir / "data"), "-o", options, "-l", str(self.data_dir / "log"), "-w", "start"
         )
+
+    def restart(self) -> None:
+        """Stop the server, dropping every connection, and start it again on the same port (the tests' cluster
+        commits asynchronously, so a crash would also lose the last commits)."""
+        self._run("pg_ctl", "-D", str(self.data_dir / "data"), "-m", "fast", "-w", "stop")
+        self.start_server()
 
     def stop(self) -> None:
         with contextlib.suppress(PostgresUnavailable):

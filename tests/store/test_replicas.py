@@ -13,12 +13,14 @@ import pytest
 from ledgerbridge import AccountContext, PluginContext, hookimpl
 from ledgerbridge.coordination import run_once
 from ledgerbridge.runtime import Runtime
+from ledgerbridge.store import NewEvent
 from ledgerbridge.store.postgres import PostgresStore
 from ledgerbridge.tasks import BackgroundTask
 from ledgerbridge.testing.harness import settle
 
 from tests.core.conftest import fast_settings, manager_with
 from tests.core.plugins import Producer, Recorder, make_payment
+from tests.postgres_cluster import running_cluster
 
 Replicas = Callable[..., Any]
 
@@ -160,3 +162,32 @@ async def test_a_background_task_runs_for_each_account_on_one_replica_only(repli
     assert set(owners) == {"acme", "globex", "initech"}
     assert all(len(replicas_) == 1 for replicas_ in owners.values()), owners
     assert len(runs) >= 3 * 2  # each account ran again and again (about every 0.15 s for a second)
+
+
+async def test_a_replica_rides_through_a_database_restart() -> None:
+    with running_cluster() as cluster:  # its own server: this test restarts it
+        url = cluster.create_database()
+        store = PostgresStore(url, max_size=2)
+        woken = asyncio.Event()
+        store.watch(woken.set)
+        await store.open()
+        try:
+            await store.create_account("acme", "Acme")
+            await asyncio.to_thread(cluster.restart)
+            woken.clear()
+            assert (await store.get_account("acme")) is not None  # the pool replaced its dead connections
+            event = NewEvent(
+                account_id="acme",
+                source="crm",
+                external_id="e1",
+                type="payment",
+                object_key="k",
+                payload=b"{}",
+                consumers=("books",),
+            )
+            await asyncio.wait_for(woken.wait(), 10)  # the listener reconnected (and woke its watchers)
+            woken.clear()
+            assert await store.append_events([event], time.time()) == [True]
+            await asyncio.wait_for(woken.wait(), 5)  # and hears new work again
+        finally:
+            await store.close()
