@@ -187,6 +187,26 @@ async def test_an_object_waits_while_its_oldest_delivery_is_leased_and_the_wait_
     assert await acme.next_due_at() == NOW + 30  # not a2's time: a2 cannot run before a1 ends
 
 
+async def test_one_account_s_backlog_does_not_starve_another_s_payment(store: Store) -> None:
+    await store.create_account("acme", "Acme")
+    await store.create_account("globex", "Globex")
+    await store.append_events([new_event(f"a{i}", f"k:{i}") for i in range(50)], NOW)  # a 50-customer import
+    await store.append_events([new_event("g1", "k:g", account_id="globex")], NOW + 1)
+    # one free worker at a time: after one of acme's, globex's payment comes next, not after acme's 50
+    assert [c.event.external_id for c in await store.claim_deliveries("w", 1, 30, NOW + 1)] == ["a0"]
+    assert [c.event.external_id for c in await store.claim_deliveries("w", 1, 30, NOW + 1)] == ["g1"]
+    assert [c.event.external_id for c in await store.claim_deliveries("w", 2, 30, NOW + 1)] == ["a1", "a2"]
+
+
+async def test_accounts_share_one_claim_turn_by_turn(store: Store) -> None:
+    await store.create_account("acme", "Acme")
+    await store.create_account("globex", "Globex")
+    await store.append_events([new_event(f"a{i}", f"k:{i}") for i in range(20)], NOW)
+    await store.append_events([new_event(f"g{i}", f"k:{i}", account_id="globex") for i in range(2)], NOW + 1)
+    claimed = await store.claim_deliveries("w", 6, 30, NOW + 1)
+    assert sorted(c.event.external_id for c in claimed) == ["a0", "a1", "a2", "a3", "g0", "g1"]
+
+
 async def test_claims_respect_the_limit_and_the_due_time(acme: Store) -> None:
     await acme.append_events([new_event(f"e{i}", f"k:{i}") for i in range(5)], NOW)
     assert len(await acme.claim_deliveries("w", 2, 30, NOW)) == 2

@@ -108,7 +108,8 @@ MIGRATIONS: tuple[str, ...] = (
     """
     -- ready_at: when the delivery may be claimed, set only on the oldest pending delivery of its object while
     -- its plugin is not paused (the later of its next attempt and its lease), NULL otherwise. Claims read
-    -- deliveries_ready in order and take the first rows, whatever the backlog behind them.
+    -- deliveries_ready in order and take the first rows, whatever the backlog behind them. To share the
+    -- workers fairly, a claim takes each account's first rows in turn, the least busy accounts first.
     ALTER TABLE deliveries ADD COLUMN ready_at REAL;
     UPDATE deliveries SET ready_at = MAX(next_attempt_at, COALESCE(lease_until, 0))
         WHERE state = 'pending'
@@ -118,6 +119,8 @@ MIGRATIONS: tuple[str, ...] = (
         AND NOT EXISTS (SELECT 1 FROM plugin_accounts p WHERE p.account_id = deliveries.account_id
             AND p.plugin = deliveries.plugin AND p.paused_reason IS NOT NULL);
     CREATE INDEX deliveries_ready ON deliveries(ready_at, id) WHERE ready_at IS NOT NULL;
+    CREATE INDEX deliveries_ready_by_account ON deliveries(account_id, ready_at, id) WHERE ready_at IS NOT NULL;
+    CREATE INDEX deliveries_leased ON deliveries(account_id, lease_until) WHERE lease_owner IS NOT NULL;
     DROP INDEX deliveries_due;
     """,
 )
@@ -224,7 +227,8 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
     """
     -- ready_at: when the delivery may be claimed, set only on the oldest pending delivery of its object while
     -- its plugin is not paused (the later of its next attempt and its lease), NULL otherwise. Claims read
-    -- deliveries_ready in order and take the first rows, whatever the backlog behind them.
+    -- deliveries_ready in order and take the first rows, whatever the backlog behind them. To share the
+    -- workers fairly, a claim takes each account's first rows in turn, the least busy accounts first.
     ALTER TABLE deliveries ADD COLUMN ready_at DOUBLE PRECISION;
     UPDATE deliveries d SET ready_at = GREATEST(next_attempt_at, COALESCE(lease_until, 0))
         WHERE state = 'pending'
@@ -234,6 +238,8 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
         AND NOT EXISTS (SELECT 1 FROM plugin_accounts p WHERE p.account_id = d.account_id
             AND p.plugin = d.plugin AND p.paused_reason IS NOT NULL);
     CREATE INDEX deliveries_ready ON deliveries(ready_at, id) WHERE ready_at IS NOT NULL;
+    CREATE INDEX deliveries_ready_by_account ON deliveries(account_id, ready_at, id) WHERE ready_at IS NOT NULL;
+    CREATE INDEX deliveries_leased ON deliveries(account_id, lease_until) WHERE lease_owner IS NOT NULL;
     DROP INDEX deliveries_due;
     """,
 )

@@ -66,6 +66,17 @@ Params = Sequence[Any] | Mapping[str, Any]
 
 _READY = "GREATEST(next_attempt_at, COALESCE(lease_until, 0))"
 _KEEP_READY = "CASE WHEN ready_at IS NULL THEN NULL ELSE {} END"  # a change of time on a row that may be claimed
+# the ready deliveries a claim may take, ranked so accounts share the workers: each account's first rows take
+# turns, and an account with deliveries in flight waits that many turns; twice the limit per account, so a claim
+# still fills up when another replica holds some of them
+_FAIR_TURNS = (
+    "turns AS MATERIALIZED (SELECT r.id, row_number() OVER (ORDER BY b.n + r.turn, r.ready_at, r.id) AS rank"
+    " FROM accounts a"
+    " CROSS JOIN LATERAL (SELECT count(*) AS n FROM (SELECT 1 FROM deliveries l WHERE l.account_id = a.id"
+    " AND l.lease_owner IS NOT NULL AND l.lease_until > %(now)s LIMIT %(limit)s) x) b"
+    " CROSS JOIN LATERAL (SELECT id, ready_at, row_number() OVER (ORDER BY ready_at, id) AS turn FROM deliveries"
+    " WHERE account_id = a.id AND ready_at <= %(now)s ORDER BY ready_at, id LIMIT %(limit)s * 2) r)"
+)
 
 
 def _key_lock(account_id: str, plugin: str, object_key: str) -> int:
@@ -384,9 +395,9 @@ class PostgresStore:
 
     async def claim_deliveries(self, owner: str, limit: int, lease_seconds: float, now: float) -> list[ClaimedDelivery]:
         rows = await self._fetch_all(
-            "WITH candidates AS ("
-            "  SELECT d.id FROM deliveries d WHERE d.ready_at <= %(now)s"
-            "  ORDER BY d.ready_at, d.id LIMIT %(limit)s FOR UPDATE SKIP LOCKED"
+            f"WITH {_FAIR_TURNS}, candidates AS ("
+            "  SELECT d.id FROM turns t JOIN deliveries d ON d.id = t.id WHERE d.ready_at <= %(now)s"
+            "  ORDER BY t.rank LIMIT %(limit)s FOR UPDATE OF d SKIP LOCKED"
             "), claimed AS ("
             "  UPDATE deliveries d SET lease_owner = %(owner)s, lease_until = %(until)s, ready_at = %(until)s,"
             "  attempts = d.attempts + 1, updated_at = %(now)s"

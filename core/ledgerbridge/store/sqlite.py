@@ -47,6 +47,18 @@ _PAUSED = (
 )
 _READY = "MAX(next_attempt_at, COALESCE(lease_until, 0))"
 _KEEP_READY = "CASE WHEN ready_at IS NULL THEN NULL ELSE {} END"  # a change of time on a row that may be claimed
+# the ready deliveries a claim may take, ranked so accounts share the workers: each account's first rows take
+# turns, and an account with deliveries in flight waits that many turns (parameters: ?1 now, ?2 limit)
+_FAIR_TURNS = (
+    "busy AS (SELECT a.id AS account_id, (SELECT COUNT(*) FROM (SELECT 1 FROM deliveries l"
+    " WHERE l.account_id = a.id AND l.lease_owner IS NOT NULL AND l.lease_until > ?1 LIMIT ?2)) AS n FROM accounts a),"
+    " heads AS (SELECT d.id, d.account_id, d.ready_at,"
+    " ROW_NUMBER() OVER (PARTITION BY d.account_id ORDER BY d.ready_at, d.id) AS turn"
+    " FROM accounts a JOIN deliveries d ON d.id IN (SELECT id FROM deliveries WHERE account_id = a.id"
+    " AND ready_at <= ?1 ORDER BY ready_at, id LIMIT ?2)),"
+    " turns AS (SELECT h.id, ROW_NUMBER() OVER (ORDER BY b.n + h.turn, h.ready_at, h.id) AS rank"
+    " FROM heads h JOIN busy b ON b.account_id = h.account_id)"
+)
 
 
 def _delivery(row: Sequence[Any]) -> Delivery:
@@ -365,9 +377,8 @@ class SQLiteStore:
         async with self._tx() as conn:
             rows = await self._all(
                 conn,
-                f"SELECT {_DELIVERY_COLUMNS}, {_EVENT_COLUMNS} FROM deliveries d INDEXED BY deliveries_ready"
-                " JOIN events e ON e.seq = d.event_seq"
-                " WHERE d.ready_at <= ? ORDER BY d.ready_at, d.id LIMIT ?",
+                f"WITH {_FAIR_TURNS} SELECT {_DELIVERY_COLUMNS}, {_EVENT_COLUMNS} FROM turns t"
+                " JOIN deliveries d ON d.id = t.id JOIN events e ON e.seq = d.event_seq ORDER BY t.rank LIMIT ?2",
                 (now, limit),
             )
             if not rows:
