@@ -478,3 +478,55 @@ async def test_appends_finishes_and_pauses_racing_across_replicas_strand_no_deli
         for key, events in order.items():
             mine = [e for e in events if e.startswith(f"{part}-")]
             assert mine == [f"{part}-{batch}-{key}" for batch in range(10)]
+
+
+# the sync start, the backfill, and skipped deliveries
+
+
+async def test_the_first_connection_is_kept_and_the_backfill_follows_changes(acme: Store) -> None:
+    assert await acme.mark_connected("acme", "qb", NOW) == NOW
+    assert await acme.mark_connected("acme", "qb", NOW + 50) == NOW
+    assert (await acme.get_plugin_state("acme", "qb")).connected_at == NOW
+    assert [s.connected_at for s in await acme.list_plugin_states("acme")] == [NOW]
+    assert (await acme.get_account("acme")).backfill_since is None  # type: ignore[union-attr]
+    await acme.set_backfill_since("acme", NOW - 86400)
+    assert (await acme.get_account("acme")).backfill_since == NOW - 86400  # type: ignore[union-attr]
+    assert [a.backfill_since for a in await acme.list_accounts()] == [NOW - 86400]
+    await acme.set_backfill_since("acme", None)
+    assert (await acme.get_account("acme")).backfill_since is None  # type: ignore[union-attr]
+
+
+def skipped_event(external_id: str, key: str = "invoice:1") -> NewEvent:
+    event = new_event(external_id, key, consumers=())
+    return NewEvent(
+        **{f: getattr(event, f) for f in event.__struct_fields__ if f != "skipped"},
+        skipped=(("@accounting", "no accounting plugin is on"),),
+    )
+
+
+async def test_a_skipped_delivery_is_kept_with_its_reason_and_sent_on_request_once(acme: Store) -> None:
+    await acme.append_events([skipped_event("e1"), new_event("e2")], NOW)
+    (skipped,) = await acme.list_deliveries("acme", "skipped")
+    assert (skipped.plugin, skipped.last_error, skipped.forced) == ("@accounting", "no accounting plugin is on", False)
+    (first,) = await acme.claim_deliveries("w", 10, 30, NOW)  # e2 only: a skipped delivery never runs by itself
+    assert first.event.external_id == "e2"
+    assert await acme.send_skipped("acme", skipped.id, "qb", NOW) is True
+    assert await acme.send_skipped("acme", skipped.id, "qb", NOW) is False
+    sent = await acme.get_delivery("acme", skipped.id)
+    assert sent is not None and (sent.plugin, sent.state, sent.forced, sent.last_error) == ("qb", "pending", True, None)
+    assert await acme.claim_deliveries("w", 10, 30, NOW) == []  # e2, about the same object, is still running
+    await acme.finish_delivery(first.delivery.id, "w", "done", None, NOW)
+    (again,) = await acme.claim_deliveries("w", 10, 30, NOW)
+    assert again.delivery.id == skipped.id and again.delivery.forced is True
+
+
+async def test_a_skipped_delivery_is_not_sent_to_a_plugin_that_already_has_the_event(acme: Store) -> None:
+    event = new_event("e1", consumers=("qb",))
+    both = NewEvent(
+        **{f: getattr(event, f) for f in event.__struct_fields__ if f != "skipped"}, skipped=(("crm", "crm is off"),)
+    )
+    await acme.append_events([both], NOW)
+    (skipped,) = await acme.list_deliveries("acme", "skipped")
+    assert await acme.send_skipped("acme", skipped.id, "qb", NOW) is False
+    assert (await acme.get_delivery("acme", skipped.id)).state == "skipped"  # type: ignore[union-attr]
+    assert await acme.send_skipped("other", skipped.id, "crm", NOW) is False

@@ -10,7 +10,7 @@ from ledgerbridge.store import SQLiteStore
 from ledgerbridge.store.migrations import MIGRATIONS, statements
 
 NOW = 1_000_000.0
-BEFORE_READY_AT = 2  # migrations applied by the version before claims read ready_at
+BEFORE_READY_AT = 3  # migrations applied by the version before claims read ready_at
 
 
 def old_database(path: Path) -> None:
@@ -19,7 +19,7 @@ def old_database(path: Path) -> None:
             for statement in statements(script):
                 db.execute(statement)
         db.execute(f"PRAGMA user_version={BEFORE_READY_AT}")
-        db.execute("INSERT INTO accounts VALUES ('acme', 'Acme', 0)")
+        db.execute("INSERT INTO accounts(id, name, created_at) VALUES ('acme', 'Acme', 0)")
         db.execute("INSERT INTO plugin_accounts(account_id, plugin, paused_reason) VALUES ('acme', 'crm', 'revoked')")
         rows = [  # (external id, plugin, object, lease_until)
             ("a1", "qb", "k:a", NOW + 30),

@@ -99,6 +99,12 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX activity_account ON activity(account_id, id);
     """,
     """
+    ALTER TABLE accounts ADD COLUMN backfill_since REAL;
+    ALTER TABLE plugin_accounts ADD COLUMN connected_at REAL;
+    ALTER TABLE deliveries ADD COLUMN forced INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX deliveries_skipped ON deliveries(account_id, id) WHERE state = 'skipped';
+    """,
+    """
     CREATE TABLE locks (
         name TEXT PRIMARY KEY,
         owner TEXT NOT NULL,
@@ -216,6 +222,12 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
         created_at DOUBLE PRECISION NOT NULL
     );
     CREATE INDEX activity_account ON activity(account_id, id);
+    """,
+    """
+    ALTER TABLE accounts ADD COLUMN backfill_since DOUBLE PRECISION;
+    ALTER TABLE plugin_accounts ADD COLUMN connected_at DOUBLE PRECISION;
+    ALTER TABLE deliveries ADD COLUMN forced BOOLEAN NOT NULL DEFAULT FALSE;
+    CREATE INDEX deliveries_skipped ON deliveries(account_id, id) WHERE state = 'skipped';
     """,
     """
     CREATE TABLE locks (

@@ -44,13 +44,18 @@ from ledgerbridge.store.base import (
 )
 from ledgerbridge.store.migrations import POSTGRES_MIGRATIONS, statements
 from ledgerbridge.store.rows import (
+    ACCOUNT_COLUMNS,
     DELIVERY_COLUMNS,
+    DELIVERY_WIDTH,
     EVENT_COLUMNS,
+    PLUGIN_STATE_COLUMNS,
+    account,
     activity_entry,
     delivery,
     event,
     link,
     nonce,
+    plugin_state,
 )
 
 logger = logging.getLogger("ledgerbridge.store")
@@ -200,12 +205,15 @@ class PostgresStore:
         return Account(id=account_id, name=name, created_at=now)
 
     async def get_account(self, account_id: str) -> Account | None:
-        row = await self._fetch_one("SELECT id, name, created_at FROM accounts WHERE id = %s", (account_id,))
-        return Account(id=row[0], name=row[1], created_at=row[2]) if row else None
+        row = await self._fetch_one(f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = %s", (account_id,))
+        return account(row) if row else None
 
     async def list_accounts(self) -> list[Account]:
-        rows = await self._fetch_all("SELECT id, name, created_at FROM accounts ORDER BY created_at, id")
-        return [Account(id=r[0], name=r[1], created_at=r[2]) for r in rows]
+        rows = await self._fetch_all(f"SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY created_at, id")
+        return [account(r) for r in rows]
+
+    async def set_backfill_since(self, account_id: str, since: float | None) -> None:
+        await self._write("UPDATE accounts SET backfill_since = %s WHERE id = %s", (since, account_id))
 
     async def rename_account(self, account_id: str, name: str) -> bool:
         return await self._write("UPDATE accounts SET name = %s WHERE id = %s", (name, account_id)) == 1
@@ -220,40 +228,21 @@ class PostgresStore:
 
     async def get_plugin_state(self, account_id: str, plugin: str) -> PluginState:
         row = await self._fetch_one(
-            "SELECT enabled, settings, external_id, paused_reason FROM plugin_accounts"
-            " WHERE account_id = %s AND plugin = %s",
+            f"SELECT {PLUGIN_STATE_COLUMNS} FROM plugin_accounts WHERE account_id = %s AND plugin = %s",
             (account_id, plugin),
         )
         if row is None:
             return PluginState(
                 account_id=account_id, plugin=plugin, enabled=False, settings={}, external_id=None, paused_reason=None
             )
-        return PluginState(
-            account_id=account_id,
-            plugin=plugin,
-            enabled=row[0],
-            settings=_json_decode(row[1]),
-            external_id=row[2],
-            paused_reason=row[3],
-        )
+        return plugin_state(account_id, plugin, row)
 
     async def list_plugin_states(self, account_id: str) -> list[PluginState]:
         rows = await self._fetch_all(
-            "SELECT plugin, enabled, settings, external_id, paused_reason FROM plugin_accounts"
-            " WHERE account_id = %s ORDER BY plugin",
+            f"SELECT plugin, {PLUGIN_STATE_COLUMNS} FROM plugin_accounts WHERE account_id = %s ORDER BY plugin",
             (account_id,),
         )
-        return [
-            PluginState(
-                account_id=account_id,
-                plugin=r[0],
-                enabled=r[1],
-                settings=_json_decode(r[2]),
-                external_id=r[3],
-                paused_reason=r[4],
-            )
-            for r in rows
-        ]
+        return [plugin_state(account_id, r[0], r[1:]) for r in rows]
 
     async def _upsert_plugin_column(self, account_id: str, plugin: str, column: str, value: Any) -> None:
         await self._write(
@@ -307,6 +296,15 @@ class PostgresStore:
                     (account_id, plugin),
                 )
                 await self._wake_replicas(conn)
+
+    async def mark_connected(self, account_id: str, plugin: str, at: float) -> float:
+        row = await self._fetch_one(
+            "INSERT INTO plugin_accounts(account_id, plugin, connected_at) VALUES (%s, %s, %s)"
+            " ON CONFLICT(account_id, plugin) DO UPDATE"
+            " SET connected_at = COALESCE(plugin_accounts.connected_at, excluded.connected_at) RETURNING connected_at",
+            (account_id, plugin, at),
+        )
+        return float(row[0])
 
     async def enabled_plugins(self, account_id: str) -> frozenset[str]:
         rows = await self._fetch_all(
@@ -365,24 +363,36 @@ class PostgresStore:
             )
             seqs = {(r[1], r[2], r[3]): r[0] for r in await cursor.fetchall()}
             planned: set[tuple[str, str, str]] = set()
-            deliveries: list[tuple[int, str, str, str, str]] = []
+            new_events = []
             for e in events:
                 key = (e.account_id, e.source, e.external_id)
                 if key in seqs and key not in planned:
                     planned.add(key)
-                    deliveries += [(seqs[key], e.account_id, plugin, e.type, e.object_key) for plugin in e.consumers]
+                    new_events.append((seqs[key], e))
+            # pending ones first, then the skipped ones, numbered as the SQLite store numbers them
+            deliveries: list[tuple[int, str, str, str, str, str, str | None]] = [
+                (seq, e.account_id, plugin, e.type, e.object_key, "pending", None)
+                for seq, e in new_events
+                for plugin in e.consumers
+            ] + [
+                (seq, e.account_id, target, e.type, e.object_key, "skipped", reason)
+                for seq, e in new_events
+                for target, reason in e.skipped
+            ]
             if deliveries:
                 await conn.execute(
-                    "INSERT INTO deliveries(event_seq, account_id, plugin, event_type, object_key, next_attempt_at,"
-                    " updated_at, ready_at) SELECT q, a, p, t, k, %(now)s, %(now)s,"
-                    " CASE WHEN row_number() OVER (PARTITION BY a, p, k ORDER BY n) = 1"
+                    "INSERT INTO deliveries(event_seq, account_id, plugin, event_type, object_key, state, last_error,"
+                    " next_attempt_at, updated_at, ready_at) SELECT q, a, p, t, k, s, r, %(now)s, %(now)s,"
+                    " CASE WHEN s = 'pending'"
+                    "  AND row_number() OVER (PARTITION BY a, p, k, s = 'pending' ORDER BY n) = 1"
                     "  AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.account_id = a AND o.plugin = p"
                     "   AND o.object_key = k AND o.state = 'pending')"
                     "  AND NOT EXISTS (SELECT 1 FROM plugin_accounts pa WHERE pa.account_id = a AND pa.plugin = p"
                     "   AND pa.paused_reason IS NOT NULL) THEN %(now)s::double precision END"
-                    " FROM unnest(%(q)s::bigint[], %(a)s::text[], %(p)s::text[], %(t)s::text[], %(k)s::text[])"
-                    " WITH ORDINALITY AS u(q, a, p, t, k, n) ORDER BY n ON CONFLICT (event_seq, plugin) DO NOTHING",
-                    {"now": now} | {name: [d[i] for d in deliveries] for i, name in enumerate("qaptk")},
+                    " FROM unnest(%(q)s::bigint[], %(a)s::text[], %(p)s::text[], %(t)s::text[], %(k)s::text[],"
+                    " %(s)s::text[], %(r)s::text[]) WITH ORDINALITY AS u(q, a, p, t, k, s, r, n) ORDER BY n"
+                    " ON CONFLICT (event_seq, plugin) DO NOTHING",
+                    {"now": now} | {name: [d[i] for d in deliveries] for i, name in enumerate("qaptksr")},
                 )
                 await self._wake_replicas(conn)
         seen: set[tuple[str, str, str]] = set()
@@ -406,7 +416,7 @@ class PostgresStore:
             " ORDER BY d.id",
             {"now": now, "limit": limit, "owner": owner, "until": now + lease_seconds},
         )
-        return [ClaimedDelivery(delivery=delivery(r[:11]), event=event(r[11:])) for r in rows]
+        return [ClaimedDelivery(delivery=delivery(r[:DELIVERY_WIDTH]), event=event(r[DELIVERY_WIDTH:])) for r in rows]
 
     async def finish_delivery(
         self, delivery_id: int, owner: str, state: DeliveryState, error: str | None, now: float
@@ -547,6 +557,31 @@ class PostgresStore:
             if row is not None:
                 await self._ready_oldest(conn, *row)
                 await self._wake_replicas(conn)
+        return row is not None
+
+    async def send_skipped(self, account_id: str, delivery_id: int, plugin: str, now: float) -> bool:
+        try:
+            async with self._tx() as conn:
+                cursor = await conn.execute(
+                    "SELECT object_key FROM deliveries WHERE account_id = %s AND id = %s", (account_id, delivery_id)
+                )
+                found = await cursor.fetchone()
+                if found is None:
+                    return False
+                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_key_lock(account_id, plugin, found[0]),))
+                await self._hold_pause_states(conn, [(account_id, plugin)])
+                cursor = await conn.execute(
+                    "UPDATE deliveries SET plugin = %s, state = 'pending', forced = TRUE, attempts = 0,"
+                    " next_attempt_at = %s, last_error = NULL, updated_at = %s WHERE account_id = %s AND id = %s"
+                    " AND state = 'skipped' RETURNING account_id, plugin, object_key",
+                    (plugin, now, now, account_id, delivery_id),
+                )
+                row = await cursor.fetchone()
+                if row is not None:
+                    await self._ready_oldest(conn, *row)
+                    await self._wake_replicas(conn)
+        except psycopg.errors.UniqueViolation:
+            return False  # the event already has a delivery to that plugin
         return row is not None
 
     async def get_event(self, account_id: str, seq: int) -> EventRecord | None:

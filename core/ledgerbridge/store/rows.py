@@ -7,15 +7,34 @@ from typing import Any
 
 import msgspec
 
-from ledgerbridge.store.base import ActivityEntry, Delivery, EventRecord, Link, Nonce
+from ledgerbridge.store.base import Account, ActivityEntry, Delivery, EventRecord, Link, Nonce, PluginState
 
 DELIVERY_COLUMNS = (
     "d.id, d.event_seq, d.account_id, d.plugin, d.event_type, d.object_key, d.state, d.attempts, "
-    "d.next_attempt_at, d.last_error, d.updated_at"
+    "d.next_attempt_at, d.last_error, d.updated_at, d.forced"
 )
+DELIVERY_WIDTH = 12
+ACCOUNT_COLUMNS = "id, name, created_at, backfill_since"
+PLUGIN_STATE_COLUMNS = "enabled, settings, external_id, paused_reason, connected_at"
 EVENT_COLUMNS = "e.seq, e.account_id, e.source, e.external_id, e.type, e.object_key, e.payload, e.received_at"
 
 _json_decode = msgspec.json.Decoder(dict[str, Any]).decode
+
+
+def account(row: Sequence[Any]) -> Account:
+    return Account(id=row[0], name=row[1], created_at=row[2], backfill_since=row[3])
+
+
+def plugin_state(account_id: str, plugin: str, row: Sequence[Any]) -> PluginState:
+    return PluginState(
+        account_id=account_id,
+        plugin=plugin,
+        enabled=bool(row[0]),
+        settings=_json_decode(row[1]),
+        external_id=row[2],
+        paused_reason=row[3],
+        connected_at=row[4],
+    )
 
 
 def delivery(row: Sequence[Any]) -> Delivery:
@@ -31,6 +50,7 @@ def delivery(row: Sequence[Any]) -> Delivery:
         next_attempt_at=row[8],
         last_error=row[9],
         updated_at=row[10],
+        forced=bool(row[11]),
     )
 
 

@@ -10,31 +10,33 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from datetime import UTC, datetime
-from decimal import Decimal
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ledgerbridge.context import AccountContext
-from ledgerbridge.models import (
-    Contact,
-    ContactSync,
-    Event,
-    FirstInvoicePaid,
-    Invoice,
-    InvoiceChange,
-    InvoiceChangeKind,
-    LineItem,
-    Money,
-    Payment,
-    TaxRate,
-)
+from ledgerbridge.context import AccountContext, DeliveryContext
+from ledgerbridge.events import decode_event
+from ledgerbridge.models import Event
 from ledgerbridge.plugins import PluginManager
 from ledgerbridge.runtime import Runtime
+from ledgerbridge.samples import (  # noqa: F401  (re-exported: the samples lived here first)
+    sample_contact,
+    sample_contact_sync,
+    sample_first_invoice_paid,
+    sample_invoice,
+    sample_invoice_change,
+    sample_invoice_paid,
+    sample_payment,
+)
 from ledgerbridge.settings import Settings
+from ledgerbridge.store import NewEvent, SQLiteStore
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 PRODUCER = "harness-producer"
+HARNESS_BACKFILL_SINCE = 946_684_800.0  # 2000-01-01
 
 
 async def settle(runtime: Runtime, account_id: str, timeout: float = 5.0) -> dict[str, int]:
@@ -54,13 +56,31 @@ class _Producer:
     """Stands in for the plugin on the other side: it publishes events and consumes none."""
 
 
+class _RecordingStore(SQLiteStore):
+    """The embedded store, keeping a copy of every event offered to the inbox (new or repeated), so a
+    test can check what a plugin published exactly as the core stored it."""
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(path)
+        self.offered: list[NewEvent] = []
+
+    async def append_events(self, events: Sequence[NewEvent], now: float) -> list[bool]:
+        self.offered.extend(events)
+        return await super().append_events(events, now)
+
+
 class PluginHarness:
-    def __init__(self, plugins: dict[str, object], data_dir: Path | None = None, **settings: Any) -> None:
+    def __init__(
+        self, plugins: dict[str, object], data_dir: Path | None = None, *, workers: bool = True, **settings: Any
+    ) -> None:
+        """`workers=False` starts no delivery workers and no background tasks: events wait, pending."""
         self._plugins = plugins
         self._data_dir = data_dir
+        self._workers = workers
         self._settings = settings
         self._temporary: tempfile.TemporaryDirectory[str] | None = None
         self.runtime: Runtime | None = None
+        self._store: _RecordingStore | None = None
 
     async def __aenter__(self) -> PluginHarness:
         if self._data_dir is None:
@@ -79,8 +99,10 @@ class PluginHarness:
             "max_attempts": 3,
             **self._settings,
         }
-        self.runtime = Runtime(Settings(**values), manager)
-        await self.runtime.start()
+        settings = Settings(**values)
+        self._store = _RecordingStore(settings.database_path)
+        self.runtime = Runtime(settings, manager, store=self._store)
+        await self.runtime.start(workers=self._workers)
         return self
 
     async def __aexit__(
@@ -98,11 +120,17 @@ class PluginHarness:
             raise RuntimeError("use the harness in `async with`")
         return self.runtime
 
+    def start_workers(self) -> None:
+        """Start delivering, in a harness made with `workers=False` (background tasks stay off)."""
+        self.core.dispatcher.start()
+
     async def account(self, account_id: str, plugin: str | None = None) -> AccountContext:
         """The account (created with every plugin enabled on first use), seen by `plugin`."""
         runtime = self.core
         if await runtime.store.get_account(account_id) is None:
             await runtime.create_account(account_id, account_id.title())
+            # the samples are dated in the past: sync everything, as an account with a backfill would
+            await runtime.set_backfill(account_id, HARNESS_BACKFILL_SINCE)
         ctx = await runtime.account_context(account_id, plugin or next(iter(self._plugins)))
         assert ctx is not None
         return ctx
@@ -118,78 +146,38 @@ class PluginHarness:
     async def dead_letters(self, account_id: str) -> list[str]:
         return [d.last_error or "" for d in await self.core.store.list_deliveries(account_id, "dead")]
 
+    async def redeliver(self, account_id: str, delivery_id: int) -> None:
+        """Hand a finished delivery to its plugin once more, under the same idempotency key: what a second
+        worker does when the first one's lease expired after the side effect but before it recorded it."""
+        runtime = self.core
+        delivery = await runtime.store.get_delivery(account_id, delivery_id)
+        account = await runtime.store.get_account(account_id)
+        if delivery is None or account is None:
+            raise KeyError(f"no delivery {delivery_id} of account {account_id!r}")
+        record = await runtime.store.get_event(account_id, delivery.event_seq)
+        assert record is not None
+        ctx = DeliveryContext(
+            runtime,
+            delivery.plugin,
+            account,
+            delivery_id=delivery.id,
+            attempt=delivery.attempts + 1,
+            event_type=record.type,
+            event_external_id=record.external_id,
+            source=record.source,
+            received_at=record.received_at,
+        )
+        await runtime.plugins.deliver(delivery.plugin, ctx, decode_event(record.payload))
 
-# Sample events, as the built-in plugins produce them.
+    def published(self, source: str) -> list[NewEvent]:
+        """Every event `source` offered to the inbox, repeats included, as the core encoded it."""
+        if self._store is None:
+            raise RuntimeError("use the harness in `async with`")
+        return [event for event in self._store.offered if event.source == source]
 
-_AT = datetime(2026, 11, 2, 15, 30, tzinfo=UTC)
+    def app(self) -> Starlette:
+        """The whole server (admin API, UI, every plugin's routes) around this running core, without
+        sandboxes; serve it or call it with `httpx.ASGITransport`."""
+        from ledgerbridge.web.app import create_app
 
-
-def _usd(amount: str) -> Money:
-    return Money(amount=Decimal(amount), currency="USD")
-
-
-def sample_contact(email: str = "ada@example.com", name: str = "Ada Lovelace") -> Contact:
-    given, _, family = name.partition(" ")
-    return Contact(name=name, email=email, given_name=given, family_name=family or None, crm_id="crm-contact-1")
-
-
-def sample_payment(payment_id: str = "txn-1001") -> Payment:
-    line = LineItem(name="Consultation", quantity=Decimal("2"), unit_price=_usd("50.00"))
-    return Payment(
-        payment_id=payment_id,
-        source_kind="order_form",
-        payer=sample_contact(),
-        lines=(line,),
-        subtotal=_usd("100.00"),
-        discount=_usd("10.00"),
-        tax=_usd("7.20"),
-        total=_usd("97.20"),
-        paid_at=_AT,
-        order_id="order-1001",
-        payment_method="card",
-        reference="ch_1001",
-    )
-
-
-def sample_invoice(status: str = "sent", invoice_id: str = "inv-2001") -> Invoice:
-    tax = TaxRate(name="Sales tax", rate_percent=Decimal("8"))
-    lines = (
-        LineItem(name="Design", quantity=Decimal("1"), unit_price=_usd("275.00"), taxes=(tax,)),
-        LineItem(name="Hosting", quantity=Decimal("3"), unit_price=_usd("4.25"), taxes=(tax,)),
-        LineItem(name="Support", quantity=Decimal("1"), unit_price=_usd("47.50"), taxes=(tax,)),
-    )
-    paid = _usd("362.07") if status == "paid" else _usd("0")
-    return Invoice(
-        invoice_id=invoice_id,
-        number="INV-2001",
-        status=status,  # type: ignore[arg-type]
-        customer=sample_contact(),
-        lines=lines,
-        subtotal=_usd("335.25"),
-        discount_total=_usd("0"),
-        tax_total=_usd("26.82"),
-        total=_usd("362.07"),
-        amount_paid=paid,
-        amount_due=_usd("362.07") - paid,
-        created_at=_AT,
-    )
-
-
-def sample_invoice_change(kind: InvoiceChangeKind = "sent", invoice_id: str = "inv-2001") -> InvoiceChange:
-    status = {"sent": "sent", "updated": "sent", "paid": "paid", "partially_paid": "partially_paid"}.get(kind, "void")
-    return InvoiceChange(kind=kind, invoice=sample_invoice(status, invoice_id), occurred_at=_AT)
-
-
-def sample_contact_sync(source_id: str = "58") -> ContactSync:
-    return ContactSync(kind="imported", contact=sample_contact(), source_id=source_id)
-
-
-def sample_first_invoice_paid(customer_id: str = "58") -> FirstInvoicePaid:
-    return FirstInvoicePaid(
-        contact=sample_contact(),
-        customer_id=customer_id,
-        invoice_id="130",
-        invoice_number="1037",
-        total=_usd("362.07"),
-        paid_at=_AT,
-    )
+        return create_app(runtime=self.core, mount_sandboxes=False)

@@ -24,13 +24,12 @@ from typing import Any
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import httpx
-
 from ledgerbridge import __version__
 from ledgerbridge.settings import Settings
 
 ACCOUNT = "demo"
 PLUGINS = ("quickbooks", "crmconnect")
-# Names owned by the plugins; spelled here so the core does not import them.
+# Names owned by the plugins, spelled here: the demo drives the server over HTTP and imports no plugin.
 CRM_POLL_TICK_ENV = "LEDGERBRIDGE_CRM_POLL_TICK_SECONDS"
 VENDOR_ENV = ("LEDGERBRIDGE_QBO_CLIENT_ID", "LEDGERBRIDGE_CRM_CLIENT_ID")
 CRM_VERSION = "2021-07-28"
@@ -253,9 +252,11 @@ class Demo:
         with self.stepping(f"admin: account {ACCOUNT!r} with both plugins"):
             await self.admin("POST", "/accounts", {"name": "Demo", "id": ACCOUNT, "plugins": list(PLUGINS)})
             await self.admin("PATCH", f"/accounts/{ACCOUNT}/plugins/crmconnect/settings", {
-                "review_request_enabled": True, "review_link": REVIEW_LINK, "poll_interval_seconds": 2.0,
+                "poll_interval_seconds": 2.0,
             })  # fmt: skip
-            await self.admin("PATCH", f"/accounts/{ACCOUNT}/plugins/quickbooks/settings", {"review_requests": True})
+            await self.admin("PATCH", f"/accounts/{ACCOUNT}/plugins/reviews/settings", {
+                "enabled": True, "review_link": REVIEW_LINK,
+            })  # fmt: skip
 
     async def connect_quickbooks(self) -> None:
         with self.stepping("admin: QB Connect through the QuickBooks sandbox's sign-in page"):
