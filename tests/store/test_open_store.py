@@ -10,6 +10,7 @@ from ledgerbridge.cli import main
 from ledgerbridge.settings import Settings
 from ledgerbridge.store import SQLiteStore, open_store
 from ledgerbridge.store.postgres import PostgresStore
+from ledgerbridge.testing import free_port
 
 
 def test_without_a_database_url_the_server_uses_its_sqlite_file(tmp_path: Path) -> None:
@@ -39,3 +40,11 @@ def test_the_cli_manages_accounts_in_the_database_the_url_names(
     assert main(["accounts", "list", "--data-dir", str(tmp_path)]) == 0
     assert capsys.readouterr().out == "acme\tAcme Ltd\tplugins: -\n"
     assert not (tmp_path / "ledgerbridge.db").exists()
+
+
+async def test_an_unreachable_database_is_named_without_its_password() -> None:
+    port = free_port()  # nothing listens there
+    store = PostgresStore(f"postgresql://lb:s3cret@127.0.0.1:{port}/ledgerbridge", connect_timeout=1)
+    with pytest.raises(ConnectionError, match=rf"PostgreSQL 127.0.0.1:{port}/ledgerbridge accepted no connection") as e:
+        await store.open()
+    assert "s3cret" not in str(e.value)

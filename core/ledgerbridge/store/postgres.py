@@ -27,8 +27,9 @@ from typing import Any
 import msgspec
 import psycopg
 from psycopg import AsyncConnection
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import TupleRow
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ledgerbridge.store.base import (
     Account,
@@ -63,7 +64,6 @@ logger = logging.getLogger("ledgerbridge.store")
 WORK_CHANNEL = "ledgerbridge_work"
 _MIGRATION_LOCK = 0x1ED6E7B71D6E  # any constant: serialises replicas migrating the same database
 _json_encode = msgspec.json.Encoder().encode
-_json_decode = msgspec.json.Decoder(dict[str, Any]).decode
 
 Connection = AsyncConnection[TupleRow]
 Params = Sequence[Any] | Mapping[str, Any]
@@ -82,6 +82,12 @@ _FAIR_TURNS = (
     " CROSS JOIN LATERAL (SELECT id, ready_at, row_number() OVER (ORDER BY ready_at, id) AS turn FROM deliveries"
     " WHERE account_id = a.id AND ready_at <= %(now)s ORDER BY ready_at, id LIMIT %(limit)s * 2) r)"
 )
+
+
+def _where(url: str) -> str:
+    """host:port/dbname of a connection URL, without its password."""
+    info = conninfo_to_dict(url)
+    return f"{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
 
 
 def _key_lock(account_id: str, plugin: str, object_key: str) -> int:
@@ -111,7 +117,14 @@ class PostgresStore:
             open=False,
             name="ledgerbridge",
         )
-        await pool.open(wait=True, timeout=self._connect_timeout)
+        try:
+            await pool.open(wait=True, timeout=self._connect_timeout)
+        except PoolTimeout as exc:
+            await pool.close()
+            raise ConnectionError(
+                f"PostgreSQL {_where(self.url)} accepted no connection within {self._connect_timeout:.0f} s"
+                " (check LEDGERBRIDGE_DATABASE_URL and that the server is up)"
+            ) from exc
         self._pool = pool
         await self._migrate()
         if self._watchers:
