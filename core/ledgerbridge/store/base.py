@@ -6,7 +6,7 @@ with `FOR UPDATE SKIP LOCKED`). Plugins never see the store: they use the contex
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, Protocol
 
 import msgspec
@@ -121,6 +121,9 @@ class Nonce(Record, frozen=True):
 class Store(Protocol):
     async def open(self) -> None: ...
     async def close(self) -> None: ...
+    def watch(self, callback: Callable[[], None]) -> None:
+        """Call `callback` when another process sharing the store adds work, so idle workers wake."""
+        ...
 
     # accounts
     async def create_account(self, account_id: str, name: str) -> Account: ...
@@ -203,6 +206,13 @@ class Store(Protocol):
     # one-time values (OAuth state)
     async def put_nonce(self, nonce: Nonce) -> None: ...
     async def take_nonce(self, key: str, now: float) -> Nonce | None: ...
+
+    # leases on a name, shared by every process on the store (one token refresh, one poller per account)
+    async def try_lock(self, name: str, owner: str, ttl_seconds: float, now: float) -> bool:
+        """Take or extend `name` for `owner` until `now + ttl_seconds`; False while another owner holds it."""
+        ...
+
+    async def unlock(self, name: str, owner: str) -> bool: ...
 
     # activity log
     async def log_activity(

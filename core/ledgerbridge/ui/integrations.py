@@ -23,6 +23,7 @@ from ledgerbridge.ui.render import page, render_fragment, runtime_of
 from ledgerbridge.ui.reviews import ReviewView, review_view
 from ledgerbridge.ui.session import csrf_token, flash
 from ledgerbridge.ui.settings_form import FieldView, FormErrors, field_error, field_views, form_specs, parse
+from ledgerbridge.ui.sync_start import SyncStartView, sync_start_view
 from ledgerbridge.web import operations
 from ledgerbridge.web.errors import ApiError
 from ledgerbridge.web.pages import oauth_error_words
@@ -73,6 +74,8 @@ class PluginCard:
     reviews: ReviewView | None = None
     #: the plugin of the same role that is on instead (turning this one on switches to it)
     replaces: str | None = None
+    #: on the card of the account's books: since when documents sync, and the backfill
+    sync_start: SyncStartView | None = None
     health: Health | None = None
     #: the form generated from the titled fields of the plugin's settings schema
     settings_fields: tuple[FieldView, ...] = ()
@@ -182,6 +185,7 @@ async def plugin_card(
         toggles=toggles,
         role=role,
         reviews=reviews,
+        sync_start=await sync_start_view(runtime, account) if books else None,
         replaces=active if active is not None and active != plugin else None,
         health=health,
         settings_fields=settings_fields(runtime, plugin, state, toggles, errors),
