@@ -232,7 +232,7 @@ async def test_connect_pay_sync_then_turn_off(chromium: Browser, product: Produc
     await expect(review).to_have_attribute("aria-checked", "false")
     await page.get_by_text("How the request is sent").click()
     await page.get_by_label("Review link").fill("https://reviews.example/acme-coaching")
-    await page.get_by_role("region", name="QuickBooks Online").get_by_role("button", name="Save", exact=True).click()
+    await page.get_by_label("Review requests").get_by_role("button", name="Save", exact=True).click()
     await expect(page.get_by_role("status").first).to_contain_text("Review-request settings saved.")
     settings = (await runtime.store.get_plugin_state("acme-coaching", "reviews")).settings
     assert settings["review_link"] == "https://reviews.example/acme-coaching"
