@@ -13,7 +13,7 @@ import msgspec
 CardStatus = Literal["connected", "not_connected", "reconnect_needed", "error", "ready"]
 
 
-class CardField(msgspec.Struct, frozen=True, kw_only=True):
+class CardField(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     label: str
     value: str
     #: a moment (epoch seconds): the UI says it as a relative time ("2 min ago") with the exact time on hover;
