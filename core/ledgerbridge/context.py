@@ -76,8 +76,9 @@ class PluginContext:
         return await self.account(account_id) if account_id else None
 
     async def take_nonce(self, key: str) -> tuple[AccountContext, dict[str, Any]] | None:
-        """Consume a one-time value made by `AccountContext.create_nonce`; None if unknown or expired."""
-        nonce = await self._runtime.store.take_nonce(key, self.now())
+        """Consume a one-time value made by this plugin's `AccountContext.create_nonce`; None if unknown, expired
+        or another plugin's (which is left for its owner: a state shown to the wrong callback consumes nothing)."""
+        nonce = await self._runtime.store.take_nonce(key, self.now(), plugin=self.name)
         if nonce is None or nonce.plugin != self.name:
             return None
         account = await self.account(nonce.account_id)

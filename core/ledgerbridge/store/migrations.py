@@ -92,4 +92,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX activity_account ON activity(account_id, id);
     """,
+    """
+    CREATE TABLE leases (
+        key TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    """,
 )

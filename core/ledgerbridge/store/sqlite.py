@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -82,6 +83,13 @@ def _link(row: Sequence[Any]) -> Link:
     )
 
 
+def owner_only(path: Path) -> None:
+    """Create `path` readable and writable by its owner only, or narrow an existing file to that."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    path.chmod(0o600)
+
+
 class SQLiteStore:
     def __init__(self, path: str | Path, *, busy_timeout_ms: int = 5000) -> None:
         self.path = str(path)
@@ -94,6 +102,7 @@ class SQLiteStore:
     async def open(self) -> None:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            owner_only(Path(self.path))
         conn = await aiosqlite.connect(self.path, isolation_level=None)
         await conn.execute("PRAGMA journal_mode=WAL")
         await conn.execute("PRAGMA synchronous=FULL")
@@ -101,6 +110,11 @@ class SQLiteStore:
         await conn.execute("PRAGMA foreign_keys=ON")
         self._conn = conn
         await self._migrate()
+        if self.path != ":memory:":
+            for suffix in ("-wal", "-shm"):  # SQLite gives them the database's mode; older installs may differ
+                companion = Path(self.path + suffix)
+                if companion.exists():
+                    companion.chmod(0o600)
 
     async def close(self) -> None:
         if self._conn is not None:
@@ -533,15 +547,40 @@ class SQLiteStore:
             (nonce.key, nonce.account_id, nonce.plugin, _json_encode(nonce.data).decode(), nonce.expires_at),
         )
 
-    async def take_nonce(self, key: str, now: float) -> Nonce | None:
+    async def take_nonce(self, key: str, now: float, plugin: str | None = None) -> Nonce | None:
         async with self._tx() as conn:
             await conn.execute("DELETE FROM nonces WHERE expires_at <= ?", (now,))
             row = await self._one(
-                conn, "DELETE FROM nonces WHERE key = ? RETURNING key, account_id, plugin, data, expires_at", (key,)
+                conn,
+                "DELETE FROM nonces WHERE key = ? AND (? IS NULL OR plugin = ?)"
+                " RETURNING key, account_id, plugin, data, expires_at",
+                (key, plugin, plugin),
             )
         if row is None:
             return None
         return Nonce(key=row[0], account_id=row[1], plugin=row[2], data=_json_decode(row[3]), expires_at=row[4])
+
+    # leases
+
+    async def acquire_lease(self, key: str, owner: str, expires_at: float, now: float) -> bool:
+        async with self._tx() as conn:
+            cursor = await conn.execute(
+                "INSERT INTO leases(key, owner, expires_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE"
+                " SET owner = excluded.owner, expires_at = excluded.expires_at"
+                " WHERE leases.expires_at <= ? OR leases.owner = excluded.owner",
+                (key, owner, expires_at, now),
+            )
+            return cursor.rowcount > 0
+
+    async def lease_holder(self, key: str, now: float) -> str | None:
+        row = await self._fetch_one("SELECT owner FROM leases WHERE key = ? AND expires_at > ?", (key, now))
+        return str(row[0]) if row else None
+
+    async def release_lease(self, key: str, owner: str | None = None) -> None:
+        await self._write("DELETE FROM leases WHERE key = ? AND (? IS NULL OR owner = ?)", (key, owner, owner))
+
+    async def release_leases(self, prefix: str) -> int:
+        return await self._write("DELETE FROM leases WHERE substr(key, 1, ?) = ?", (len(prefix), prefix))
 
     # activity
 

@@ -4,6 +4,7 @@ from ledgerbridge.web.auth import is_admin, require_admin
 from ledgerbridge.web.bodies import decode_json, parse_json, read_body, read_json
 from ledgerbridge.web.errors import ApiError, json_error
 from ledgerbridge.web.forms import admin_submission, is_form
+from ledgerbridge.web.redirects import local_path
 
 __all__ = [
     "ApiError",
@@ -12,6 +13,7 @@ __all__ = [
     "is_admin",
     "is_form",
     "json_error",
+    "local_path",
     "parse_json",
     "read_body",
     "read_json",

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from ledgerbridge import AccountContext, PluginContext
-from ledgerbridge.web import admin_submission
+from ledgerbridge.web import admin_submission, local_path
 from ledgerbridge.web.auth import is_admin
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -47,7 +47,7 @@ def connect_route(plugin: PluginContext) -> Any:
         if service.credentials is None:
             return _error(503, "QuickBooks is not configured (LEDGERBRIDGE_QBO_CLIENT_ID/SECRET) and no sandbox runs")
         return_to = request.query_params.get("return_to", "")
-        state = await found.create_nonce({"return_to": return_to if return_to.startswith("/") else ""})
+        state = await found.create_nonce({"return_to": local_path(return_to, "")})  # never off-site
         try:
             url = await asyncio.to_thread(service.oauth.authorize_url, state)
         except errors.QuickBooksError as exc:
@@ -78,7 +78,10 @@ def callback_route(plugin: PluginContext) -> Any:
             tokens = await asyncio.to_thread(service.oauth.exchange, code, realm_id)
         except errors.QuickBooksError as exc:
             await ctx.log(f"QuickBooks code exchange failed: {exc}", level="error", **exc.details)
-            return _error(502, f"QuickBooks refused the authorization code: {exc}")
+            if exc.status is not None and 400 <= exc.status < 500:
+                # Intuit said no to what the browser brought (a wrong, used or expired code): the request's fault
+                return _error(400, f"QuickBooks refused the authorization code: {exc}; start again with QB Connect")
+            return _error(502, f"QuickBooks could not be reached to exchange the authorization code: {exc}")
         connection = await connect_account(ctx, service, connection_from(tokens, realm_id, ctx.now(), ctx.now()))
         return _back(request, ctx, data, {"connected": "1", "realm_id": connection.realm_id,
                                           "company": connection.company_name or ""})  # fmt: skip
@@ -128,7 +131,7 @@ async def _import_now(ctx: AccountContext, service: Service) -> None:
 
 
 def _back(request: Request, ctx: AccountContext, data: dict[str, Any], result: dict[str, str]) -> Response:
-    target = str(data.get("return_to") or "") or _ui_page(request, ctx.account_id)
+    target = local_path(str(data.get("return_to") or ""), "") or _ui_page(request, ctx.account_id)
     if target:
         separator = "&" if "?" in target else "?"
         return RedirectResponse(f"{target}{separator}{urlencode({'account': ctx.account_id, **result})}", 303)
