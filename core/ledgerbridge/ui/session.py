@@ -13,7 +13,6 @@ import os
 import secrets
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
