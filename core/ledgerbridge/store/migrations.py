@@ -93,7 +93,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX activity_account ON activity(account_id, id);
     """,
     """
-    CREATE TABLE leases (
+    CREATE TABLE locks (
         key TEXT PRIMARY KEY,
         owner TEXT NOT NULL,
         expires_at REAL NOT NULL

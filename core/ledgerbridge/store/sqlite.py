@@ -83,11 +83,11 @@ def _link(row: Sequence[Any]) -> Link:
     )
 
 
-def owner_only(path: Path) -> None:
+def owner_only(path: str) -> None:
     """Create `path` readable and writable by its owner only, or narrow an existing file to that."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     os.close(fd)
-    path.chmod(0o600)
+    os.chmod(path, 0o600)
 
 
 class SQLiteStore:
@@ -102,7 +102,7 @@ class SQLiteStore:
     async def open(self) -> None:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            owner_only(Path(self.path))
+            owner_only(self.path)
         conn = await aiosqlite.connect(self.path, isolation_level=None)
         await conn.execute("PRAGMA journal_mode=WAL")
         await conn.execute("PRAGMA synchronous=FULL")
@@ -111,10 +111,10 @@ class SQLiteStore:
         self._conn = conn
         await self._migrate()
         if self.path != ":memory:":
-            for suffix in ("-wal", "-shm"):  # SQLite gives them the database's mode; older installs may differ
-                companion = Path(self.path + suffix)
-                if companion.exists():
-                    companion.chmod(0o600)
+            # SQLite gives -wal and -shm the database's mode; files from an older install may differ
+            for suffix in ("-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.chmod(self.path + suffix, 0o600)
 
     async def close(self) -> None:
         if self._conn is not None:
@@ -560,27 +560,27 @@ class SQLiteStore:
             return None
         return Nonce(key=row[0], account_id=row[1], plugin=row[2], data=_json_decode(row[3]), expires_at=row[4])
 
-    # leases
+    # locks
 
-    async def acquire_lease(self, key: str, owner: str, expires_at: float, now: float) -> bool:
+    async def acquire_lock(self, key: str, owner: str, expires_at: float, now: float) -> bool:
         async with self._tx() as conn:
             cursor = await conn.execute(
-                "INSERT INTO leases(key, owner, expires_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE"
+                "INSERT INTO locks(key, owner, expires_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE"
                 " SET owner = excluded.owner, expires_at = excluded.expires_at"
-                " WHERE leases.expires_at <= ? OR leases.owner = excluded.owner",
+                " WHERE locks.expires_at <= ? OR locks.owner = excluded.owner",
                 (key, owner, expires_at, now),
             )
             return cursor.rowcount > 0
 
-    async def lease_holder(self, key: str, now: float) -> str | None:
-        row = await self._fetch_one("SELECT owner FROM leases WHERE key = ? AND expires_at > ?", (key, now))
+    async def lock_holder(self, key: str, now: float) -> str | None:
+        row = await self._fetch_one("SELECT owner FROM locks WHERE key = ? AND expires_at > ?", (key, now))
         return str(row[0]) if row else None
 
-    async def release_lease(self, key: str, owner: str | None = None) -> None:
-        await self._write("DELETE FROM leases WHERE key = ? AND (? IS NULL OR owner = ?)", (key, owner, owner))
+    async def release_lock(self, key: str, owner: str | None = None) -> None:
+        await self._write("DELETE FROM locks WHERE key = ? AND (? IS NULL OR owner = ?)", (key, owner, owner))
 
-    async def release_leases(self, prefix: str) -> int:
-        return await self._write("DELETE FROM leases WHERE substr(key, 1, ?) = ?", (len(prefix), prefix))
+    async def release_locks(self, prefix: str) -> int:
+        return await self._write("DELETE FROM locks WHERE substr(key, 1, ?) = ?", (len(prefix), prefix))
 
     # activity
 

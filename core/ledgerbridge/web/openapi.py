@@ -88,7 +88,7 @@ def _admin_paths(refs: dict[str, Any]) -> dict[str, Any]:
         plugin: {
             "put": _operation(
                 "enable or disable a plugin", ("200", obj), body=refs["Enablement"], parameters=(ACCOUNT_ID, PLUGIN)
-            ),  # fmt: skip
+            ),
         },
         f"{plugin}/settings": {
             "get": _operation("the plugin's settings", ("200", obj), parameters=(ACCOUNT_ID, PLUGIN)),
@@ -101,14 +101,14 @@ def _admin_paths(refs: dict[str, Any]) -> dict[str, Any]:
                 "the activity log, newest first",
                 ("200", {"type": "array", "items": refs["ActivityEntry"]}),
                 parameters=(ACCOUNT_ID, limit, before),
-            ),  # fmt: skip
+            ),
         },
         f"{account}/deliveries": {
             "get": _operation(
                 "deliveries",
                 ("200", {"type": "array", "items": refs["Delivery"]}),
                 parameters=(ACCOUNT_ID, state, limit),
-            ),  # fmt: skip
+            ),
         },
         delivery: {"get": _operation("a delivery and its event", ("200", obj), parameters=(ACCOUNT_ID, DELIVERY_ID))},
         f"{delivery}/replay": {
@@ -127,8 +127,8 @@ def _webhook_paths(routes: list[BaseRoute]) -> dict[str, Any]:
             continue
         for route in mount.routes:
             if isinstance(route, Route) and "webhook" in route.path and "POST" in (route.methods or ()):
-                operation = _operation(f"webhook of the {mount.path.split('/')[-1]} plugin", ("200", {"type": "object"}),
-                                       body={})  # fmt: skip
+                summary = f"webhook of the {mount.path.split('/')[-1]} plugin"
+                operation = _operation(summary, ("200", {"type": "object"}), body={})
                 operation["security"] = []
                 operation["responses"]["429"] = {"description": "not stored; the vendor retries", **_json(ERROR)}
                 operation["responses"]["503"] = {"description": "keys unavailable; the vendor retries", **_json(ERROR)}

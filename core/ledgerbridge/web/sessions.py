@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 logger = logging.getLogger("ledgerbridge.web")
 
 SESSION_ID_KEY = "sid"
-LEASE_PREFIX = "session:"
+LOCK_PREFIX = "session:"
 
 
 def token_fingerprint(admin_token: str) -> str:
@@ -39,18 +39,18 @@ async def open_session(request: Request, seconds: float) -> str:
     session_id = secrets.token_urlsafe(24)
     owner = token_fingerprint(request.app.state.admin_token)
     now = time.time()
-    await _store(request.app).acquire_lease(LEASE_PREFIX + session_id, owner, now + seconds, now)
+    await _store(request.app).acquire_lock(LOCK_PREFIX + session_id, owner, now + seconds, now)
     return session_id
 
 
 async def close_session(request: Request, session_id: object) -> None:
     if isinstance(session_id, str) and session_id:
-        await _store(request.app).release_lease(LEASE_PREFIX + session_id)
+        await _store(request.app).release_lock(LOCK_PREFIX + session_id)
 
 
 async def close_all_sessions(store: Any) -> int:
     """End every browser session (admin-token rotation)."""
-    count: int = await store.release_leases(LEASE_PREFIX)
+    count: int = await store.release_locks(LOCK_PREFIX)
     return count
 
 
@@ -74,7 +74,7 @@ class SessionGuard:
         if not isinstance(session_id, str) or not session_id:
             return False
         try:
-            holder = await _store(app).lease_holder(LEASE_PREFIX + session_id, time.time())
+            holder = await _store(app).lock_holder(LOCK_PREFIX + session_id, time.time())
         except Exception as exc:  # a store that is not open yet or failing: no session is trusted meanwhile
             logger.warning("cannot check a browser session: %s", exc)
             return False
