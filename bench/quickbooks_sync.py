@@ -34,7 +34,7 @@ from ledgerbridge_quickbooks.sandbox import AppRegistration, SandboxConfig
 from ledgerbridge_quickbooks.sandbox import create_app as create_sandbox
 from ledgerbridge_quickbooks.service import service_for
 
-ADMIN = "bench-admin"
+ADMIN = "bench-admin-token-0001"
 CLIENT_ID, SECRET = "bench-client", "bench-secret"
 
 
