@@ -7,20 +7,26 @@ one-time `state` nonce made when the flow started.
 from __future__ import annotations
 
 import os
+import re
 from html import escape
+from typing import Any
 from urllib.parse import urlencode
 
+import httpx
 from ledgerbridge import AccountContext, PluginContext
 from ledgerbridge.web import ApiError, admin_submission, is_form, require_admin
+from ledgerbridge.web.outbound import OutboundGuard, UnsafeUrl, resolve_checked
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from ledgerbridge_crmconnect.client import CrmApiError, CrmClient, CrmTransportError, StaticToken
 from ledgerbridge_crmconnect.connection import (
     CLIENT_ID_ENV,
     CLIENT_SECRET_ENV,
     OAUTH_SECRET,
     TOKEN_SECRET,
     Connections,
+    binding_conflict,
     ensure_bound,
     resolve,
 )
@@ -74,21 +80,65 @@ async def connect_page(plugin: PluginContext, request: Request) -> Response:
     return HTMLResponse(page)
 
 
+LOCATION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+CHECK_EMAIL = "ledgerbridge-connect-check@example.invalid"
+
+
+def _field(body: dict[str, Any], name: str, pattern: re.Pattern[str] | None, max_length: int) -> str | None:
+    value = body.get(name)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ApiError(422, f"{name} must be a non-empty string")
+    value = value.strip()
+    if len(value) > max_length or not value.isascii() or not value.isprintable():
+        raise ApiError(422, f"{name} must be at most {max_length} printable ASCII characters")
+    if pattern is not None and not pattern.match(value):
+        raise ApiError(422, f"{name} may hold only letters, digits, '-' and '_'")
+    return value
+
+
 async def connect(plugin: PluginContext, request: Request) -> Response:
-    """POST {location_id, token?} (JSON, or the connect page's form): connect with a Private Integration Token."""
+    """POST {location_id, token?} (JSON, or the connect page's form): connect with a Private Integration Token.
+
+    Everything is checked before anything is saved: the fields, the API URL, that no other account holds the
+    location (409), and, with the CRM itself, that the token reaches that location (422 when it does not).
+    """
     account = await _account(plugin, request)
     body = await admin_submission(request)
-    location_id, token = body.get("location_id") or None, body.get("token") or None
-    if location_id is not None and (not isinstance(location_id, str) or not location_id):
-        raise ApiError(422, "location_id must be a non-empty string")
-    if token is not None and (not isinstance(token, str) or not token.strip()):
-        raise ApiError(422, "token must be a non-empty string")
-    if token is not None:
-        await account.put_secret(TOKEN_SECRET, {"token": token.strip()})
-    if location_id is not None:
-        await account.update_settings(location_id=location_id)
+    location_id = _field(body, "location_id", LOCATION_ID, 64)
+    token = _field(body, "token", None, 4096)
+    settings = await account.settings()
+    stored = await account.get_secret(TOKEN_SECRET)
+    location_id = location_id or settings.location_id or None
+    token = token or (str(stored["token"]) if stored else None)
+    if location_id is None or token is None:
+        raise ApiError(422, "connecting needs a location_id and a Private Integration Token (token)")
     resolved = await resolve(account)
-    await ensure_bound(account, resolved)
+    base_url = settings.api_base_url.rstrip("/") if settings.api_base_url else HIGHLEVEL_API_URL
+    if not settings.api_base_url and resolved.sandbox and resolved.base_url != HIGHLEVEL_API_URL:
+        base_url = resolved.base_url  # the sandbox mounted in this server
+    try:
+        await resolve_checked(base_url, allow_loopback=resolved.sandbox)
+    except UnsafeUrl as exc:
+        raise ApiError(422, f"the CRM API URL is not allowed: {exc}") from None
+    conflict = await binding_conflict(account, location_id)
+    if conflict is not None:
+        raise ApiError(409, conflict)
+    async with httpx.AsyncClient(timeout=15.0, event_hooks={"request": [OutboundGuard(allow_loopback=True)]}) as http:
+        await _check_with_crm(http, base_url, location_id, token)
+        keys = await _sandbox_keys(http, base_url) if resolved.sandbox and base_url != HIGHLEVEL_API_URL else None
+    await account.put_secret(TOKEN_SECRET, {"token": token})
+    await account.update_settings(location_id=location_id)
+    if keys and not settings.webhook_rsa_public_key and not settings.webhook_ed25519_public_key:
+        # remembered with the account, so no webhook ever makes the server fetch them again
+        await account.update_settings(
+            webhook_rsa_public_key=keys["x-wh-signature"], webhook_ed25519_public_key=keys["x-ghl-signature"]
+        )
+    resolved = await resolve(account)
+    if not await ensure_bound(account, resolved):  # lost a race for the location to another account
+        await account.delete_secret(TOKEN_SECRET)
+        raise ApiError(409, await binding_conflict(account, location_id) or "the location was taken meanwhile")
     await account.resume()
     await account.log(f"CRM Connect connected to location {resolved.location_id} ({resolved.auth})")
     if is_form(request):
@@ -96,9 +146,42 @@ async def connect(plugin: PluginContext, request: Request) -> Response:
     return JSONResponse({"location_id": resolved.location_id, "auth": resolved.auth, "api": resolved.base_url})
 
 
+async def _sandbox_keys(http: httpx.AsyncClient, base_url: str) -> dict[str, str] | None:
+    """A sandbox's webhook public keys, read once at connect time."""
+    try:
+        response = await http.get(f"{base_url}/_control/webhook-keys")
+    except httpx.HTTPError:
+        return None
+    keys = response.json() if response.status_code == 200 else None
+    if not isinstance(keys, dict) or not all(
+        isinstance(keys.get(k), str) for k in ("x-wh-signature", "x-ghl-signature")
+    ):
+        return None
+    return {k: str(v) for k, v in keys.items()}
+
+
+async def _check_with_crm(http: httpx.AsyncClient, base_url: str, location_id: str, token: str) -> None:
+    """One cheap read scoped to the location: proves the token is valid and reaches that location."""
+    client = CrmClient(base_url, StaticToken(token), http=http, max_retries=1)
+    try:
+        await client.request("GET", "/contacts/search/duplicate", params={"locationId": location_id,
+                                                                           "email": CHECK_EMAIL})  # fmt: skip
+    except CrmApiError as exc:
+        if exc.status in (401, 403):
+            raise ApiError(422, f"CRM Connect refused this token for location {location_id}: {exc.message}") from None
+        if exc.status in (400, 404, 422):
+            raise ApiError(422, f"CRM Connect does not know location {location_id}: {exc.message}") from None
+        raise ApiError(502, f"CRM Connect could not check the token right now ({exc.status}); try again") from None
+    except CrmTransportError as exc:
+        raise ApiError(502, f"CRM Connect could not be reached to check the token: {exc}") from None
+
+
 async def disconnect(plugin: PluginContext, request: Request) -> Response:
     account = await _account(plugin, request)
-    await admin_submission(request)  # a browser's form must carry the session's CSRF token
+    fields = await admin_submission(request)  # a browser's form must carry the session's CSRF token
+    fields.pop("account", None)  # the card's form names the account, as the URL does
+    if fields:
+        raise ApiError(422, f"disconnecting takes no fields, not {', '.join(sorted(map(str, fields)))[:200]}")
     await account.delete_secret(TOKEN_SECRET)
     await account.delete_secret(OAUTH_SECRET)
     await account.bind_external_id(None)

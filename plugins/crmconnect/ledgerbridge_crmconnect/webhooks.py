@@ -135,8 +135,10 @@ class RetryPasses:
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)
 
-    def holds(self, webhook_id: str | None) -> bool:
-        expiry = self._entries.get(webhook_id or "")
+    def holds(self, webhook_id: object) -> bool:
+        if not isinstance(webhook_id, str):
+            return False
+        expiry = self._entries.get(webhook_id)
         return expiry is not None and expiry > time.monotonic()
 
 
@@ -147,8 +149,8 @@ def peek(raw: bytes) -> WebhookEnvelope | None:
     """Routing fields only, before anything is trusted; None if the body is not a JSON object."""
     try:
         return _envelope.decode(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return None
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        return None  # read again, strictly, only once the signature is checked
 
 
 def event_kind(body: dict[str, Any]) -> str | None:
@@ -192,11 +194,17 @@ class WebhookReceiver:
         if settings and settings.webhook_ed25519_public_key:
             ed_keys.append(settings.webhook_ed25519_public_key)
         if not rsa_pems and not ed_keys:
-            sandbox_url = resolved.base_url if resolved and resolved.sandbox else self.plugin.sandbox_url("crmconnect")
+            # Nothing is fetched for an unsigned request from a URL an account configured: only the sandbox
+            # mounted in this server is asked (it is this process), other sandboxes' keys were read at connect.
+            mounted = self.plugin.sandbox_url("crmconnect")
+            sandbox_url = resolved.base_url if resolved and resolved.sandbox else mounted
             if sandbox_url and (resolved is None or resolved.sandbox):
-                keys = await self.connections.sandbox_keys(sandbox_url)
-                rsa_pems.append(keys["x-wh-signature"])
-                ed_keys.append(keys["x-ghl-signature"])
+                keys = self.connections.cached_sandbox_keys(sandbox_url)
+                if keys is None and sandbox_url == mounted:
+                    keys = await self.connections.sandbox_keys(sandbox_url)
+                if keys is not None:
+                    rsa_pems.append(keys["x-wh-signature"])
+                    ed_keys.append(keys["x-ghl-signature"])
             if resolved is None or not resolved.sandbox:
                 rsa_pems.append(HIGHLEVEL_RSA_PUBLIC_KEY)
         return WebhookKeys.from_text(rsa_pems, ed_keys)

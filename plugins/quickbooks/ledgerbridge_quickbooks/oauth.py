@@ -153,7 +153,11 @@ def disconnect_route(plugin: PluginContext) -> Any:
         found = await _admin_account(plugin, request)
         if isinstance(found, Response):
             return found
-        await admin_submission(request)  # a browser's form must carry the session's CSRF token
+        fields = await admin_submission(request)  # a browser's form must carry the session's CSRF token
+        fields.pop("account", None)  # the card's form names the account, as the URL does
+        if fields:
+            names = ", ".join(sorted(map(str, fields)))[:200]
+            return _error(422, f"disconnecting takes no fields, not {names}")
         service = service_for(plugin)
         connection = await load_connection(found)
         if connection is not None:
