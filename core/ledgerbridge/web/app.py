@@ -75,7 +75,12 @@ def create_app(
             Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
             session_middleware(settings),
             Middleware(SessionGuard, signed_in_key=SESSION_KEY),
-            Middleware(CsrfGuard, signed_in_key=SESSION_KEY, base_url=settings.base_url),
+            Middleware(
+                CsrfGuard,
+                signed_in_key=SESSION_KEY,
+                base_url=settings.base_url,
+                exempt=tuple(f"/sandbox/{name}/" for name in sandbox_apps),
+            ),
         ],
     )
     app.state.runtime = runtime

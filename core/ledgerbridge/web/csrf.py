@@ -66,13 +66,14 @@ def media_type(headers: Any) -> str:
 class CsrfGuard:
     """Runs inside `SessionMiddleware` (it reads the session) and outside every route."""
 
-    def __init__(self, app: ASGIApp, signed_in_key: str, base_url: str) -> None:
+    def __init__(self, app: ASGIApp, signed_in_key: str, base_url: str, exempt: tuple[str, ...] = ()) -> None:
         self.app = app
         self.signed_in_key = signed_in_key
         self.base_url = base_url
+        self.exempt = exempt  # path prefixes of apps that never accept the session (the mounted sandboxes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in SAFE_METHODS:
+        if scope["type"] != "http" or scope["method"] in SAFE_METHODS or scope["path"].startswith(self.exempt):
             await self.app(scope, receive, send)
             return
         request = Request(scope)

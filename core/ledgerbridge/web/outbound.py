@@ -26,6 +26,10 @@ class UnsafeUrl(ValueError):
     """A URL the server refuses to call, with the reason in plain words."""
 
 
+class UnresolvableHost(UnsafeUrl):
+    """The host has no address right now (DNS down, a typo): not forbidden, just unreachable."""
+
+
 def _forbidden(address: Address) -> str | None:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return _forbidden(address.ipv4_mapped)
@@ -87,7 +91,7 @@ async def resolve_checked(url: str, *, allow_loopback: bool) -> list[Address]:
     try:
         infos = await loop.getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM)
     except OSError as exc:
-        raise UnsafeUrl(f"{host} cannot be resolved: {exc}") from None
+        raise UnresolvableHost(f"{host} cannot be resolved: {exc}") from None
     addresses: list[Address] = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     for address in addresses:
         if address.is_loopback and host not in LOOPBACK_NAMES:

@@ -67,8 +67,8 @@ async def resolve(ctx: AccountContext) -> Resolved:
     has_credentials = token is not None or oauth is not None
     if settings.api_base_url:
         base_url = settings.api_base_url.rstrip("/")
-    elif sandbox_url and not has_credentials:
-        base_url = sandbox_url
+    elif sandbox_url and (not has_credentials or (token or {}).get("api") == "sandbox"):
+        base_url = sandbox_url  # no credentials, or a token that connect found valid in the mounted sandbox
     else:
         base_url = HIGHLEVEL_API_URL
     sandbox = settings.sandbox or (sandbox_url is not None and base_url == sandbox_url)
@@ -88,7 +88,10 @@ async def _sandbox_location(ctx: AccountContext, base_url: str, mounted_url: str
     """This account's own location in the sandbox: assigned once, the seeded one only to the first account."""
     assigned = await ctx.get_secret(SANDBOX_SECRET)
     if assigned:
-        return str(assigned["location_id"])
+        location_id, token = str(assigned["location_id"]), str(assigned["token"])
+        if location_id != SANDBOX_LOCATION_ID and base_url == mounted_url:
+            await _sandbox_has(ctx, base_url, location_id, token)
+        return location_id
     holder = await ctx.plugin_context.account_for_external_id(SANDBOX_LOCATION_ID)
     if holder is None or holder.account_id == ctx.account_id:
         try:
@@ -102,21 +105,35 @@ async def _sandbox_location(ctx: AccountContext, base_url: str, mounted_url: str
         return ""  # a standalone sandbox: its location is set in the settings, never guessed
     location_id = "lb" + "".join(ch for ch in ctx.account_id if ch.isalnum())[:12] + secrets.token_hex(4)
     token = "ledgerbridge-sandbox-" + secrets.token_urlsafe(16)
+    if not await _sandbox_has(ctx, base_url, location_id, token):
+        return ""
+    await ctx.put_secret(SANDBOX_SECRET, {"location_id": location_id, "token": token})
+    await ctx.bind_external_id(location_id)
+    await ctx.log(f"CRM Connect sandbox location {location_id} made for this account")
+    return location_id
+
+
+_ensured: set[tuple[str, str]] = set()
+
+
+async def _sandbox_has(ctx: AccountContext, base_url: str, location_id: str, token: str) -> bool:
+    """Make sure the mounted sandbox holds this account's location (once per process: a sandbox without a
+    state file forgets its locations when the server restarts)."""
+    if (base_url, location_id) in _ensured:
+        return True
     try:
         async with httpx.AsyncClient(timeout=10.0) as http:
             response = await http.post(
-                f"{base_url}/_control/locations",
-                json={"id": location_id, "name": ctx.account.name, "token": token},
+                f"{base_url}/_control/locations", json={"id": location_id, "name": ctx.account.name, "token": token}
             )
     except httpx.HTTPError as exc:
         await ctx.log(f"could not make a CRM sandbox location for this account: {exc}", level="warning")
-        return ""
-    if response.status_code >= 300:
-        await ctx.log(f"the CRM sandbox refused a new location ({response.status_code})", level="warning")
-        return ""
-    await ctx.put_secret(SANDBOX_SECRET, {"location_id": location_id, "token": token})
-    await ctx.log(f"CRM Connect sandbox location {location_id} made for this account")
-    return location_id
+        return False
+    if response.status_code >= 300 and "already exists" not in response.text:
+        await ctx.log(f"the CRM sandbox refused a location for this account ({response.status_code})", level="warning")
+        return False
+    _ensured.add((base_url, location_id))
+    return True
 
 
 async def binding_conflict(ctx: AccountContext, location_id: str) -> str | None:

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import httpx
 from ledgerbridge import AccountContext, PluginContext
 from ledgerbridge.web import ApiError, admin_submission, is_form, require_admin
-from ledgerbridge.web.outbound import OutboundGuard, UnsafeUrl, resolve_checked
+from ledgerbridge.web.outbound import OutboundGuard, UnresolvableHost, UnsafeUrl, resolve_checked
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
@@ -24,6 +24,7 @@ from ledgerbridge_crmconnect.connection import (
     CLIENT_ID_ENV,
     CLIENT_SECRET_ENV,
     OAUTH_SECRET,
+    SANDBOX_NAME,
     TOKEN_SECRET,
     Connections,
     binding_conflict,
@@ -114,21 +115,11 @@ async def connect(plugin: PluginContext, request: Request) -> Response:
     token = token or (str(stored["token"]) if stored else None)
     if location_id is None or token is None:
         raise ApiError(422, "connecting needs a location_id and a Private Integration Token (token)")
-    resolved = await resolve(account)
-    base_url = settings.api_base_url.rstrip("/") if settings.api_base_url else HIGHLEVEL_API_URL
-    if not settings.api_base_url and resolved.sandbox and resolved.base_url != HIGHLEVEL_API_URL:
-        base_url = resolved.base_url  # the sandbox mounted in this server
-    try:
-        await resolve_checked(base_url, allow_loopback=resolved.sandbox)
-    except UnsafeUrl as exc:
-        raise ApiError(422, f"the CRM API URL is not allowed: {exc}") from None
     conflict = await binding_conflict(account, location_id)
     if conflict is not None:
         raise ApiError(409, conflict)
-    async with httpx.AsyncClient(timeout=15.0, event_hooks={"request": [OutboundGuard(allow_loopback=True)]}) as http:
-        await _check_with_crm(http, base_url, location_id, token)
-        keys = await _sandbox_keys(http, base_url) if resolved.sandbox and base_url != HIGHLEVEL_API_URL else None
-    await account.put_secret(TOKEN_SECRET, {"token": token})
+    api, keys = await _validated_api(plugin, settings, location_id, token)
+    await account.put_secret(TOKEN_SECRET, {"token": token, "api": api})
     await account.update_settings(location_id=location_id)
     if keys and not settings.webhook_rsa_public_key and not settings.webhook_ed25519_public_key:
         # remembered with the account, so no webhook ever makes the server fetch them again
@@ -144,6 +135,46 @@ async def connect(plugin: PluginContext, request: Request) -> Response:
     if is_form(request):
         return RedirectResponse(plugin.integrations_url(account.account_id), 303)
     return JSONResponse({"location_id": resolved.location_id, "auth": resolved.auth, "api": resolved.base_url})
+
+
+async def _validated_api(
+    plugin: PluginContext, settings: Any, location_id: str, token: str
+) -> tuple[str, dict[str, str] | None]:
+    """Where the token works: ("configured" | "sandbox" | "highlevel", the sandbox's webhook keys if any).
+
+    The configured API when there is one; otherwise the sandbox mounted in this server (a sandbox token), then
+    HighLevel. Each URL but this server's own is checked (https, public address) before the token goes there.
+    """
+    mounted = plugin.sandbox_url(SANDBOX_NAME)
+    candidates: list[tuple[str, str, bool]] = []
+    if settings.api_base_url:
+        candidates.append(("configured", settings.api_base_url.rstrip("/"), settings.sandbox))
+    else:
+        if mounted:
+            candidates.append(("sandbox", mounted, True))
+        candidates.append(("highlevel", HIGHLEVEL_API_URL, False))
+    failures: list[ApiError] = []
+    for api, base_url, sandbox in candidates:
+        own = base_url == mounted
+        if not own:
+            try:
+                await resolve_checked(base_url, allow_loopback=sandbox)
+            except UnresolvableHost as exc:
+                failures.append(ApiError(502, f"CRM Connect could not be reached to check the token: {exc}"))
+                continue
+            except UnsafeUrl as exc:
+                raise ApiError(422, f"the CRM API URL is not allowed: {exc}") from None
+        hooks = {} if own else {"request": [OutboundGuard(allow_loopback=True)]}
+        async with httpx.AsyncClient(timeout=15.0, event_hooks=hooks) as http:
+            try:
+                await _check_with_crm(http, base_url, location_id, token)
+            except ApiError as exc:
+                failures.append(exc)
+                continue
+            # this server's own sandbox is asked for its keys when a webhook comes; another one's are kept now
+            return api, await _sandbox_keys(http, base_url) if sandbox and not own else None
+    status = 502 if all(failure.status == 502 for failure in failures) else 422
+    raise ApiError(status, "; ".join(failure.message for failure in failures))
 
 
 async def _sandbox_keys(http: httpx.AsyncClient, base_url: str) -> dict[str, str] | None:
