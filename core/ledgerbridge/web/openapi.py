@@ -24,9 +24,14 @@ ERROR = {
     "type": "object",
     "properties": {
         "error": {
-            "type": "object",
-            "properties": {"status": {"type": "integer"}, "message": {"type": "string"}},
-            "required": ["status", "message"],
+            "anyOf": [
+                {
+                    "type": "object",
+                    "properties": {"status": {"type": "integer"}, "message": {"type": "string"}},
+                    "required": ["status", "message"],
+                },
+                {"type": "string", "description": "the message alone (the QuickBooks plugin's routes)"},
+            ]
         }
     },
     "required": ["error"],
