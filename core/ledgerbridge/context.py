@@ -7,6 +7,7 @@ its own links, cursors, secrets and settings, and only for the account at hand.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets as token_generator
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
+from ledgerbridge.locks import store_lock
 from ledgerbridge.models import Event, Notification, encode_event, event_type
 from ledgerbridge.store import Account, Link, NewEvent, Nonce, PluginState
 
@@ -197,6 +199,15 @@ class AccountContext:
         )
         await self._runtime.store.put_nonce(nonce)
         return key
+
+    # a lock across processes (one token refresh however many servers share the store)
+
+    def exclusive(
+        self, name: str, *, hold_seconds: float = 60.0, wait_seconds: float = 60.0
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        """`async with ctx.exclusive("refresh"):` runs in one task of one process at a time, for this account
+        and plugin, in every process that shares the store."""
+        return store_lock(self._runtime.store, f"{self.plugin}:{self.account_id}:{name}", hold_seconds, wait_seconds)
 
     # pausing deliveries while a connection needs the user
 

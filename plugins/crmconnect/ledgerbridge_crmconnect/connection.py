@@ -197,7 +197,8 @@ class OAuthTokens:
         return grant
 
     async def _refresh(self, stale_access_token: str) -> str:
-        async with self._lock:
+        # one refresh per expiry: one task here, and one process among all that share the store
+        async with self._lock, self._ctx.exclusive("oauth-refresh", hold_seconds=REFRESH_LOCK_SECONDS + 30):
             grant = await self._grant()
             if grant["access_token"] != stale_access_token:  # another task refreshed meanwhile
                 return str(grant["access_token"])

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import logging
 import time
@@ -65,6 +66,8 @@ KIND_BY_INVOICE_STATUS = {
     "void": "InvoiceVoid",
 }
 LAST_WEBHOOK_CURSOR = "last_webhook_at"
+RETRY_PASS = "retry-pass:"
+RETRY_PASS_SECONDS = 6 * 3600.0
 LAST_WEBHOOK_EVERY_SECONDS = 30.0
 
 
@@ -227,7 +230,7 @@ class WebhookReceiver:
             return _error(400, "the webhook body must be a JSON object")
         max_age = resolved.settings.webhook_max_age_seconds if resolved else 300.0
         stale = self._stale(body.get("timestamp"), max_age)
-        if stale and not self.retry_passes.holds(body.get("webhookId")):
+        if stale and not await self._retry_allowed(account, body.get("webhookId")):
             return _error(400, stale)
         kind = event_kind(body)
         location = envelope.location if envelope else None
@@ -244,10 +247,41 @@ class WebhookReceiver:
         except Exception as exc:
             logger.warning("could not persist webhook %s: %s", event_id, exc)
             if isinstance(body.get("webhookId"), str):
-                self.retry_passes.grant(body["webhookId"])
+                await self._grant_retry(account, body["webhookId"])
             return _error(429, "the event could not be stored; retry later", {"Retry-After": "60"})
+        if stale:
+            await self._spend_retry(account, body.get("webhookId"))
         await self._record_receipt(account)
         return JSONResponse({"status": "stored" if created else "duplicate", "id": event_id})
+
+    # HighLevel re-sends a 429'd webhook ~10 minutes later with its original timestamp: that retry is let
+    # through the freshness check. The allowance is kept in the store (a restart must not turn the retry
+    # into a 400 that HighLevel never retries) and in memory (the store may be what just failed).
+
+    async def _grant_retry(self, account: AccountContext, webhook_id: str) -> None:
+        self.retry_passes.grant(webhook_id)
+        try:
+            await account.set_cursor(RETRY_PASS + webhook_id[:200], repr(self.plugin.now() + RETRY_PASS_SECONDS))
+        except Exception as exc:
+            logger.warning("could not keep the retry allowance of %s durably: %s", webhook_id, exc)
+
+    async def _retry_allowed(self, account: AccountContext | None, webhook_id: object) -> bool:
+        if not isinstance(webhook_id, str) or not webhook_id:
+            return False
+        if self.retry_passes.holds(webhook_id):
+            return True
+        if account is None:
+            return False
+        until = await account.get_cursor(RETRY_PASS + webhook_id[:200])
+        try:
+            return until is not None and float(until) > self.plugin.now()
+        except ValueError:
+            return False
+
+    async def _spend_retry(self, account: AccountContext, webhook_id: object) -> None:
+        if isinstance(webhook_id, str) and webhook_id:
+            with contextlib.suppress(Exception):
+                await account.set_cursor(RETRY_PASS + webhook_id[:200], None)
 
     async def _account(self, envelope: WebhookEnvelope | None) -> AccountContext | None:
         location = envelope.location if envelope else None

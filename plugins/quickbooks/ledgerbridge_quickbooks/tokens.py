@@ -1,4 +1,5 @@
-"""The token store: encrypted at rest (ctx secrets), one refresh at a time per company, rotation saved first.
+"""The token store: encrypted at rest (ctx secrets), one refresh at a time per company in every process sharing
+the store (`ctx.exclusive`), rotation saved first.
 
 Intuit's refresh token rotates on every refresh and the previous one dies 24 h later, so the newest pair is
 stored before the new access token is used. `invalid_grant` means the user must reconnect: deliveries pause.
@@ -84,7 +85,8 @@ class TokenManager:
     async def refresh(self, ctx: AccountContext, rejected: str) -> str:
         """A new access token unless another task already replaced `rejected` (then that one)."""
         current = await self.connection(ctx)
-        async with self.lock(current.realm_id):
+        # one refresh per expiry: one task in this process, then one process among all sharing the store
+        async with self.lock(current.realm_id), ctx.exclusive(f"refresh:{current.realm_id}", hold_seconds=90.0):
             stored = await load_connection(ctx)
             if stored is None:
                 self.forget(ctx.account_id)
