@@ -159,6 +159,10 @@ async def test_a_restart_with_several_accounts_and_a_conflicting_location_serves
                 # an old install's state: a second account set to the first one's location
                 await app.state.runtime.store.set_plugin_settings("initech", "crmconnect",
                                                                   {"location_id": SANDBOX_LOCATION_ID})  # fmt: skip
+                # and settings written before URLs were checked: the metadata service as the CRM API
+                await http.post("/admin/api/accounts", json={"name": "Umbrella"}, headers=ADMIN)
+                await app.state.runtime.store.set_plugin_settings("umbrella", "crmconnect",
+                                                                  {"api_base_url": "http://169.254.169.254"})  # fmt: skip
                 continue
             assert (await http.get("/readyz")).json() == {"status": "ready"}
             card = (await http.get(CARD.format("initech"), headers=ADMIN)).json()
@@ -166,6 +170,10 @@ async def test_a_restart_with_several_accounts_and_a_conflicting_location_serves
             assert "already connected to the account 'Acme'" in card["summary"]
             assert (await http.get(CARD.format("acme"), headers=ADMIN)).json()["status"] == "connected"
             assert (await http.get(CARD.format("globex"), headers=ADMIN)).json()["status"] == "connected"
+            umbrella = (await http.get("/admin/api/accounts/umbrella", headers=ADMIN)).json()
+            crm = next(p for p in umbrella["plugins"] if p["name"] == "crmconnect")
+            assert "could not start for this account" in crm["paused_reason"]
+            assert "api_base_url is not allowed" in crm["paused_reason"]
 
 
 FAILING_PLUGIN = """

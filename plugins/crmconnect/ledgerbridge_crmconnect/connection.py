@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import secrets
 from collections.abc import AsyncIterator
@@ -145,6 +146,21 @@ async def binding_conflict(ctx: AccountContext, location_id: str) -> str | None:
         f"CRM location {location_id} is already connected to the account {holder.account.name!r}. "
         "A location serves one account: disconnect it there first, or connect this account to another location."
     )
+
+
+async def start_account(ctx: AccountContext) -> None:
+    """At server start: bind the account's location. A problem with one account (a conflict, settings that no
+    longer validate, an unreachable sandbox) is logged and shown on its card, and never stops the server."""
+    try:
+        await ensure_bound(ctx, await resolve(ctx))
+    except Exception as exc:
+        logging.getLogger("ledgerbridge.plugins.crmconnect").exception("account %s cannot start", ctx.account_id)
+        reason = f"CRM Connect could not start for this account: {exc}"
+        try:
+            await ctx.pause(reason[:500])
+            await ctx.log(reason[:500], level="error")
+        except Exception:  # the store itself is failing: the server log has it
+            pass
 
 
 async def ensure_bound(ctx: AccountContext, resolved: Resolved) -> bool:

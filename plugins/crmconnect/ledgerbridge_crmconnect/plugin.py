@@ -33,8 +33,8 @@ from ledgerbridge_crmconnect.connection import (
     SANDBOX_LOCATION_ID,
     SANDBOX_TOKEN,
     Connections,
-    ensure_bound,
     resolve,
+    start_account,
     steering,
 )
 from ledgerbridge_crmconnect.contacts import sync_contact
@@ -79,7 +79,7 @@ def settings_schema() -> type[CrmConnectSettings]:
 @hookimpl
 async def startup(plugin: PluginContext) -> None:
     for ctx in await plugin.accounts(enabled_only=True):
-        await ensure_bound(ctx, await resolve(ctx))
+        await start_account(ctx)  # one account's problem is shown on its card, never stops the server
 
 
 @hookimpl

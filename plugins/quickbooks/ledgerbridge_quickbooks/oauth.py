@@ -72,7 +72,9 @@ def callback_route(plugin: PluginContext) -> Any:
             return _error(400, "the callback needs code and realmId")
         bound = await plugin.account_for_external_id(realm_id)
         if bound is not None and bound.account_id != ctx.account_id:
-            return _error(409, f"QuickBooks company {realm_id} is already connected to another account")
+            holder = bound.account.name
+            taken = f"QuickBooks company {realm_id} is already connected to the account {holder!r}."
+            return _error(409, f"{taken} A company serves one account: disconnect it there first, or choose another.")
         service = service_for(plugin)
         try:
             tokens = await asyncio.to_thread(service.oauth.exchange, code, realm_id)

@@ -70,9 +70,16 @@ class TokenManager:
         self._cache[account_id] = connection
 
     async def connection(self, ctx: AccountContext) -> Connection:
-        found = self._cache.get(ctx.account_id) or await load_connection(ctx)
+        found = self._cache.get(ctx.account_id)
         if found is None:
-            raise errors.ReauthorizationNeeded("QuickBooks is not connected for this account: use QB Connect")
+            found = await load_connection(ctx)
+            if found is None:
+                raise errors.ReauthorizationNeeded("QuickBooks is not connected for this account: use QB Connect")
+            if (await ctx.state()).external_id != found.realm_id:
+                # sealed: tokens are used only for the company bound to this very account
+                raise errors.ReauthorizationNeeded(
+                    f"QuickBooks company {found.realm_id} is not bound to this account: connect it again"
+                )
         self._cache[ctx.account_id] = found
         return found
 
