@@ -266,23 +266,44 @@ async def callback(plugin: PluginContext, connections: Connections, request: Req
         "user_type": "Location",
         "redirect_uri": plugin.url("oauth/callback"),
     }
-    response = await connections.http.post(token_url, data=form)
+    try:
+        response = await connections.http.post(token_url, data=form)
+    except httpx.HTTPError as exc:
+        raise ApiError(502, f"the CRM could not be reached to exchange the authorization code: {exc}") from None
+    if 400 <= response.status_code < 500:
+        raise ApiError(400, f"the CRM refused the authorization code ({response.status_code}); start again")
     if not response.is_success:
-        raise ApiError(502, f"the CRM refused the authorization code ({response.status_code})")
-    body = response.json()
-    location_id = str(body.get("locationId") or "")
-    await account.put_secret(
-        OAUTH_SECRET,
-        {
-            "access_token": body["access_token"],
-            "refresh_token": body["refresh_token"],
-            "expires_at": account.now() + float(body.get("expires_in", 86_399)),
-            "location_id": location_id,
-        },
-    )
-    if location_id:
-        await account.update_settings(location_id=location_id)
-    await ensure_bound(account, await resolve(account))
+        raise ApiError(502, f"the CRM could not exchange the authorization code now ({response.status_code})")
+    grant = _grant(response)
+    location_id = grant["location_id"]
+    if not location_id:
+        raise ApiError(502, "the CRM's token answer names no location; start again")
+    conflict = await binding_conflict(account, location_id)  # checked before anything is saved
+    if conflict is not None:
+        raise ApiError(409, conflict)
+    expires_at = account.now() + grant.pop("expires_in")
+    await account.put_secret(OAUTH_SECRET, {**grant, "expires_at": expires_at})
+    await account.update_settings(location_id=location_id)
+    if not await ensure_bound(account, await resolve(account)):
+        await account.delete_secret(OAUTH_SECRET)
+        raise ApiError(409, await binding_conflict(account, location_id) or "the location was taken meanwhile")
     await account.resume()
     await account.log(f"CRM Connect connected by OAuth to location {location_id}")
     return JSONResponse({"connected": True, "location_id": location_id})
+
+
+def _grant(response: httpx.Response) -> dict[str, Any]:
+    """The token answer's fields, or a 502 when the CRM sent something unusable."""
+    try:
+        body = response.json()
+        grant = {
+            "access_token": body["access_token"],
+            "refresh_token": body["refresh_token"],
+            "expires_in": float(body.get("expires_in", 86_399)),
+            "location_id": body.get("locationId") or "",
+        }
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise ApiError(502, "the CRM's token answer could not be read; start again") from None
+    if not all(isinstance(grant[k], str) for k in ("access_token", "refresh_token", "location_id")):
+        raise ApiError(502, "the CRM's token answer could not be read; start again")
+    return grant
