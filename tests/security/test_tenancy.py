@@ -15,6 +15,7 @@ from ledgerbridge.testing import free_port, running_server
 from ledgerbridge.web.app import create_app
 from ledgerbridge.web.outbound import OutboundGuard, UnsafeUrl, resolve_checked
 from ledgerbridge_crmconnect.connection import SANDBOX_LOCATION_ID
+from ledgerbridge_crmconnect.poller import TICK_ENV
 
 from tests.security.conftest import ADMIN, Product, product_settings, real_plugins
 
@@ -143,8 +144,9 @@ async def test_without_a_mounted_sandbox_an_account_without_credentials_is_not_c
 
 
 async def test_a_restart_with_several_accounts_and_a_conflicting_location_serves_and_shows_the_conflict(
-    tmp_path: Path, clean_env: None
+    tmp_path: Path, clean_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv(TICK_ENV, "0.1")
     data = tmp_path / "data"
     for attempt in range(2):
         port = free_port()
@@ -167,6 +169,9 @@ async def test_a_restart_with_several_accounts_and_a_conflicting_location_serves
             assert (await http.get("/readyz")).json() == {"status": "ready"}
             card = (await http.get(CARD.format("initech"), headers=ADMIN)).json()
             assert card["status"] == "reconnect_needed"
+            await asyncio.sleep(0.5)  # a few poller ticks (0.1 s): the conflict is said once, not every tick
+            activity = (await http.get("/admin/api/accounts/initech/activity", headers=ADMIN)).json()
+            assert sum("already connected to the account" in entry["message"] for entry in activity) == 1
             assert "already connected to the account 'Acme'" in card["summary"]
             assert (await http.get(CARD.format("acme"), headers=ADMIN)).json()["status"] == "connected"
             assert (await http.get(CARD.format("globex"), headers=ADMIN)).json()["status"] == "connected"

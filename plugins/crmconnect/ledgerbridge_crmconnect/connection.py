@@ -156,11 +156,8 @@ async def start_account(ctx: AccountContext) -> None:
     except Exception as exc:
         logging.getLogger("ledgerbridge.plugins.crmconnect").exception("account %s cannot start", ctx.account_id)
         reason = f"CRM Connect could not start for this account: {exc}"
-        try:
+        with contextlib.suppress(Exception):  # the store itself is failing: the server log has it
             await ctx.pause(reason[:500])
-            await ctx.log(reason[:500], level="error")
-        except Exception:  # the store itself is failing: the server log has it
-            pass
 
 
 async def ensure_bound(ctx: AccountContext, resolved: Resolved) -> bool:
@@ -182,9 +179,7 @@ async def ensure_bound(ctx: AccountContext, resolved: Resolved) -> bool:
             if state.paused_reason and state.paused_reason.startswith("CRM location "):
                 await ctx.resume()  # the conflict that paused it is gone
             return True
-    if state.paused_reason != conflict:
-        await ctx.pause(conflict)
-        await ctx.log(conflict, level="error")
+    await ctx.pause(conflict)  # logged once, when the reason is new
     return False
 
 
