@@ -4,9 +4,14 @@ servers and tasks find the token expired at once."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import os
 import re
+import sys
 from html import unescape
 from pathlib import Path
+from typing import Any
 
 import httpx
 import msgspec
@@ -18,10 +23,11 @@ from ledgerbridge_quickbooks.sandbox import AppRegistration, SandboxConfig
 from ledgerbridge_quickbooks.sandbox import create_app as create_qb_sandbox
 from ledgerbridge_quickbooks.service import service_for
 from ledgerbridge_quickbooks.tokens import load_connection, save_connection
+from ledgerbridge_quickbooks.webhooks import sign
 
 from tests.security.conftest import ADMIN, product_settings, real_plugins
 
-CLIENT_ID, CLIENT_SECRET = "two-servers-client", "two-servers-secret"
+CLIENT_ID, CLIENT_SECRET, VERIFIER = "two-servers-client", "two-servers-secret", "two-servers-verifier"
 
 
 async def connect(http: httpx.AsyncClient, url: str) -> None:
@@ -88,3 +94,107 @@ async def test_two_servers_sharing_a_data_dir_refresh_an_expired_token_exactly_o
         assert len(set(tokens)) == 1 and tokens[0] != stored.access_token
         latest = await load_connection(contexts[1])  # type: ignore[arg-type]
         assert latest is not None and latest.access_token == tokens[0]
+
+
+class CountingRefreshes:
+    """The QuickBooks sandbox as the vendor, counting refresh-token grants at its token endpoint (slowly)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.refreshes = 0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not scope["path"].endswith("/oauth2/v1/tokens/bearer"):
+            await self.app(scope, receive, send)
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        if b"grant_type=refresh_token" in body:
+            self.refreshes += 1
+            await asyncio.sleep(1.0)  # a slow token endpoint: both servers find the token expired meanwhile
+        sent = False
+
+        async def replay() -> Any:
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+async def start_server(data: Path, port: int, env: dict[str, str]) -> asyncio.subprocess.Process:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ledgerbridge.cli", "serve", "--data-dir", str(data), "--port", str(port),
+        env={**os.environ, **env}, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    async with httpx.AsyncClient() as http:
+        for _ in range(300):
+            with contextlib.suppress(httpx.TransportError):
+                if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
+                    return process
+            await asyncio.sleep(0.1)
+    process.kill()
+    raise AssertionError("the server did not start")
+
+
+@pytest.mark.slow
+async def test_two_server_processes_on_one_data_dir_refresh_once_when_50_deliveries_find_the_token_expired(
+    tmp_path: Path, clean_env: None
+) -> None:
+    sandbox_port, ports = free_port(), [free_port(), free_port()]
+    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+    engine_app = create_qb_sandbox(SandboxConfig(base_url=sandbox_url, apps=[AppRegistration(
+        client_id=CLIENT_ID, client_secret=CLIENT_SECRET, verifier_token=VERIFIER,
+        redirect_uris=[f"http://127.0.0.1:{port}/plugins/quickbooks/callback" for port in ports])]))  # fmt: skip
+    vendor = CountingRefreshes(engine_app)
+    env = {
+        "LEDGERBRIDGE_ADMIN_TOKEN": ADMIN["Authorization"].removeprefix("Bearer "),
+        "LEDGERBRIDGE_QBO_CLIENT_ID": CLIENT_ID, "LEDGERBRIDGE_QBO_CLIENT_SECRET": CLIENT_SECRET,
+        "LEDGERBRIDGE_QBO_VERIFIER_TOKEN": VERIFIER, "LEDGERBRIDGE_QBO_CONTACTS_EVERY": "3600",
+        "LEDGERBRIDGE_QBO_ENVIRONMENT": f"{sandbox_url}/.well-known/openid_configuration",
+    }  # fmt: skip
+    data = tmp_path / "data"
+    urls = [f"http://127.0.0.1:{port}" for port in ports]
+    async with running_server(vendor, port=sandbox_port), httpx.AsyncClient(timeout=30) as http:
+        first = await start_server(data, ports[0], env)
+        second = await start_server(data, ports[1], env)
+        try:
+            await http.post(f"{urls[0]}/admin/api/accounts", json={"name": "Acme"}, headers=ADMIN)
+            await connect(http, urls[0])
+            realm = (await http.get(f"{sandbox_url}/_control/state")).json()["connections"][0][1]
+            assert (await http.post(f"{sandbox_url}/_control/clock/advance", json={"seconds": 7200})).is_success
+            refreshes_before = vendor.refreshes
+
+            async def notify(n: int) -> httpx.Response:
+                body = json.dumps({"eventNotifications": [{"realmId": realm, "dataChangeEvent": {"entities": [
+                    {"name": "Invoice", "id": str(1000 + n), "operation": "Update",
+                     "lastUpdated": f"2026-01-01T00:00:{n:02d}Z"}]}}]}).encode()  # fmt: skip
+                return await http.post(f"{urls[n % 2]}/plugins/quickbooks/webhooks", content=body,
+                                       headers={"intuit-signature": sign(VERIFIER, body)})  # fmt: skip
+
+            answers = await asyncio.gather(*(notify(n) for n in range(50)))
+            assert [a.json()["accepted"] for a in answers] == [1] * 50
+
+            async def settled() -> bool:
+                counts = (await http.get(f"{urls[0]}/admin/api/accounts/acme", headers=ADMIN)).json()["deliveries"]
+                return counts.get("pending", 0) == 0 and sum(counts.values()) >= 50
+
+            for _ in range(300):
+                if await settled():
+                    break
+                await asyncio.sleep(0.1)
+            assert await settled()
+            assert vendor.refreshes - refreshes_before == 1
+            dead = (await http.get(f"{urls[0]}/admin/api/accounts/acme/deliveries?state=dead", headers=ADMIN)).json()
+            assert dead == []
+        finally:
+            for process in (first, second):
+                process.terminate()
+                await asyncio.wait_for(process.wait(), 20)
