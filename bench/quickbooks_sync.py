@@ -22,7 +22,6 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
-import ledgerbridge_quickbooks.plugin as qbo_plugin
 import msgspec
 from ledgerbridge import Contact, Invoice, InvoiceChange, LineItem, Money, Payment
 from ledgerbridge.plugins import PluginManager
@@ -30,9 +29,9 @@ from ledgerbridge.runtime import Runtime
 from ledgerbridge.settings import Settings
 from ledgerbridge.testing import free_port, running_server
 from ledgerbridge.web.app import create_app
+from ledgerbridge_quickbooks.plugin import QuickBooksPlugin
 from ledgerbridge_quickbooks.sandbox import AppRegistration, SandboxConfig
 from ledgerbridge_quickbooks.sandbox import create_app as create_sandbox
-from ledgerbridge_quickbooks.service import service_for
 
 ADMIN = "bench-admin-token-0001"
 CLIENT_ID, SECRET = "bench-client", "bench-secret"
@@ -70,7 +69,9 @@ class Bench:
 
     @property
     def calls(self) -> int:
-        return sum(client.calls for client in service_for(self.runtime.plugin_context("quickbooks")).clients)
+        plugin = self.runtime.plugins.plugin("quickbooks")
+        assert isinstance(plugin, QuickBooksPlugin)
+        return sum(client.calls for client in plugin.service.clients)
 
     async def connect(self) -> str:
         response = await self.http.get(f"{self.url}/plugins/quickbooks/connect", params={"account": "acme"},
@@ -127,7 +128,7 @@ async def main(docs: int, time_scale: float, workers: int) -> None:
                             workers=workers, poll_interval_seconds=0.02, backoff_base_seconds=0.05,
                             backoff_cap_seconds=1.0)  # fmt: skip
         manager = PluginManager()
-        manager.register(qbo_plugin, "quickbooks")
+        manager.register(QuickBooksPlugin, "quickbooks")
         manager.register(type("FakeCRM", (), {})(), "crm")
         runtime = Runtime(settings, manager)
         app = create_app(settings, runtime=runtime, mount_sandboxes=False)

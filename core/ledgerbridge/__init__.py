@@ -6,22 +6,32 @@ The public API for plugin authors is what this package exports; see docs/plugins
 from ledgerbridge.cards import CardAction, CardField, CardProgress, CardToggle, IntegrationCard
 from ledgerbridge.context import AccountContext, DeliveryContext, PluginContext
 from ledgerbridge.errors import PermanentFailure, ReauthorizationRequired, RetryLater, Skip
+from ledgerbridge.events import ROLES, EventType, Role, decode_event, event_types, register_event_type
 from ledgerbridge.hookspecs import hookimpl
 from ledgerbridge.models import (
+    PAYMENT_SOURCES,
     Address,
     Contact,
+    ContactChangeKind,
     ContactSync,
     Discount,
     Event,
     FirstInvoicePaid,
     Invoice,
     InvoiceChange,
+    InvoiceChangeKind,
+    InvoicePaid,
+    InvoiceStatus,
     LineItem,
     Money,
     Notification,
     Payment,
+    PaymentSourceKind,
     Refund,
+    ReviewRequest,
     TaxRate,
+    encode_event,
+    event_type,
 )
 from ledgerbridge.sandboxes import SandboxSpec
 from ledgerbridge.tasks import BackgroundTask
@@ -29,6 +39,8 @@ from ledgerbridge.tasks import BackgroundTask
 __version__ = "0.1.0"
 
 __all__ = [
+    "PAYMENT_SOURCES",
+    "ROLES",
     "AccountContext",
     "Address",
     "BackgroundTask",
@@ -37,26 +49,39 @@ __all__ = [
     "CardProgress",
     "CardToggle",
     "Contact",
+    "ContactChangeKind",
     "ContactSync",
     "DeliveryContext",
     "Discount",
     "Event",
+    "EventType",
     "FirstInvoicePaid",
     "IntegrationCard",
     "Invoice",
     "InvoiceChange",
+    "InvoiceChangeKind",
+    "InvoicePaid",
+    "InvoiceStatus",
     "LineItem",
     "Money",
     "Notification",
     "Payment",
+    "PaymentSourceKind",
     "PermanentFailure",
     "PluginContext",
     "ReauthorizationRequired",
     "Refund",
     "RetryLater",
+    "ReviewRequest",
+    "Role",
     "SandboxSpec",
     "Skip",
     "TaxRate",
     "__version__",
+    "decode_event",
+    "encode_event",
+    "event_type",
+    "event_types",
     "hookimpl",
+    "register_event_type",
 ]

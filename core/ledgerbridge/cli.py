@@ -14,9 +14,10 @@ import msgspec
 
 from ledgerbridge import __version__
 from ledgerbridge.plugins import PluginError, PluginManager
+from ledgerbridge.runtime import Runtime
 from ledgerbridge.settings import Settings
-from ledgerbridge.store import SQLiteStore
-from ledgerbridge.web.operations import ACCOUNT_ID, slugify
+from ledgerbridge.web import operations
+from ledgerbridge.web.errors import ApiError
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -74,82 +75,80 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     if not infos:
         print("no plugins installed")
     for info in infos:
-        print(f"{info.name} {info.version or ''}  ({info.distribution or 'local'})")
+        role = f", role: {info.role}" if info.role else ", part of the core" if info.core else ""
+        print(f"{info.name} {info.version or ''}  ({info.distribution or 'local'}{role})")
         print(f"    hooks: {', '.join(info.hooks)}")
     return 0
 
 
-async def _with_store(settings: Settings, action: Callable[[SQLiteStore], Awaitable[int]]) -> int:
-    store = SQLiteStore(settings.database_path)
-    await store.open()
+async def _with_runtime(settings: Settings, action: Callable[[Runtime], Awaitable[int]]) -> int:
+    """The core on the data dir's store, its workers and plugins not started (a server may be running)."""
+    runtime = Runtime(settings, _plugins(settings))
+    await runtime.store.open()
     try:
-        return await action(store)
+        return await action(runtime)
     finally:
-        await store.close()
+        await runtime.store.close()
 
 
 def cmd_accounts(args: argparse.Namespace) -> int:
+    """Accounts through the same operations (and rules) as the admin API, on the store, no server needed."""
     settings = _settings(args)
 
-    async def run(store: SQLiteStore) -> int:
+    async def run(runtime: Runtime) -> int:
         if args.action == "list":
-            for account in await store.list_accounts():
-                enabled = sorted(await store.enabled_plugins(account.id))
+            for account in await runtime.store.list_accounts():
+                enabled = sorted(await runtime.store.enabled_plugins(account.id))
                 print(f"{account.id}\t{account.name}\tplugins: {', '.join(enabled) or '-'}")
             return 0
         if args.action == "create":
-            account_id = args.id or slugify(args.name)
-            if not ACCOUNT_ID.match(account_id):
-                return _fail(f"invalid account id {account_id!r}")
-            installed = _plugins(settings).names()
-            wanted = installed if args.plugins is None else [p for p in args.plugins.split(",") if p]
-            unknown = sorted(set(wanted) - set(installed))
-            if unknown:
-                return _fail(f"not installed: {', '.join(unknown)}")
-            try:
-                await store.create_account(account_id, args.name)
-            except KeyError as exc:
-                return _fail(str(exc.args[0]))
-            for plugin in wanted:
-                await store.set_plugin_enabled(account_id, plugin, True)
-            print(f"created account {account_id} with plugins: {', '.join(wanted) or '-'}")
+            wanted = None if args.plugins is None else [p for p in args.plugins.split(",") if p]
+            account = await operations.create_account(runtime, args.name, args.id, wanted)
+            enabled = sorted(await runtime.store.enabled_plugins(account.id))
+            print(f"created account {account.id} with plugins: {', '.join(enabled) or '-'}")
             return 0
-        if await store.get_account(args.account) is None:
-            return _fail(f"no account {args.account!r}")
+        account = await operations.get_account(runtime, args.account)
         if args.action in ("enable", "disable"):
-            if args.plugin not in _plugins(settings).names():
-                return _fail(f"no plugin named {args.plugin!r} is installed")
-            await store.set_plugin_enabled(args.account, args.plugin, args.action == "enable")
-            print(f"{args.plugin} {args.action}d for {args.account}")
+            enabled = args.action == "enable"
+            await operations.set_enabled(runtime, account, args.plugin, enabled, switch=args.switch)
+            print(f"{args.plugin} {args.action}d for {account.id}")
             return 0
-        await store.delete_account(args.account)
-        print(f"deleted account {args.account}")
+        if args.action == "backfill":
+            since = await operations.set_backfill(runtime, account, None if args.since == "off" else args.since)
+            print(f"backfill {'off' if since is None else 'from ' + args.since} for {account.id}")
+            return 0
+        await runtime.store.delete_account(account.id)
+        print(f"deleted account {account.id}")
         return 0
 
-    return asyncio.run(_with_store(settings, run))
+    return asyncio.run(_with_runtime(settings, run))
 
 
 def cmd_deliveries(args: argparse.Namespace) -> int:
     settings = _settings(args)
 
-    async def run(store: SQLiteStore) -> int:
-        if await store.get_account(args.account) is None:
-            return _fail(f"no account {args.account!r}")
+    async def run(runtime: Runtime) -> int:
+        account = await operations.get_account(runtime, args.account)
         if args.action == "list":
-            for d in await store.list_deliveries(args.account, args.state, args.limit):
+            for d in await runtime.store.list_deliveries(account.id, args.state, args.limit):
                 print(
                     f"{d.id}\t{d.state}\t{d.plugin}\t{d.event_type}\t{d.object_key}\tattempts={d.attempts}"
                     f"\t{d.last_error or ''}"
                 )
             return 0
-        import time
-
-        if await store.replay_delivery(args.account, args.delivery, time.time()):
-            print(f"delivery {args.delivery} queued again; a running server picks it up")
+        if args.action == "send-skipped":
+            report = await operations.send_skipped(runtime, account, args.ids or None)
+            for sent in report["sent"]:
+                print(f"delivery {sent['id']} queued for {sent['plugin']}")
+            for refused in report["refused"]:
+                print(f"delivery {refused['id']} not sent: {refused['reason']}", file=sys.stderr)
+            print(f"{len(report['sent'])} sent; a running server delivers them")
             return 0
-        return _fail(f"delivery {args.delivery} is not a dead letter of account {args.account!r}")
+        await operations.replay_delivery(runtime, account, args.delivery)
+        print(f"delivery {args.delivery} queued again; a running server picks it up")
+        return 0
 
-    return asyncio.run(_with_store(settings, run))
+    return asyncio.run(_with_runtime(settings, run))
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
@@ -219,6 +218,14 @@ def build_parser(plugins: PluginManager | None) -> argparse.ArgumentParser:
         toggle = actions.add_parser(verb, parents=[common])
         toggle.add_argument("account")
         toggle.add_argument("plugin")
+        toggle.add_argument(
+            "--switch", action="store_true", help="turning on other books: switch to them (the current go off)"
+        )
+    backfill = actions.add_parser(
+        "backfill", parents=[common], help="also sync payments and invoices created since a date"
+    )
+    backfill.add_argument("account")
+    backfill.add_argument("since", help="YYYY-MM-DD, or 'off'")
     delete = actions.add_parser("delete", parents=[common])
     delete.add_argument("account")
     accounts.set_defaults(handler=cmd_accounts)
@@ -232,6 +239,9 @@ def build_parser(plugins: PluginManager | None) -> argparse.ArgumentParser:
     replay = d_actions.add_parser("replay", parents=[common])
     replay.add_argument("account")
     replay.add_argument("delivery", type=int)
+    send = d_actions.add_parser("send-skipped", parents=[common], help="send skipped events now (nothing twice)")
+    send.add_argument("account")
+    send.add_argument("ids", type=int, nargs="*", help="which skipped deliveries (default: all of the account's)")
     deliveries.set_defaults(handler=cmd_deliveries)
 
     sandbox = commands.add_parser("sandbox", help="run a vendor sandbox on its own", add_help=False)
@@ -252,6 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except PluginError as exc:
         return _fail(str(exc))
+    except ApiError as exc:
+        return _fail(exc.message)
     except KeyboardInterrupt:
         return 130
 

@@ -10,31 +10,57 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets as token_generator
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 import msgspec
 
 from ledgerbridge.locks import store_lock
 from ledgerbridge.models import Event, Notification, encode_event, event_type
-from ledgerbridge.store import Account, Link, NewEvent, Nonce, PluginState
-
-if TYPE_CHECKING:
-    from ledgerbridge.runtime import Runtime
+from ledgerbridge.secrets import SecretBox
+from ledgerbridge.store import Account, Link, NewEvent, Nonce, PluginState, Store
 
 LogLevel = Literal["info", "warning", "error"]
 
 
+class Core(Protocol):
+    """What the contexts need of the running core; `ledgerbridge.runtime.Runtime` is the implementation."""
+
+    store: Store
+    secrets: SecretBox
+    clock: Callable[[], float]
+
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def data_dir(self) -> Path: ...
+    def sandbox_url(self, name: str) -> str | None: ...
+    def plugin_context(self, name: str) -> PluginContext: ...
+    def decode_settings(self, plugin: str, values: dict[str, Any]) -> Any: ...
+    async def account(self, account_id: str) -> Account | None: ...
+    async def enabled_plugins(self, account_id: str) -> frozenset[str]: ...
+    async def account_id_for(self, plugin: str, external_id: str) -> str | None: ...
+    async def bind_external_id(self, account_id: str, plugin: str, external_id: str | None) -> None: ...
+    async def publish(self, account_id: str, source: str, external_id: str, event: Event) -> bool: ...
+    async def pause(self, account_id: str, plugin: str, reason: str, *, observed_at: float | None = None) -> bool: ...
+    async def resume(self, account_id: str, plugin: str) -> None: ...
+    async def record_connection(self, account_id: str, plugin: str, at: float | None = None) -> float: ...
+    async def sync_start(self, account_id: str) -> float | None: ...
+    async def is_first_invoice(self, account_id: str, customer_id: str, invoice_id: str) -> bool: ...
+    async def default_review_link(self, account_id: str) -> str | None: ...
+
+
 class PluginContext:
-    def __init__(self, runtime: Runtime, name: str) -> None:
-        self._runtime = runtime
+    def __init__(self, core: Core, name: str) -> None:
+        self._core = core
         self.name = name
         self.log = logging.getLogger(f"ledgerbridge.plugins.{name}")
 
     @property
     def base_url(self) -> str:
         """This plugin's public URL prefix, where its routes are mounted."""
-        return f"{self._runtime.settings.base_url}/plugins/{self.name}"
+        return f"{self._core.base_url}/plugins/{self.name}"
 
     def url(self, path: str) -> str:
         return self.base_url + "/" + path.lstrip("/")
@@ -42,45 +68,45 @@ class PluginContext:
     @property
     def data_dir(self) -> Path:
         """A folder of this plugin's own under the server's data directory (created on first use)."""
-        path = self._runtime.settings.data_dir / "plugins" / self.name
+        path = self._core.data_dir / "plugins" / self.name
         path.mkdir(parents=True, exist_ok=True)
         return path
 
     @property
     def server_url(self) -> str:
-        return self._runtime.settings.base_url
+        return self._core.base_url
 
     def integrations_url(self, account_id: str) -> str:
         """The web UI's Settings › Integrations page of an account (where OAuth flows return to)."""
-        return f"{self._runtime.settings.base_url}/accounts/{account_id}/settings/integrations"
+        return f"{self._core.base_url}/accounts/{account_id}/settings/integrations"
 
     def sandbox_url(self, sandbox: str) -> str | None:
         """The public URL of a sandbox mounted in this server, or None when it is not mounted."""
-        return self._runtime.sandbox_urls.get(sandbox)
+        return self._core.sandbox_url(sandbox)
 
     def now(self) -> float:
-        return self._runtime.clock()
+        return self._core.clock()
 
     async def account(self, account_id: str) -> AccountContext | None:
-        account = await self._runtime.account(account_id)
-        return AccountContext(self._runtime, self.name, account) if account else None
+        account = await self._core.account(account_id)
+        return AccountContext(self._core, self.name, account) if account else None
 
     async def accounts(self, *, enabled_only: bool = True) -> list[AccountContext]:
         contexts = []
-        for account in await self._runtime.store.list_accounts():
-            if not enabled_only or self.name in await self._runtime.enabled_plugins(account.id):
-                contexts.append(AccountContext(self._runtime, self.name, account))
+        for account in await self._core.store.list_accounts():
+            if not enabled_only or self.name in await self._core.enabled_plugins(account.id):
+                contexts.append(AccountContext(self._core, self.name, account))
         return contexts
 
     async def account_for_external_id(self, external_id: str) -> AccountContext | None:
-        """The account bound to a vendor identity (a QuickBooks realm, a CRM location)."""
-        account_id = await self._runtime.account_id_for(self.name, external_id)
+        """The account bound to a vendor identity (an accounting company, a CRM location)."""
+        account_id = await self._core.account_id_for(self.name, external_id)
         return await self.account(account_id) if account_id else None
 
     async def take_nonce(self, key: str) -> tuple[AccountContext, dict[str, Any]] | None:
         """Consume a one-time value made by this plugin's `AccountContext.create_nonce`; None if unknown, expired
         or another plugin's (which is left for its owner: a state shown to the wrong callback consumes nothing)."""
-        nonce = await self._runtime.store.take_nonce(key, self.now(), plugin=self.name)
+        nonce = await self._core.store.take_nonce(key, self.now(), plugin=self.name)
         if nonce is None or nonce.plugin != self.name:
             return None
         account = await self.account(nonce.account_id)
@@ -88,42 +114,62 @@ class PluginContext:
 
 
 class AccountContext:
-    def __init__(self, runtime: Runtime, plugin: str, account: Account) -> None:
-        self._runtime = runtime
+    def __init__(self, core: Core, plugin: str, account: Account) -> None:
+        self._core = core
         self.plugin = plugin
         self.account = account
-        self.plugin_context = runtime.plugin_context(plugin)
+        self.plugin_context = core.plugin_context(plugin)
 
     @property
     def account_id(self) -> str:
         return self.account.id
 
     def now(self) -> float:
-        return self._runtime.clock()
+        return self._core.clock()
 
     # state and settings
 
     async def state(self) -> PluginState:
-        return await self._runtime.store.get_plugin_state(self.account_id, self.plugin)
+        return await self._core.store.get_plugin_state(self.account_id, self.plugin)
 
     async def is_enabled(self) -> bool:
-        return self.plugin in await self._runtime.enabled_plugins(self.account_id)
+        return self.plugin in await self._core.enabled_plugins(self.account_id)
 
     async def settings(self) -> Any:
         """The account's settings as the plugin's `settings_schema` type (a dict when it has none)."""
         state = await self.state()
-        return self._runtime.decode_settings(self.plugin, state.settings)
+        return self._core.decode_settings(self.plugin, state.settings)
 
     async def update_settings(self, **changes: Any) -> Any:
         state = await self.state()
         merged = {**state.settings, **changes}
-        settings = self._runtime.decode_settings(self.plugin, merged)
-        await self._runtime.store.set_plugin_settings(self.account_id, self.plugin, msgspec.to_builtins(settings))
+        settings = self._core.decode_settings(self.plugin, merged)
+        await self._core.store.set_plugin_settings(self.account_id, self.plugin, msgspec.to_builtins(settings))
         return settings
+
+    async def record_connection(self, at: float | None = None) -> float:
+        """Tell the core this plugin connected to its vendor for the account (after OAuth, say).
+
+        The first connection is the account's sync start for this plugin: the core skips documents created
+        before it (the user may send them, or set a backfill date). Later calls keep the first; it is returned.
+        """
+        return await self._core.record_connection(self.account_id, self.plugin, at)
+
+    async def sync_start(self) -> float | None:
+        """From when the account's books take documents (epoch seconds): a producer need not fetch older ones."""
+        return await self._core.sync_start(self.account_id)
+
+    async def is_first_invoice(self, customer_id: str, invoice_id: str) -> bool:
+        """Asks the account's accounting plugin: is this the customer's first invoice in the books?"""
+        return await self._core.is_first_invoice(self.account_id, customer_id, invoice_id)
+
+    async def default_review_link(self) -> str | None:
+        """Asks the account's CRM plugin where customers leave reviews (None when it does not know)."""
+        return await self._core.default_review_link(self.account_id)
 
     async def bind_external_id(self, external_id: str | None) -> None:
         """Bind a vendor identity to this account so `account_for_external_id` finds it (None unbinds)."""
-        await self._runtime.bind_external_id(self.account_id, self.plugin, external_id)
+        await self._core.bind_external_id(self.account_id, self.plugin, external_id)
 
     # publishing events
 
@@ -133,7 +179,7 @@ class AccountContext:
         `external_id` identifies the event at its source (a webhook id, a transaction id plus a version)
         and is what de-duplicates it.
         """
-        return await self._runtime.publish(self.account_id, self.plugin, external_id, event)
+        return await self._core.publish(self.account_id, self.plugin, external_id, event)
 
     async def notify(self, kind: str, payload: Any, *, external_id: str, object_key: str) -> bool:
         """Store a raw vendor notification for this plugin's own `on_notification`."""
@@ -143,23 +189,23 @@ class AccountContext:
     # links between this account's objects in two systems
 
     async def get_link(self, kind: str, local_id: str) -> Link | None:
-        return await self._runtime.store.get_link(self.account_id, self.plugin, kind, local_id)
+        return await self._core.store.get_link(self.account_id, self.plugin, kind, local_id)
 
     async def find_link(self, kind: str, remote_id: str) -> Link | None:
-        return await self._runtime.store.find_link(self.account_id, self.plugin, kind, remote_id)
+        return await self._core.store.find_link(self.account_id, self.plugin, kind, remote_id)
 
     async def put_link(self, kind: str, local_id: str, remote_id: str, **data: Any) -> None:
-        await self._runtime.store.put_link(self._link(kind, local_id, remote_id, data))
+        await self._core.store.put_link(self._link(kind, local_id, remote_id, data))
 
     async def claim_once(self, kind: str, key: str, **data: Any) -> bool:
         """True the first time `(kind, key)` is claimed for this account and plugin, False ever after."""
-        return await self._runtime.store.claim_link(self._link(kind, key, key, data))
+        return await self._core.store.claim_link(self._link(kind, key, key, data))
 
     async def delete_link(self, kind: str, local_id: str) -> None:
-        await self._runtime.store.delete_link(self.account_id, self.plugin, kind, local_id)
+        await self._core.store.delete_link(self.account_id, self.plugin, kind, local_id)
 
     async def count_links(self, kind: str) -> int:
-        return await self._runtime.store.count_links(self.account_id, self.plugin, kind)
+        return await self._core.store.count_links(self.account_id, self.plugin, kind)
 
     def _link(self, kind: str, local_id: str, remote_id: str, data: dict[str, Any]) -> Link:
         return Link(
@@ -169,22 +215,22 @@ class AccountContext:
     # checkpoints
 
     async def get_cursor(self, name: str) -> str | None:
-        return await self._runtime.store.get_cursor(self.account_id, self.plugin, name)
+        return await self._core.store.get_cursor(self.account_id, self.plugin, name)
 
     async def set_cursor(self, name: str, value: str | None) -> None:
-        await self._runtime.store.set_cursor(self.account_id, self.plugin, name, value)
+        await self._core.store.set_cursor(self.account_id, self.plugin, name, value)
 
     # secrets, encrypted at rest
 
     async def get_secret(self, name: str) -> dict[str, Any] | None:
-        sealed = await self._runtime.store.get_secret(self.account_id, self.plugin, name)
-        return self._runtime.secrets.open(sealed) if sealed is not None else None
+        sealed = await self._core.store.get_secret(self.account_id, self.plugin, name)
+        return self._core.secrets.open(sealed) if sealed is not None else None
 
     async def put_secret(self, name: str, value: dict[str, Any]) -> None:
-        await self._runtime.store.put_secret(self.account_id, self.plugin, name, self._runtime.secrets.seal(value))
+        await self._core.store.put_secret(self.account_id, self.plugin, name, self._core.secrets.seal(value))
 
     async def delete_secret(self, name: str) -> None:
-        await self._runtime.store.delete_secret(self.account_id, self.plugin, name)
+        await self._core.store.delete_secret(self.account_id, self.plugin, name)
 
     # one-time values
 
@@ -197,7 +243,7 @@ class AccountContext:
             data=data or {},
             expires_at=self.now() + ttl_seconds,
         )
-        await self._runtime.store.put_nonce(nonce)
+        await self._core.store.put_nonce(nonce)
         return key
 
     # a lock across processes (one token refresh however many servers share the store)
@@ -207,20 +253,20 @@ class AccountContext:
     ) -> contextlib.AbstractAsyncContextManager[None]:
         """`async with ctx.exclusive("refresh"):` runs in one task of one process at a time, for this account
         and plugin, in every process that shares the store."""
-        return store_lock(self._runtime.store, f"{self.plugin}:{self.account_id}:{name}", hold_seconds, wait_seconds)
+        return store_lock(self._core.store, f"{self.plugin}:{self.account_id}:{name}", hold_seconds, wait_seconds)
 
     # pausing deliveries while a connection needs the user
 
     async def pause(self, reason: str) -> None:
-        await self._runtime.pause(self.account_id, self.plugin, reason)
+        await self._core.pause(self.account_id, self.plugin, reason)
 
     async def resume(self) -> None:
-        await self._runtime.resume(self.account_id, self.plugin)
+        await self._core.resume(self.account_id, self.plugin)
 
     # activity log
 
     async def log(self, message: str, *, level: LogLevel = "info", **data: Any) -> None:
-        await self._runtime.store.log_activity(self.account_id, self.plugin, level, message, data, self.now())
+        await self._core.store.log_activity(self.account_id, self.plugin, level, message, data, self.now())
 
 
 class DeliveryContext(AccountContext):
@@ -228,7 +274,7 @@ class DeliveryContext(AccountContext):
 
     def __init__(
         self,
-        runtime: Runtime,
+        core: Core,
         plugin: str,
         account: Account,
         *,
@@ -239,7 +285,7 @@ class DeliveryContext(AccountContext):
         source: str,
         received_at: float,
     ) -> None:
-        super().__init__(runtime, plugin, account)
+        super().__init__(core, plugin, account)
         self.delivery_id = delivery_id
         self.attempt = attempt
         self.event_type = event_type
@@ -253,7 +299,15 @@ class DeliveryContext(AccountContext):
         return f"lb-{self.delivery_id}"
 
 
-def new_event(account_id: str, source: str, external_id: str, event: Event, consumers: frozenset[str]) -> NewEvent:
+def new_event(
+    account_id: str,
+    source: str,
+    external_id: str,
+    event: Event,
+    consumers: frozenset[str],
+    *,
+    skipped: tuple[tuple[str, str], ...] = (),
+) -> NewEvent:
     return NewEvent(
         account_id=account_id,
         source=source,
@@ -262,4 +316,5 @@ def new_event(account_id: str, source: str, external_id: str, event: Event, cons
         object_key=event.object_key,
         payload=encode_event(event),
         consumers=tuple(sorted(consumers)),
+        skipped=skipped,
     )

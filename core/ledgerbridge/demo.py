@@ -253,9 +253,11 @@ class Demo:
         with self.stepping(f"admin: account {ACCOUNT!r} with both plugins"):
             await self.admin("POST", "/accounts", {"name": "Demo", "id": ACCOUNT, "plugins": list(PLUGINS)})
             await self.admin("PATCH", f"/accounts/{ACCOUNT}/plugins/crmconnect/settings", {
-                "review_request_enabled": True, "review_link": REVIEW_LINK, "poll_interval_seconds": 2.0,
+                "poll_interval_seconds": 2.0,
             })  # fmt: skip
-            await self.admin("PATCH", f"/accounts/{ACCOUNT}/plugins/quickbooks/settings", {"review_requests": True})
+            await self.admin("PATCH", f"/accounts/{ACCOUNT}/plugins/reviews/settings", {
+                "enabled": True, "review_link": REVIEW_LINK,
+            })  # fmt: skip
 
     async def connect_quickbooks(self) -> None:
         with self.stepping("admin: QB Connect through the QuickBooks sandbox's sign-in page"):

@@ -1,8 +1,10 @@
 """Domain models: what plugins exchange through the core, never a vendor's payload.
 
 All models are frozen msgspec Structs with keyword-only fields. Money is a Decimal amount with an ISO 4217
-currency code, never a float. Events form a tagged union (`Event`) keyed by the `type` field; each event
-knows the `object_key` that orders its deliveries (events about one object are delivered in order).
+currency code, never a float. Events subclass `Event` and are tagged by their `type` field; each knows the
+`object_key` that orders its deliveries (events about one object are delivered in order) and, where it is
+about a business document, when that document was created (`object_created_at`, which the core compares with
+the account's sync start). `ledgerbridge.events` registers each event type with its hook and its route.
 """
 
 from __future__ import annotations
@@ -99,7 +101,9 @@ class Discount(Model, frozen=True):
     value: Decimal
 
 
-PaymentSourceKind: TypeAlias = Literal["order_form", "subscription", "membership", "calendar", "other"]
+#: Where a payment was taken. A free string: these are the well-known values, and a CRM plugin may add its own.
+PaymentSourceKind: TypeAlias = str
+PAYMENT_SOURCES: tuple[str, ...] = ("order_form", "subscription", "membership", "calendar", "other")
 
 
 class Refund(Model, frozen=True):
@@ -108,8 +112,22 @@ class Refund(Model, frozen=True):
     refunded_at: datetime
 
 
-class Payment(Model, tag="payment", tag_field="type", frozen=True):
-    """Money taken in the CRM: an order form, a subscription charge, a membership checkout, a booking."""
+class Event(Model, frozen=True, tag_field="type"):
+    """Base of every event that travels through the pipeline; subclasses set `tag`."""
+
+    @property
+    def object_key(self) -> str:
+        """Events with the same key (for one account and plugin) are delivered one at a time, in order."""
+        raise NotImplementedError
+
+    @property
+    def object_created_at(self) -> datetime | None:
+        """When the business document this event is about came to be; None when that does not apply."""
+        return None
+
+
+class Payment(Event, tag="payment", frozen=True):
+    """Money taken in the CRM (an order form, a subscription charge, a membership checkout, a booking...)."""
 
     payment_id: str
     source_kind: PaymentSourceKind
@@ -130,8 +148,13 @@ class Payment(Model, tag="payment", tag_field="type", frozen=True):
     def object_key(self) -> str:
         return f"payment:{self.payment_id}"
 
+    @property
+    def object_created_at(self) -> datetime:
+        return self.paid_at
 
-InvoiceStatus: TypeAlias = Literal["draft", "sent", "payment_processing", "partially_paid", "paid", "void", "deleted"]
+
+#: The statuses any CRM's invoices go through (a CRM plugin maps its own onto these).
+InvoiceStatus: TypeAlias = Literal["draft", "sent", "partially_paid", "paid", "void", "deleted"]
 
 
 class Invoice(Model, frozen=True):
@@ -156,7 +179,7 @@ class Invoice(Model, frozen=True):
 InvoiceChangeKind: TypeAlias = Literal["sent", "updated", "paid", "partially_paid", "voided", "deleted"]
 
 
-class InvoiceChange(Model, tag="invoice_change", tag_field="type", frozen=True):
+class InvoiceChange(Event, tag="invoice_change", frozen=True):
     """A CRM invoice changed; `invoice` is its full state after the change."""
 
     kind: InvoiceChangeKind
@@ -167,11 +190,15 @@ class InvoiceChange(Model, tag="invoice_change", tag_field="type", frozen=True):
     def object_key(self) -> str:
         return f"invoice:{self.invoice.invoice_id}"
 
+    @property
+    def object_created_at(self) -> datetime:
+        return self.invoice.created_at
+
 
 ContactChangeKind: TypeAlias = Literal["imported", "created", "updated", "merged", "deleted"]
 
 
-class ContactSync(Model, tag="contact_sync", tag_field="type", frozen=True):
+class ContactSync(Event, tag="contact_sync", frozen=True):
     """A customer appeared or changed in the accounting system and should exist in the CRM."""
 
     kind: ContactChangeKind
@@ -184,8 +211,13 @@ class ContactSync(Model, tag="contact_sync", tag_field="type", frozen=True):
         return f"contact:{self.source_id}"
 
 
-class FirstInvoicePaid(Model, tag="first_invoice_paid", tag_field="type", frozen=True):
-    """The accounting system shows a customer's first invoice paid in full."""
+class InvoicePaid(Event, tag="invoice_paid", frozen=True):
+    """A fact from the books: an invoice of this customer is paid in full (balance 0).
+
+    Published by an accounting plugin whenever it sees an invoice become paid in full, whoever created it.
+    The core's review-request policy listens; it asks the plugin's `is_first_invoice` hook whether this is
+    the customer's first invoice.
+    """
 
     contact: Contact
     customer_id: str
@@ -199,7 +231,35 @@ class FirstInvoicePaid(Model, tag="first_invoice_paid", tag_field="type", frozen
         return f"customer:{self.customer_id}"
 
 
-class Notification(Model, tag="notification", tag_field="type", frozen=True):
+class ReviewRequest(Model, frozen=True):
+    """The message to send: over `channel` ("email" or "sms"), the text with the review link already in it."""
+
+    channel: Literal["email", "sms"]
+    message: str
+    link: str
+    subject: str | None = None
+
+
+class FirstInvoicePaid(Event, tag="first_invoice_paid", frozen=True):
+    """A customer's first invoice is paid in full and the account asks for a review: send `request`.
+
+    Published by the core's review-request policy, at most once per contact, ever, for the account's CRM.
+    """
+
+    contact: Contact
+    customer_id: str
+    invoice_id: str
+    invoice_number: str | None
+    total: Money
+    paid_at: datetime
+    request: ReviewRequest | None = None
+
+    @property
+    def object_key(self) -> str:
+        return f"customer:{self.customer_id}"
+
+
+class Notification(Event, tag="notification", frozen=True):
     """A vendor's raw notification, stored before it is acknowledged and handed back to its producer.
 
     Producers use it to acknowledge a webhook fast and durably, then turn it into domain events in the
@@ -211,30 +271,15 @@ class Notification(Model, tag="notification", tag_field="type", frozen=True):
     object_key: str = "notification"
 
 
-Event: TypeAlias = Payment | InvoiceChange | ContactSync | FirstInvoicePaid | Notification
-
-EVENT_TYPES: dict[str, type[Event]] = {
-    "payment": Payment,
-    "invoice_change": InvoiceChange,
-    "contact_sync": ContactSync,
-    "first_invoice_paid": FirstInvoicePaid,
-    "notification": Notification,
-}
-
 _encoder = msgspec.json.Encoder(decimal_format="string")
-_decoder = msgspec.json.Decoder(Event)
 
 
 def encode_event(event: Event) -> bytes:
     return _encoder.encode(event)
 
 
-def decode_event(data: bytes) -> Event:
-    event: Event = _decoder.decode(data)
-    return event
-
-
 def event_type(event: Event) -> str:
     tag = type(event).__struct_config__.tag
-    assert isinstance(tag, str)
+    if not isinstance(tag, str):
+        raise TypeError(f"{type(event).__name__} has no event tag")
     return tag

@@ -3,6 +3,11 @@
 pluggy knows nothing of asyncio: `firstresult` would return a coroutine and one raising implementation
 aborts a whole call. So the facade calls implementations one plugin at a time, awaits coroutines, and keeps
 each plugin's failure to itself. Core code calls `await plugins.card(name, ctx)`, never `pm.hook.x(**kw)`.
+
+A plugin may be a module, an object or a class. A class is built with its `PluginContext` when a server's
+`Runtime` binds the manager (`bind`), so each server's state lives on its own instance; until then an
+uninitialised stand-in answers the questions that need no state (its hooks, role, settings schema, sandboxes).
+The core's own policies (review requests) are plugins too, registered by `discover` like datasette's defaults.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import importlib.util
 import inspect
 import os
 import sys
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -22,9 +27,10 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import pluggy
 
-from ledgerbridge import hookspecs
+from ledgerbridge import events, hookspecs
 from ledgerbridge.cards import IntegrationCard
-from ledgerbridge.hookspecs import EVENT_HOOKS, PROJECT_NAME
+from ledgerbridge.events import ROLES, Role
+from ledgerbridge.hookspecs import PROJECT_NAME
 from ledgerbridge.models import Event
 from ledgerbridge.sandboxes import SandboxSpec
 from ledgerbridge.tasks import BackgroundTask
@@ -37,6 +43,9 @@ if TYPE_CHECKING:
 ENTRY_POINT_GROUP = PROJECT_NAME
 LOAD_ENV = "LEDGERBRIDGE_LOAD_PLUGINS"
 BLOCK_ENV = "LEDGERBRIDGE_BLOCK_PLUGINS"
+CORE_DISTRIBUTION = "ledgerbridge"
+#: The core's own policies, registered like any plugin (and blockable like one).
+CORE_PLUGINS: dict[str, str] = {"reviews": "ledgerbridge.reviews:ReviewRequests"}
 
 
 class PluginError(Exception):
@@ -49,6 +58,8 @@ class PluginInfo:
     version: str | None
     distribution: str | None
     hooks: tuple[str, ...]
+    role: Role | None = None
+    core: bool = False
 
 
 def _names_from_env(variable: str) -> frozenset[str] | None:
@@ -63,6 +74,9 @@ class PluginManager:
         self._pm = pluggy.PluginManager(PROJECT_NAME)
         self._pm.add_hookspecs(hookspecs)
         self._versions: dict[str, tuple[str | None, str | None]] = {}
+        self._classes: dict[str, type] = {}
+        self._bound: set[str] = set()
+        self._core: set[str] = set()
 
     @classmethod
     def discover(
@@ -106,16 +120,76 @@ class PluginManager:
         for name, plugin in (extra or {}).items():
             if wanted(name):
                 manager.register(plugin, name)
+        manager.register_core_plugins(wanted)
         manager.check_pending()
         return manager
+
+    def add_hookspecs(self, module_or_class: ModuleType | type) -> None:
+        """Hook specs of a third party's own event types (see `ledgerbridge.events.register_event_type`)."""
+        self._pm.add_hookspecs(module_or_class)
+
+    def register_core_plugins(self, wanted: Callable[[str], bool] = lambda name: True) -> None:
+        """Register the core's own policies (review requests) unless blocked or already registered."""
+        for name, target in CORE_PLUGINS.items():
+            if wanted(name) and not self.has(name):
+                module_name, _, attribute = target.partition(":")
+                plugin = getattr(importlib.import_module(module_name), attribute)
+                self.register(plugin, name, version=None, distribution=CORE_DISTRIBUTION)
+                self._core.add(name)
 
     def register(
         self, plugin: object, name: str, *, version: str | None = None, distribution: str | None = None
     ) -> None:
+        """Register a module, an object, or a class (built later with its PluginContext by `bind`)."""
         if self.has(name):
             raise PluginError(f"a plugin named {name!r} is already registered")
+        if isinstance(plugin, type):
+            self._classes[name] = plugin
+            plugin = object.__new__(plugin)  # a stand-in until bind(): hooks and attributes, no state
+        role = getattr(plugin, "role", None)
+        if role is not None and role not in ROLES:
+            raise PluginError(f"plugin {name!r} declares role {role!r}; roles are {', '.join(ROLES)} or none")
         self._pm.register(plugin, name=name)
         self._versions[name] = (version, distribution)
+
+    def bind(self, context_for: Callable[[str], PluginContext]) -> None:
+        """Build each class-based plugin with its context, replacing its stand-in (once per manager)."""
+        for name, cls in self._classes.items():
+            stand_in = self._pm.get_plugin(name)
+            if stand_in is None or name in self._bound:
+                continue
+            instance = cls(context_for(name))
+            self._pm.unregister(stand_in)
+            self._pm.register(instance, name=name)
+            self._bound.add(name)
+
+    def plugin(self, name: str) -> object:
+        found = self._pm.get_plugin(name)
+        if found is None:
+            raise PluginError(f"no plugin named {name!r}")
+        return found
+
+    # roles and routing facts
+
+    def role(self, name: str) -> Role | None:
+        role: Role | None = getattr(self.plugin(name), "role", None)
+        return role
+
+    def subscriptions(self, name: str) -> frozenset[str]:
+        """The event types an observer asked for (`subscribes = ("invoice_paid", ...)`)."""
+        return frozenset(getattr(self.plugin(name), "subscribes", ()) or ())
+
+    def connects(self, name: str) -> bool:
+        """True when the plugin connects to a vendor account (then its sync start is its first connection)."""
+        return bool(getattr(self.plugin(name), "connects", False))
+
+    def is_core(self, name: str) -> bool:
+        return name in self._core
+
+    def with_role(self, role: Role) -> list[str]:
+        """Installed plugins of a role, the ones shipped with the core first."""
+        names = [name for name in self.names() if self.role(name) == role]
+        return sorted(names, key=lambda name: (self._versions.get(name, (None, None))[1] != CORE_DISTRIBUTION, name))
 
     def check_pending(self) -> None:
         """Fail on hook implementations that match no spec (a misspelled hook name)."""
@@ -135,7 +209,16 @@ class PluginManager:
         for name in self.names():
             version, distribution = self._versions.get(name, (None, None))
             hooks = tuple(h for h in hookspecs.hook_names() if self.implements(name, h))
-            infos.append(PluginInfo(name=name, version=version, distribution=distribution, hooks=hooks))
+            infos.append(
+                PluginInfo(
+                    name=name,
+                    version=version,
+                    distribution=distribution,
+                    hooks=hooks,
+                    role=self.role(name),
+                    core=self.is_core(name),
+                )
+            )
         return infos
 
     def implements(self, plugin: str, hook: str) -> bool:
@@ -183,18 +266,22 @@ class PluginManager:
     # The typed facade: one method per hook.
 
     async def deliver(self, plugin: str, ctx: DeliveryContext, event: Event) -> None:
-        hook = EVENT_HOOKS[ctx.event_type]
-        argument = {
-            "on_payment": "payment",
-            "on_invoice_change": "change",
-            "on_contact_sync": "sync",
-            "on_first_invoice_paid": "event",
-            "on_notification": "notification",
-        }[hook]
-        await self.call(plugin, hook, ctx=ctx, **{argument: event})
+        definition = events.lookup(ctx.event_type)
+        await self.call(plugin, definition.hook, ctx=ctx, **{definition.argument: event})
 
-    def consumers(self, event_type: str) -> frozenset[str]:
-        return frozenset(self.implementers(EVENT_HOOKS[event_type]))
+    def consumes(self, plugin: str, event_type: str) -> bool:
+        return self.implements(plugin, events.lookup(event_type).hook)
+
+    async def is_first_invoice(self, plugin: str, ctx: AccountContext, customer_id: str, invoice_id: str) -> bool:
+        if not self.implements(plugin, "is_first_invoice"):
+            raise PluginError(f"{plugin} cannot tell a customer's first invoice (no is_first_invoice hook)")
+        return bool(
+            await self.call(plugin, "is_first_invoice", ctx=ctx, customer_id=customer_id, invoice_id=invoice_id)
+        )
+
+    async def default_review_link(self, plugin: str, ctx: AccountContext) -> str | None:
+        link = await self.call(plugin, "default_review_link", ctx=ctx)
+        return str(link) if link else None
 
     def routes(self, plugin: str, ctx: PluginContext) -> Sequence[BaseRoute]:
         return list(self.call_sync(plugin, "register_routes", plugin=ctx) or ())

@@ -9,14 +9,17 @@ from typing import Any
 
 import msgspec
 
+from ledgerbridge import rules
 from ledgerbridge.cache import TtlCache
 from ledgerbridge.context import AccountContext, PluginContext, new_event
-from ledgerbridge.models import Event, Notification, event_type
+from ledgerbridge.errors import RetryLater
+from ledgerbridge.events import ROLES, Role
+from ledgerbridge.models import Event
 from ledgerbridge.pipeline import Backoff, Dispatcher, Intake, Scheduler
 from ledgerbridge.plugins import PluginManager
 from ledgerbridge.secrets import SecretBox
 from ledgerbridge.settings import Settings
-from ledgerbridge.store import Account, SQLiteStore, Store
+from ledgerbridge.store import Account, Delivery, PluginState, SQLiteStore, Store
 
 logger = logging.getLogger("ledgerbridge")
 CACHE_SECONDS = 1.0
@@ -24,6 +27,21 @@ CACHE_SECONDS = 1.0
 
 class SettingsError(ValueError):
     """Plugin settings that do not fit the plugin's schema."""
+
+
+class RoleConflict(ValueError):
+    """Enabling a plugin would give the account two plugins of one role (two sets of books)."""
+
+    def __init__(self, plugin: str, role: Role, current: str) -> None:
+        super().__init__(
+            f"{current} already keeps this account's {rules.ROLE_WORDS[role]}: switch from {current} to {plugin}"
+            f" explicitly, or turn {current} off first (two {role} plugins would book everything twice)"
+        )
+        self.plugin, self.role, self.current = plugin, role, current
+
+
+class NothingToSend(ValueError):
+    """A skipped delivery that cannot be sent now (not skipped, or no plugin of its role is on)."""
 
 
 class Runtime:
@@ -58,6 +76,21 @@ class Runtime:
         )
         self.intake = Intake(self.store, clock, on_commit=self.dispatcher.wake)
         self.scheduler = Scheduler(self)
+        plugins.register_core_plugins()  # the product's own rules run in every server
+        plugins.bind(self.plugin_context)
+
+    # what a plugin's contexts see of the core (ledgerbridge.context.Core)
+
+    @property
+    def base_url(self) -> str:
+        return self.settings.base_url
+
+    @property
+    def data_dir(self) -> Any:
+        return self.settings.data_dir
+
+    def sandbox_url(self, name: str) -> str | None:
+        return self.sandbox_urls.get(name)
 
     # lifecycle
 
@@ -94,14 +127,38 @@ class Runtime:
 
     # accounts and enablement
 
+    def default_plugins(self) -> list[str]:
+        """What a new account starts with: every plugin without a role, and one plugin per role."""
+        names = [n for n in self.plugins.names() if self.plugins.role(n) is None and not self.plugins.is_core(n)]
+        for role in ROLES:
+            names += self.plugins.with_role(role)[:1]
+        return sorted(names)
+
     async def create_account(self, account_id: str, name: str, plugins: list[str] | None = None) -> Account:
+        chosen = self.default_plugins() if plugins is None else plugins
+        self.check_roles(chosen)
         account = await self.store.create_account(account_id, name)
-        for plugin in self.plugins.names() if plugins is None else plugins:
+        for plugin in chosen:
             await self.set_enabled(account_id, plugin, True)
         return account
 
+    def check_roles(self, plugins: list[str]) -> None:
+        """Refuse a set of plugins with two of one role."""
+        seen: dict[str, str] = {}
+        for plugin in plugins:
+            role = self.plugins.role(plugin) if self.plugins.has(plugin) else None
+            if role is not None:
+                if role in seen:
+                    raise RoleConflict(plugin, role, seen[role])
+                seen[role] = plugin
+
     async def enabled_plugins(self, account_id: str) -> frozenset[str]:
-        return await self._enabled.get(account_id, lambda: self.store.enabled_plugins(account_id))
+        """The plugins on for the account, the core's own policies included (they are always on)."""
+        stored = await self._enabled.get(account_id, lambda: self.store.enabled_plugins(account_id))
+        return stored | frozenset(n for n in self.plugins.names() if self.plugins.is_core(n))
+
+    async def active_plugin(self, account_id: str, role: Role) -> str | None:
+        return rules.active_plugin(self.plugins, await self.enabled_plugins(account_id), role)
 
     async def account(self, account_id: str) -> Account | None:
         return await self._accounts.get(account_id, lambda: self.store.get_account(account_id), keep_none=False)
@@ -116,13 +173,90 @@ class Runtime:
         await self.store.set_external_id(account_id, plugin, external_id)
         self._bindings.forget()
 
-    async def set_enabled(self, account_id: str, plugin: str, enabled: bool) -> None:
+    async def set_enabled(self, account_id: str, plugin: str, enabled: bool, *, switch: bool = False) -> str | None:
+        """Turn a plugin on or off for an account; the plugin of the same role that `switch` turned off, if any.
+
+        At most one plugin per role is on: turning on a second one raises `RoleConflict` unless `switch`.
+        """
         if not self.plugins.has(plugin):
             raise KeyError(f"no plugin named {plugin!r} is installed")
+        if self.plugins.is_core(plugin):
+            raise ValueError(f"{plugin} is part of the core and always on; use its own switch")
+        replaced = None
+        role = self.plugins.role(plugin)
+        if enabled and role is not None:
+            current = await self.active_plugin(account_id, role)
+            if current is not None and current != plugin:
+                if not switch:
+                    raise RoleConflict(plugin, role, current)
+                await self.store.set_plugin_enabled(account_id, current, False)
+                replaced = current
         await self.store.set_plugin_enabled(account_id, plugin, enabled)
         self._enabled.forget(account_id)
         if enabled:
+            if not self.plugins.connects(plugin):
+                await self.store.mark_connected(account_id, plugin, self.clock())
             self.dispatcher.wake()
+        return replaced
+
+    async def record_connection(self, account_id: str, plugin: str, at: float | None = None) -> float:
+        """A plugin connected to its vendor for the account; the first such moment is its sync start."""
+        return await self.store.mark_connected(account_id, plugin, self.clock() if at is None else at)
+
+    async def sync_start(self, account_id: str) -> float | None:
+        """From when the account's books take documents (its accounting plugin's start, or the backfill)."""
+        account = await self.account(account_id)
+        plugin = await self.active_plugin(account_id, "accounting")
+        if account is None or plugin is None:
+            return None
+        return rules.sync_start(account, await self.store.get_plugin_state(account_id, plugin))
+
+    async def is_first_invoice(self, account_id: str, customer_id: str, invoice_id: str) -> bool:
+        books = await self.active_plugin(account_id, "accounting")
+        ctx = await self.account_context(account_id, books) if books else None
+        if books is None or ctx is None:
+            raise RetryLater(rules.no_plugin_reason(self.plugins, "accounting"), retry_after=300)
+        return await self.plugins.is_first_invoice(books, ctx, customer_id, invoice_id)
+
+    async def default_review_link(self, account_id: str) -> str | None:
+        crm = await self.active_plugin(account_id, "crm")
+        ctx = await self.account_context(account_id, crm) if crm else None
+        if crm is None or ctx is None:
+            return None
+        try:
+            return await self.plugins.default_review_link(crm, ctx)
+        except Exception:
+            logger.exception("%s could not tell its default review link", crm)
+            return None
+
+    async def set_backfill(self, account_id: str, since: float | None) -> None:
+        await self.store.set_backfill_since(account_id, since)
+        self._accounts.forget(account_id)
+
+    async def skip_reason(self, account: Account, state: PluginState, event: Event) -> str | None:
+        return rules.skip_reason(self.plugins, await self.enabled_plugins(account.id), account, state, event)
+
+    async def send_skipped(self, account_id: str, delivery: Delivery) -> str:
+        """Queue a skipped delivery now, to its plugin or its role's plugin; the plugin it went to."""
+        if delivery.state != "skipped":
+            raise NothingToSend(f"delivery {delivery.id} is {delivery.state}, not skipped")
+        target = delivery.plugin
+        role = rules.role_of_target(target)
+        if role is not None:
+            active = await self.active_plugin(account_id, role)
+            if active is None:
+                raise NothingToSend(rules.no_plugin_reason(self.plugins, role))
+            target = active
+        elif target not in await self.enabled_plugins(account_id):
+            role = self.plugins.role(target) if self.plugins.has(target) else None
+            active = await self.active_plugin(account_id, role) if role is not None else None
+            if active is None:
+                raise NothingToSend(f"{target} is off for this account: turn it on first")
+            target = active
+        if not await self.store.send_skipped(account_id, delivery.id, target, self.clock()):
+            raise NothingToSend(f"delivery {delivery.id} could not be sent again (it already went to {target})")
+        self.dispatcher.wake()
+        return target
 
     def forget_account(self, account_id: str) -> None:
         self._enabled.forget(account_id)
@@ -143,14 +277,10 @@ class Runtime:
     # pipeline
 
     async def publish(self, account_id: str, source: str, external_id: str, event: Event) -> bool:
-        enabled = await self.enabled_plugins(account_id)
-        if source not in enabled:
-            consumers: frozenset[str] = frozenset()
-        elif isinstance(event, Notification):
-            consumers = frozenset({source}) if self.plugins.implements(source, "on_notification") else frozenset()
-        else:
-            consumers = (self.plugins.consumers(event_type(event)) & enabled) - {source}
-        return await self.intake.publish(new_event(account_id, source, external_id, event, consumers))
+        route = rules.route(self.plugins, await self.enabled_plugins(account_id), source, event)
+        return await self.intake.publish(
+            new_event(account_id, source, external_id, event, route.consumers, skipped=route.skipped)
+        )
 
     async def pause(self, account_id: str, plugin: str, reason: str, *, observed_at: float | None = None) -> bool:
         """Pause one plugin for one account; False when it was resumed after `observed_at` (a stale refusal

@@ -22,3 +22,7 @@ class SandboxSpec:
     add_arguments: Callable[[argparse.ArgumentParser], None]
     create_app: Callable[[argparse.Namespace, str], Any]
     mount_in_serve: bool = True
+    #: what the sandbox-mode banner shows: a title, the page a person starts at, and what they do there
+    title: str = ""
+    home_path: str = "/"
+    acts_as: str = "the sandbox's own pages"

@@ -37,7 +37,7 @@ def make_payment(payment_id: str = "txn-1", amount: str = "10.00", email: str = 
         discount=zero,
         tax=zero,
         total=money,
-        paid_at=datetime(2026, 11, 1, tzinfo=UTC),
+        paid_at=datetime.now(UTC),
     )
 
 
@@ -46,9 +46,18 @@ class Producer:
 
 
 class Recorder:
-    """Records every business event it is handed; `fail` decides per call whether to raise."""
+    """Records every business event it is handed; `fail` decides per call whether to raise.
 
-    def __init__(self, fail: Any = None) -> None:
+    An observer by default (it subscribes to every business event); `role="accounting"` or `"crm"` makes it
+    the account's books or CRM instead.
+    """
+
+    subscribes: tuple[str, ...] = ("payment", "invoice_change", "contact_sync", "first_invoice_paid", "invoice_paid")
+
+    def __init__(self, fail: Any = None, *, role: str | None = None) -> None:
+        if role is not None:
+            self.role = role
+            self.subscribes = ()
         self.calls: list[tuple[str, str, Any]] = []
         self.fail = fail
         self.event = asyncio.Event()

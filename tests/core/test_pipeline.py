@@ -33,7 +33,7 @@ async def test_event_reaches_only_plugins_enabled_for_its_account(make_runtime) 
 
 async def test_the_producer_never_receives_its_own_event(make_runtime) -> None:
     recorder = Recorder()
-    runtime = await make_runtime({"producer": recorder, "other": Recorder()})
+    runtime = await make_runtime({"producer": recorder, "other": Recorder(role="accounting")})
     await runtime.create_account("acme", "Acme")
     await publish(runtime, "acme", "evt-1")
     assert await settle(runtime, "acme") == {"done": 1}
@@ -53,7 +53,7 @@ async def test_same_external_event_is_stored_once(make_runtime) -> None:
 
 
 async def test_failing_plugin_neither_blocks_nor_repeats_another(make_runtime) -> None:
-    healthy = Recorder()
+    healthy = Recorder(role="accounting")
     broken = Recorder(fail=lambda ctx, value: RuntimeError("vendor down"))
     runtime = await make_runtime({"producer": Producer(), "healthy": healthy, "broken": broken})
     await runtime.create_account("acme", "Acme")
@@ -106,7 +106,7 @@ async def test_retry_later_honours_retry_after(make_runtime) -> None:
 
 async def test_permanent_failure_dead_letters_at_once_and_replays_exactly_once(make_runtime) -> None:
     verdicts = iter([PermanentFailure("customer rejected"), None])
-    recorder = Recorder(fail=lambda ctx, value: next(verdicts))
+    recorder = Recorder(fail=lambda ctx, value: next(verdicts), role="accounting")
     runtime = await make_runtime({"producer": Producer(), "sink": recorder})
     await runtime.create_account("acme", "Acme")
     await publish(runtime, "acme", "evt")
@@ -130,7 +130,7 @@ async def test_reauthorization_pauses_without_losing_or_counting(make_runtime) -
     def needs_connection(ctx, payment):
         return None if connected.is_set() else ReauthorizationRequired("reconnect QuickBooks")
 
-    recorder = Recorder(fail=needs_connection)
+    recorder = Recorder(fail=needs_connection, role="accounting")
     runtime = await make_runtime({"producer": Producer(), "sink": recorder})
     await runtime.create_account("acme", "Acme")
     for n in range(3):
@@ -153,7 +153,7 @@ async def test_reauthorization_pauses_without_losing_or_counting(make_runtime) -
 
 
 async def test_disabled_consumer_skips_queued_deliveries(make_runtime) -> None:
-    recorder = Recorder()
+    recorder = Recorder(role="accounting")
     runtime = await make_runtime({"producer": Producer(), "sink": recorder}, workers=False)
     await runtime.create_account("acme", "Acme")
     await publish(runtime, "acme", "evt-queued")
@@ -161,12 +161,16 @@ async def test_disabled_consumer_skips_queued_deliveries(make_runtime) -> None:
     runtime.dispatcher.start()
     assert await settle(runtime, "acme") == {"skipped": 1}
     assert recorder.calls == []
-    await publish(runtime, "acme", "evt-after")
-    assert (await runtime.store.count_deliveries("acme")) == {"skipped": 1}
+    await publish(runtime, "acme", "evt-after")  # kept, with its reason, for when the books are on again
+    [after, queued] = await runtime.store.list_deliveries("acme", "skipped")
+    assert queued.last_error == "sink is off for this account"
+    assert after.plugin == "@accounting" and after.last_error is not None and "sink is off" in after.last_error
 
 
 class ReconnectedMeanwhile:
     """Its first call is refused with old credentials while the user reconnects in the meantime."""
+
+    role = "accounting"
 
     def __init__(self) -> None:
         self.calls = 0

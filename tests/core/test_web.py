@@ -41,7 +41,9 @@ class Server:
 
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[Server]:
-    sink = Recorder(fail=lambda ctx, p: PermanentFailure("rejected") if p.payment_id.startswith("bad") else None)
+    sink = Recorder(
+        fail=lambda ctx, p: PermanentFailure("rejected") if p.payment_id.startswith("bad") else None, role="accounting"
+    )
     plugins = manager_with({"source": WebhookSource(), "sink": sink, "tuned": SettingsPlugin()})
     runtime = Runtime(fast_settings(tmp_path, max_body_bytes=4096, max_json_depth=16), plugins)
     app = create_app(runtime=runtime, mount_sandboxes=False)
@@ -114,7 +116,8 @@ async def test_admin_api_needs_the_admin_credential(server: Server) -> None:
 async def test_admin_accounts_and_plugins(server: Server) -> None:
     client = server.client
     listed = (await client.get("/admin/api/plugins", headers=ADMIN)).json()
-    assert {p["name"] for p in listed} == {"source", "sink", "tuned"}
+    assert {p["name"] for p in listed} == {"source", "sink", "tuned", "reviews"}
+    assert next(p for p in listed if p["name"] == "reviews")["core"] is True
     assert "on_payment" in next(p for p in listed if p["name"] == "sink")["hooks"]
 
     created = await client.post(
@@ -129,7 +132,12 @@ async def test_admin_accounts_and_plugins(server: Server) -> None:
     assert unknown.status_code == 422
 
     detail = (await client.get("/admin/api/accounts/globex-corp", headers=ADMIN)).json()
-    assert {p["name"]: p["enabled"] for p in detail["plugins"]} == {"sink": False, "source": True, "tuned": False}
+    assert {p["name"]: p["enabled"] for p in detail["plugins"]} == {
+        "sink": False,
+        "source": True,
+        "tuned": False,
+        "reviews": True,  # the core's own policy: always on
+    }
 
     toggled = await client.put("/admin/api/accounts/globex-corp/plugins/sink", json={"enabled": True}, headers=ADMIN)
     assert toggled.json() == {"plugin": "sink", "enabled": True}

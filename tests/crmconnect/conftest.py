@@ -139,8 +139,14 @@ async def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
     engine: SandboxEngine = sandbox_app.state.sandbox
     settings = server_settings(tmp_path, server_port)
     manager = PluginManager()
-    recorder = Recorder()
-    for name, plugin in {"crmconnect": crmconnect, "recorder": recorder, "producer": Producer()}.items():
+    recorder = Recorder(role="accounting")  # stands in for the books
+    observer = Recorder()  # sees every event, whichever plugin it is routed to
+    for name, plugin in {
+        "crmconnect": crmconnect.CrmConnectPlugin,
+        "recorder": recorder,
+        "observer": observer,
+        "producer": Producer(),
+    }.items():
         manager.register(plugin, name)
     manager.check_pending()
     store = FlakyStore(SQLiteStore(settings.database_path))
@@ -151,7 +157,7 @@ async def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
         running_server(app, port=server_port),
         httpx.AsyncClient(timeout=10.0) as http,
     ):
-        await runtime.create_account(ACCOUNT, "Acme", ["crmconnect", "recorder", "producer"])
+        await runtime.create_account(ACCOUNT, "Acme", ["crmconnect", "recorder", "observer", "producer"])
         ctx = await runtime.plugin_context("crmconnect").account(ACCOUNT)
         assert ctx is not None
         await ctx.update_settings(api_base_url=sandbox_url, sandbox=True, poll_interval_seconds=0.0)
@@ -161,4 +167,4 @@ async def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
             headers={"Authorization": f"Bearer {ADMIN}"},
         )
         assert response.status_code == 200, response.text
-        yield Stack(server_url, sandbox_url, engine, runtime, store, recorder, http)
+        yield Stack(server_url, sandbox_url, engine, runtime, store, observer, http)

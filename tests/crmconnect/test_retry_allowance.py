@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from ledgerbridge_crmconnect import plugin as crmconnect_plugin
+from ledgerbridge_crmconnect.plugin import CrmConnectPlugin
 from ledgerbridge_crmconnect.webhooks import RetryPasses
 
 from tests.crmconnect.conftest import ACCOUNT, Stack
@@ -18,8 +18,9 @@ async def test_a_retry_of_a_429_after_a_restart_is_stored_not_refused_as_stale(s
     assert (await post(stack, raw, headers)).status_code == 429
 
     # a restart forgets what was in memory; by the time HighLevel retries, the timestamp is too old
-    receiver = crmconnect_plugin._state(stack.runtime.plugin_context("crmconnect")).receiver
-    receiver.retry_passes = RetryPasses()
+    plugin = stack.runtime.plugins.plugin("crmconnect")
+    assert isinstance(plugin, CrmConnectPlugin)
+    plugin.receiver.retry_passes = RetryPasses()
     ctx = await stack.runtime.plugin_context("crmconnect").account(ACCOUNT)
     assert ctx is not None
     await ctx.update_settings(webhook_max_age_seconds=60.0)

@@ -16,9 +16,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
-import ledgerbridge_quickbooks.plugin as qbo_plugin
 import pytest
 from ledgerbridge import (
+    AccountContext,
     Contact,
     ContactSync,
     DeliveryContext,
@@ -39,8 +39,9 @@ from ledgerbridge.runtime import Runtime
 from ledgerbridge.settings import Settings
 from ledgerbridge.testing import free_port, running_server
 from ledgerbridge.web.app import create_app
+from ledgerbridge_quickbooks.plugin import QuickBooksPlugin
 from ledgerbridge_quickbooks.sandbox import Sandbox
-from ledgerbridge_quickbooks.service import Service, service_for
+from ledgerbridge_quickbooks.service import Service
 from starlette.routing import Mount
 
 ADMIN = "test-admin-token"
@@ -49,6 +50,9 @@ ACCOUNT = "acme"
 
 class FakeCRM:
     """Stands in for the CRM plugin: publishes Payment/InvoiceChange, records what QuickBooks publishes."""
+
+    role = "crm"
+    REVIEW_LINK = "https://reviews.example.com/acme"
 
     def __init__(self) -> None:
         self.contacts: list[ContactSync] = []
@@ -61,6 +65,10 @@ class FakeCRM:
     @hookimpl
     async def on_first_invoice_paid(self, ctx: DeliveryContext, event: FirstInvoicePaid) -> None:
         self.first_paid.append(event)
+
+    @hookimpl
+    def default_review_link(self, ctx: AccountContext) -> str:
+        return self.REVIEW_LINK
 
 
 @dataclass
@@ -76,7 +84,9 @@ class Harness:
 
     @property
     def service(self) -> Service:
-        return service_for(self.runtime.plugin_context("quickbooks"))
+        plugin = self.runtime.plugins.plugin("quickbooks")
+        assert isinstance(plugin, QuickBooksPlugin)
+        return plugin.service
 
     async def connect(self, account: str = ACCOUNT, *, realm: str | None = None) -> dict[str, Any]:
         """QB Connect as the admin, then act as the user on the sandbox's HTML authorize form."""
@@ -187,7 +197,7 @@ async def harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncItera
     )  # fmt: skip
     manager = PluginManager()
     crm = FakeCRM()
-    manager.register(qbo_plugin, "quickbooks")
+    manager.register(QuickBooksPlugin, "quickbooks")
     manager.register(crm, "crm")
     manager.check_pending()
     runtime = Runtime(settings, manager)
@@ -195,9 +205,12 @@ async def harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncItera
     engine = _sandbox_engine(app)
     async with running_server(app, port=port) as url, httpx.AsyncClient(timeout=30) as http:
         await runtime.create_account(ACCOUNT, "Acme")
-        service = service_for(runtime.plugin_context("quickbooks"))
-        service.limits = _fast(service)
-        yield Harness(url=url, runtime=runtime, sandbox=engine, crm=crm, http=http)
+        reviews = await runtime.account_context(ACCOUNT, "reviews")
+        assert reviews is not None
+        await reviews.update_settings(enabled=True)
+        harness = Harness(url=url, runtime=runtime, sandbox=engine, crm=crm, http=http)
+        harness.service.limits = _fast(harness.service)
+        yield harness
 
 
 def _fast(service: Service) -> Any:

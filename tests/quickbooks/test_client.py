@@ -76,7 +76,7 @@ async def test_throttling_that_outlasts_the_attempts_becomes_retry_later_with_th
     with pytest.raises(errors.ThrottledError) as caught:
         await client.read(wire.Customer, "7")
     assert caught.value.retry_after == 7.0 and caught.value.code == "3001"
-    assert caught.value.details == {"status": 429, "code": "3001", "intuit_tid": "tid-9"}
+    assert caught.value.details == {"status": 429, "code": "3001", "vendor_transaction_id": "tid-9"}
 
 
 async def test_401_refreshes_once_then_retries() -> None:

@@ -192,15 +192,25 @@ async def test_first_invoice_paid_fires_once_per_customer_and_never_for_void_or_
     assert counts.keys() <= {"done", "skipped"}, counts
 
 
-async def test_no_review_request_while_the_toggle_is_off(harness: Harness) -> None:
+async def test_a_first_invoice_paid_while_reviews_are_off_never_asks_later(harness: Harness) -> None:
     await harness.connect()
-    ctx = await harness.runtime.plugin_context("quickbooks").account("acme")
-    assert ctx is not None
-    await ctx.update_settings(review_requests=False)
+    reviews = await harness.runtime.account_context("acme", "reviews")
+    assert reviews is not None
+    await reviews.update_settings(enabled=False)
     alan = _customer(harness, "Alan", "alan@example.com")
     paid = _invoice(harness, alan, 10.0, "2026-01-01")
     _pay(harness, paid)
     await harness.webhooks_delivered()
+    await harness.settle()
     assert harness.crm.first_paid == []
-    card = await harness.runtime.plugins.card("quickbooks", ctx)
-    assert card is not None and card.toggles[0].value is False
+    # switched on afterwards: that moment has passed, and an edit of the paid invoice asks nothing either
+    await reviews.update_settings(enabled=True)
+    books = harness.sandbox.books(harness.realm)
+    current = books.get("Invoice", paid["Id"])
+    books.update("Invoice", {"Id": paid["Id"], "SyncToken": current["SyncToken"], "PrivateNote": "edited"}, sparse=True)
+    second = _invoice(harness, alan, 20.0, "2026-02-01")
+    _pay(harness, second)
+    await harness.webhooks_delivered()
+    await harness.settle()
+    assert harness.crm.first_paid == []
+    assert any("while review requests were off" in m for m in await harness.activity())

@@ -30,8 +30,8 @@ VENDOR_ENV = [
 
 def real_plugins() -> PluginManager:
     manager = PluginManager()
-    manager.register(quickbooks_plugin, "quickbooks")
-    manager.register(crmconnect_plugin, "crmconnect")
+    manager.register(quickbooks_plugin.QuickBooksPlugin, "quickbooks")
+    manager.register(crmconnect_plugin.CrmConnectPlugin, "crmconnect")
     manager.check_pending()
     return manager
 

@@ -19,9 +19,9 @@ import pytest
 from ledgerbridge.runtime import Runtime
 from ledgerbridge.testing import free_port, running_server
 from ledgerbridge.web.app import create_app
+from ledgerbridge_quickbooks.plugin import QuickBooksPlugin
 from ledgerbridge_quickbooks.sandbox import AppRegistration, SandboxConfig
 from ledgerbridge_quickbooks.sandbox import create_app as create_qb_sandbox
-from ledgerbridge_quickbooks.service import service_for
 from ledgerbridge_quickbooks.tokens import load_connection, save_connection
 from ledgerbridge_quickbooks.webhooks import sign
 
@@ -77,7 +77,9 @@ async def test_two_servers_sharing_a_data_dir_refresh_an_expired_token_exactly_o
         await connect(http, first_url)
         contexts = [await runtime.plugin_context("quickbooks").account("acme") for runtime in runtimes]
         assert contexts[0] is not None and contexts[1] is not None
-        services = [service_for(runtime.plugin_context("quickbooks")) for runtime in runtimes]
+        plugins = [runtime.plugins.plugin("quickbooks") for runtime in runtimes]
+        assert all(isinstance(plugin, QuickBooksPlugin) for plugin in plugins)
+        services = [plugin.service for plugin in plugins]  # type: ignore[attr-defined]
         stored = await load_connection(contexts[0])
         assert stored is not None
         expired = msgspec.structs.replace(stored, access_expires_at=contexts[0].now() - 1)

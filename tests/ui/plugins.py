@@ -44,6 +44,8 @@ class Producer:
 class DemoBooks:
     """An accounting plugin: a card with fields, actions, a toggle and (while importing) progress."""
 
+    role = "accounting"
+
     def __init__(self) -> None:
         self.payments: list[tuple[str, str]] = []
         self.reject_payments = True
@@ -101,5 +103,9 @@ class DemoBooks:
         if self.reject_payments:
             raise VendorRejected(
                 "QuickBooks refused the sales receipt: a required field is missing",
-                {"intuit_tid": "1-abc-tid", "vendor_message": "Required param missing: Line.Amount", "code": "2020"},
+                {
+                    "vendor_transaction_id": "1-abc-tid",
+                    "vendor_message": "Required param missing: Line.Amount",
+                    "code": "2020",
+                },
             )

@@ -28,9 +28,11 @@ def test_each_state_in_plain_words() -> None:
 
 
 def test_vendor_details_come_first_and_the_delivery_id_is_left_out() -> None:
-    details = details_of({"zeta": [1, 2], "delivery_id": 7, "intuit_tid": "1-tid", "vendor_message": "Bad line"})
+    details = details_of(
+        {"zeta": [1, 2], "delivery_id": 7, "vendor_transaction_id": "1-tid", "vendor_message": "Bad line"}
+    )
     assert [(d.label, d.value) for d in details] == [
         ("The vendor said", "Bad line"),
-        ("Intuit transaction id (intuit_tid)", "1-tid"),
+        ("The vendor's transaction id", "1-tid"),
         ("zeta", "[1, 2]"),
     ]

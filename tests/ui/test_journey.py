@@ -56,6 +56,17 @@ class Product:
         assert response.status_code < 300, response.text
         return response.json()
 
+    async def qbo(self, method: str, path: str, body: Any = None) -> Any:
+        """Act as the QuickBooks user, through the QuickBooks sandbox's control API."""
+        response = await self.http.request(method, f"{self.url}/sandbox/quickbooks/_control{path}", json=body)
+        assert response.status_code < 300, response.text
+        return response.json()
+
+    async def review_messages(self, email: str) -> list[dict[str, Any]]:
+        contacts = {c["id"]: c for c in self.sandboxes["crmconnect"].state.sandbox.state.contacts.values()}
+        messages = (await self.crm("GET", "/messages"))["messages"]
+        return [m for m in messages if contacts.get(m["contactId"], {}).get("email") == email]
+
     async def take_payment(self, email: str) -> str:
         contact = await self.crm(
             "POST", "/contacts", {"locationId": SANDBOX_LOCATION_ID, "firstName": "Ada", "lastName": "Lovelace",
@@ -106,8 +117,8 @@ async def product(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncItera
         backoff_base_seconds=0.05, backoff_cap_seconds=0.2, poll_interval_seconds=0.05, max_attempts=8,
     )  # fmt: skip
     manager = PluginManager()
-    manager.register(quickbooks_plugin, "quickbooks")
-    manager.register(crmconnect_plugin, "crmconnect")
+    manager.register(quickbooks_plugin.QuickBooksPlugin, "quickbooks")
+    manager.register(crmconnect_plugin.CrmConnectPlugin, "crmconnect")
     manager.check_pending()
     runtime = Runtime(settings, manager)
     app = create_app(settings, runtime=runtime)
@@ -165,17 +176,15 @@ async def test_connect_pay_sync_then_turn_off(chromium: Browser, product: Produc
     await expect(qb.locator(".status")).to_have_text("Connected")
     await expect(qb).to_contain_text(realm)
 
-    # the review-request toggles save each plugin's settings
-    qb_review = await switch_in(page, "QuickBooks Online", "Ask for a review when a customer's first invoice is paid")
-    await expect(qb_review).to_have_attribute("aria-checked", "true")
-    await qb_review.click()
-    await expect(qb_review).to_have_attribute("aria-checked", "false")
-    crm_review = await switch_in(page, "CRM Connect", "Ask for a review when a customer's first invoice is paid")
-    await crm_review.click()
-    await expect(crm_review).to_have_attribute("aria-checked", "true")
-    assert (await runtime.store.get_plugin_state("acme-coaching", "quickbooks")).settings["review_requests"] is False
-    crm_settings = (await runtime.store.get_plugin_state("acme-coaching", "crmconnect")).settings
-    assert crm_settings["review_request_enabled"] is True
+    # one review-request switch, on the books' card: the CRM sandbox's review page is the default link
+    review = await switch_in(page, "QuickBooks Online", "Ask for a review when a customer's first invoice is paid")
+    await expect(review).to_have_attribute("aria-checked", "false")
+    await expect(
+        page.get_by_role("region", name="CRM Connect").get_by_role("switch", name=re.compile("review"))
+    ).to_have_count(0)
+    await review.click()
+    await expect(review).to_have_attribute("aria-checked", "true")
+    assert (await runtime.store.get_plugin_state("acme-coaching", "reviews")).settings["enabled"] is True
     assert await low_contrast(page) == []
     await shots.take(page, "journey-integrations")
     await page.set_viewport_size(PHONE)
@@ -199,6 +208,21 @@ async def test_connect_pay_sync_then_turn_off(chromium: Browser, product: Produc
     await expect(receipts).to_contain_text("132")
     await shots.take(books, "journey-quickbooks-sandbox")
 
+    # the customer's first QuickBooks invoice paid in full: one review request reaches the contact in the CRM
+    customer = await product.qbo(
+        "POST",
+        f"/companies/{realm}/Customer",
+        {"DisplayName": "Alan Turing", "PrimaryEmailAddr": {"Address": "alan@example.com"}},
+    )
+    invoice = await product.qbo("POST", f"/companies/{realm}/Invoice", {
+        "CustomerRef": {"value": customer["Customer"]["Id"]},
+        "Line": [{"DetailType": "SalesItemLineDetail", "Amount": 90, "SalesItemLineDetail": {"Qty": 1, "UnitPrice": 90}}],
+    })  # fmt: skip
+    await product.qbo("POST", f"/companies/{realm}/invoices/{invoice['Invoice']['Id']}/payments", {})
+    await until(lambda: product.review_messages("alan@example.com"), timeout=30)
+    await asyncio.sleep(1.0)  # the payment's own webhook and the invoice's both arrive: still one request
+    assert len(await product.review_messages("alan@example.com")) == 1
+
     # QuickBooks turned off for the account: the next payment is not synced
     await page.get_by_role("link", name="Integrations").first.click()
     await (await switch_in(page, "QuickBooks Online", "On for this account")).click()
@@ -214,4 +238,15 @@ async def test_connect_pay_sync_then_turn_off(chromium: Browser, product: Produc
     await expect(books.locator("table").nth(2)).not_to_contain_text("grace")
     await page.get_by_role("navigation", name="Main").get_by_role("link", name="Activity").click()
     await expect(page.locator(".log")).to_contain_text("quickbooks disabled")
-    await expect(page.locator("tr", has_text="quickbooks").filter(has_text="payment")).to_have_count(1)
+    # ...but kept, with its reason; QuickBooks back on and "Send now" books it, once
+    kept = page.locator("tr.state-skipped", has_text="payment")
+    await expect(kept).to_contain_text("no books (accounting) plugin is on for this account")
+    await page.get_by_role("link", name="Integrations").first.click()
+    await (await switch_in(page, "QuickBooks Online", "On for this account")).click()
+    await page.get_by_role("navigation", name="Main").get_by_role("link", name="Activity").click()
+    await page.get_by_role("button", name="Send all skipped now").click()
+    await expect(page.get_by_role("status").first).to_contain_text("queued to be sent")
+    await until(lambda: len(product.receipts(realm)) == 2)
+    await page.get_by_role("button", name="Send all skipped now").click()  # again: nothing is booked twice
+    await asyncio.sleep(1.0)
+    assert len(product.receipts(realm)) == 2

@@ -242,7 +242,7 @@ async def test_activity_shows_a_dead_letter_in_plain_words(signed_in: Browser, u
     assert '<span class="badge badge-dead">Dead letter</span>' in page
     assert "QuickBooks refused the sales receipt: a required field is missing" in page
     assert "<dt>The vendor said</dt><dd>Required param missing: Line.Amount</dd>" in page
-    assert "<dt>Intuit transaction id (intuit_tid)</dt><dd>1-abc-tid</dd>" in page
+    assert "<dt>The vendor&#39;s transaction id</dt><dd>1-abc-tid</dd>" in page
     assert '>Retry<span class="visually-hidden"> delivery 1</span>' in page
     dead_only = (await signed_in.get("/accounts/acme/activity?state=dead")).text
     assert 'id="delivery-1"' in dead_only

@@ -17,7 +17,7 @@ import msgspec
 
 from ledgerbridge.context import DeliveryContext
 from ledgerbridge.errors import DeliveryError, PermanentFailure, ReauthorizationRequired, RetryLater, Skip
-from ledgerbridge.models import decode_event
+from ledgerbridge.events import decode_event
 from ledgerbridge.pipeline.backoff import Backoff
 from ledgerbridge.store import ClaimedDelivery, DeliveryState
 
@@ -151,14 +151,17 @@ class Dispatcher:
         )
         label = f"{delivery.event_type} {event_record.external_id}"
         started_at = runtime.clock()
-        if delivery.plugin not in await runtime.enabled_plugins(account.id):
-            await self._finish(ctx, "skipped", "the plugin is disabled for this account", label)
-            return
         try:
             event = decode_event(event_record.payload)
         except msgspec.DecodeError as exc:
             await self._finish(ctx, "dead", f"the stored event cannot be read: {exc}", label)
             return
+        if not delivery.forced:
+            state = await store.get_plugin_state(account.id, delivery.plugin)
+            reason = await runtime.skip_reason(account, state, event)
+            if reason is not None:
+                await self._finish(ctx, "skipped", reason, label)
+                return
         try:
             await runtime.plugins.deliver(delivery.plugin, ctx, event)
         except Skip as exc:

@@ -22,6 +22,8 @@ class Account(Record, frozen=True):
     id: str
     name: str
     created_at: float
+    #: the account's opt-in backfill: also sync payments and invoices created since then (epoch seconds)
+    backfill_since: float | None = None
 
 
 class PluginState(Record, frozen=True):
@@ -33,6 +35,8 @@ class PluginState(Record, frozen=True):
     settings: dict[str, Any]
     external_id: str | None
     paused_reason: str | None
+    #: when the plugin first connected (or, for a plugin with no connection, was first enabled) for the account
+    connected_at: float | None = None
 
 
 class NewEvent(Record, frozen=True):
@@ -43,6 +47,8 @@ class NewEvent(Record, frozen=True):
     object_key: str
     payload: bytes
     consumers: tuple[str, ...]
+    #: deliveries recorded as skipped from the start: (plugin, or "@role" when no plugin has it; reason)
+    skipped: tuple[tuple[str, str], ...] = ()
 
 
 class EventRecord(Record, frozen=True):
@@ -68,6 +74,8 @@ class Delivery(Record, frozen=True):
     next_attempt_at: float
     last_error: str | None
     updated_at: float
+    #: sent on the user's request ("send now"): the account's skip rules no longer apply to it
+    forced: bool = False
 
 
 class ClaimedDelivery(Record, frozen=True):
@@ -122,6 +130,11 @@ class Store(Protocol):
     async def find_account_by_external_id(self, plugin: str, external_id: str) -> str | None: ...
     async def set_paused(self, account_id: str, plugin: str, reason: str | None) -> None: ...
     async def enabled_plugins(self, account_id: str) -> frozenset[str]: ...
+    async def mark_connected(self, account_id: str, plugin: str, at: float) -> float:
+        """Record the plugin's first connection for the account (later calls keep the first); the kept time."""
+        ...
+
+    async def set_backfill_since(self, account_id: str, since: float | None) -> None: ...
 
     # encrypted secrets (the store sees ciphertext only)
     async def get_secret(self, account_id: str, plugin: str, name: str) -> bytes | None: ...
@@ -148,6 +161,10 @@ class Store(Protocol):
     ) -> list[Delivery]: ...
     async def get_delivery(self, account_id: str, delivery_id: int) -> Delivery | None: ...
     async def replay_delivery(self, account_id: str, delivery_id: int, now: float) -> bool: ...
+    async def send_skipped(self, account_id: str, delivery_id: int, plugin: str, now: float) -> bool:
+        """Queue a skipped delivery again for `plugin`, past the skip rules (forced); False if not skipped."""
+        ...
+
     async def get_event(self, account_id: str, seq: int) -> EventRecord | None: ...
     async def count_deliveries(self, account_id: str) -> dict[str, int]: ...
 

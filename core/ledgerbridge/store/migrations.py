@@ -93,6 +93,12 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX activity_account ON activity(account_id, id);
     """,
     """
+    ALTER TABLE accounts ADD COLUMN backfill_since REAL;
+    ALTER TABLE plugin_accounts ADD COLUMN connected_at REAL;
+    ALTER TABLE deliveries ADD COLUMN forced INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX deliveries_skipped ON deliveries(account_id, id) WHERE state = 'skipped';
+    """,
+    """
     CREATE TABLE locks (
         key TEXT PRIMARY KEY,
         owner TEXT NOT NULL,

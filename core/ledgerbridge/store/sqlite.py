@@ -37,8 +37,9 @@ _json_decode = msgspec.json.Decoder(dict[str, Any]).decode
 
 _DELIVERY_COLUMNS = (
     "d.id, d.event_seq, d.account_id, d.plugin, d.event_type, d.object_key, d.state, d.attempts, "
-    "d.next_attempt_at, d.last_error, d.updated_at"
+    "d.next_attempt_at, d.last_error, d.updated_at, d.forced"
 )
+_DELIVERY_WIDTH = 12
 _EVENT_COLUMNS = "e.seq, e.account_id, e.source, e.external_id, e.type, e.object_key, e.payload, e.received_at"
 _INSERT_CHUNK = 100
 
@@ -56,6 +57,7 @@ def _delivery(row: Sequence[Any]) -> Delivery:
         next_attempt_at=row[8],
         last_error=row[9],
         updated_at=row[10],
+        forced=bool(row[11]),
     )
 
 
@@ -70,6 +72,28 @@ def _event(row: Sequence[Any]) -> EventRecord:
         payload=bytes(row[6]),
         received_at=row[7],
     )
+
+
+_ACCOUNT_COLUMNS = "id, name, created_at, backfill_since"
+
+
+def _account(row: Sequence[Any]) -> Account:
+    return Account(id=row[0], name=row[1], created_at=row[2], backfill_since=row[3])
+
+
+def _plugin_state(account_id: str, plugin: str, row: Sequence[Any]) -> PluginState:
+    return PluginState(
+        account_id=account_id,
+        plugin=plugin,
+        enabled=bool(row[0]),
+        settings=_json_decode(row[1]),
+        external_id=row[2],
+        paused_reason=row[3],
+        connected_at=row[4],
+    )
+
+
+_PLUGIN_STATE_COLUMNS = "enabled, settings, external_id, paused_reason, connected_at"
 
 
 def _link(row: Sequence[Any]) -> Link:
@@ -188,12 +212,15 @@ class SQLiteStore:
         return Account(id=account_id, name=name, created_at=now)
 
     async def get_account(self, account_id: str) -> Account | None:
-        row = await self._fetch_one("SELECT id, name, created_at FROM accounts WHERE id = ?", (account_id,))
-        return Account(id=row[0], name=row[1], created_at=row[2]) if row else None
+        row = await self._fetch_one(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = ?", (account_id,))
+        return _account(row) if row else None
 
     async def list_accounts(self) -> list[Account]:
-        rows = await self._fetch_all("SELECT id, name, created_at FROM accounts ORDER BY created_at, id")
-        return [Account(id=r[0], name=r[1], created_at=r[2]) for r in rows]
+        rows = await self._fetch_all(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts ORDER BY created_at, id")
+        return [_account(r) for r in rows]
+
+    async def set_backfill_since(self, account_id: str, since: float | None) -> None:
+        await self._write("UPDATE accounts SET backfill_since = ? WHERE id = ?", (since, account_id))
 
     async def rename_account(self, account_id: str, name: str) -> bool:
         return await self._write("UPDATE accounts SET name = ? WHERE id = ?", (name, account_id)) == 1
@@ -208,40 +235,21 @@ class SQLiteStore:
 
     async def get_plugin_state(self, account_id: str, plugin: str) -> PluginState:
         row = await self._fetch_one(
-            "SELECT enabled, settings, external_id, paused_reason FROM plugin_accounts"
-            " WHERE account_id = ? AND plugin = ?",
+            f"SELECT {_PLUGIN_STATE_COLUMNS} FROM plugin_accounts WHERE account_id = ? AND plugin = ?",
             (account_id, plugin),
         )
         if row is None:
             return PluginState(
                 account_id=account_id, plugin=plugin, enabled=False, settings={}, external_id=None, paused_reason=None
             )
-        return PluginState(
-            account_id=account_id,
-            plugin=plugin,
-            enabled=bool(row[0]),
-            settings=_json_decode(row[1]),
-            external_id=row[2],
-            paused_reason=row[3],
-        )
+        return _plugin_state(account_id, plugin, row)
 
     async def list_plugin_states(self, account_id: str) -> list[PluginState]:
         rows = await self._fetch_all(
-            "SELECT plugin, enabled, settings, external_id, paused_reason FROM plugin_accounts"
-            " WHERE account_id = ? ORDER BY plugin",
+            f"SELECT plugin, {_PLUGIN_STATE_COLUMNS} FROM plugin_accounts WHERE account_id = ? ORDER BY plugin",
             (account_id,),
         )
-        return [
-            PluginState(
-                account_id=account_id,
-                plugin=r[0],
-                enabled=bool(r[1]),
-                settings=_json_decode(r[2]),
-                external_id=r[3],
-                paused_reason=r[4],
-            )
-            for r in rows
-        ]
+        return [_plugin_state(account_id, r[0], r[1:]) for r in rows]
 
     async def _upsert_plugin_column(self, account_id: str, plugin: str, column: str, value: Any) -> None:
         await self._write(
@@ -270,6 +278,20 @@ class SQLiteStore:
 
     async def set_paused(self, account_id: str, plugin: str, reason: str | None) -> None:
         await self._upsert_plugin_column(account_id, plugin, "paused_reason", reason)
+
+    async def mark_connected(self, account_id: str, plugin: str, at: float) -> float:
+        async with self._tx() as conn:
+            await conn.execute(
+                "INSERT INTO plugin_accounts(account_id, plugin, connected_at) VALUES (?, ?, ?) ON CONFLICT(account_id,"
+                " plugin) DO UPDATE SET connected_at = COALESCE(connected_at, excluded.connected_at)",
+                (account_id, plugin, at),
+            )
+            (kept,) = await self._one(
+                conn,
+                "SELECT connected_at FROM plugin_accounts WHERE account_id = ? AND plugin = ?",
+                (account_id, plugin),
+            )
+        return float(kept)
 
     async def enabled_plugins(self, account_id: str) -> frozenset[str]:
         rows = await self._fetch_all(
@@ -319,15 +341,20 @@ class SQLiteStore:
                 seqs = {(r[1], r[2], r[3]): r[0] for r in rows}
                 created.update(seqs)
                 deliveries = [
-                    (seqs[key], e.account_id, plugin, e.type, e.object_key, now, now)
+                    (seqs[key], e.account_id, plugin, e.type, e.object_key, "pending", None, now, now)
                     for e in chunk
                     if (key := (e.account_id, e.source, e.external_id)) in seqs
                     for plugin in e.consumers
+                ] + [
+                    (seqs[key], e.account_id, target, e.type, e.object_key, "skipped", reason, now, now)
+                    for e in chunk
+                    if (key := (e.account_id, e.source, e.external_id)) in seqs
+                    for target, reason in e.skipped
                 ]
                 if deliveries:
                     await conn.executemany(
                         "INSERT OR IGNORE INTO deliveries(event_seq, account_id, plugin, event_type, object_key,"
-                        " next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        " state, last_error, next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         deliveries,
                     )
         seen: set[tuple[str, str, str]] = set()
@@ -365,9 +392,11 @@ class SQLiteStore:
             )
         claimed = []
         for r in rows:
-            d = _delivery(r[:11])
+            d = _delivery(r[:_DELIVERY_WIDTH])
             claimed.append(
-                ClaimedDelivery(delivery=msgspec.structs.replace(d, attempts=d.attempts + 1), event=_event(r[11:]))
+                ClaimedDelivery(
+                    delivery=msgspec.structs.replace(d, attempts=d.attempts + 1), event=_event(r[_DELIVERY_WIDTH:])
+                )
             )
         return claimed
 
@@ -449,6 +478,17 @@ class SQLiteStore:
             " updated_at = ? WHERE account_id = ? AND id = ? AND state = 'dead'",
             (now, now, account_id, delivery_id),
         )
+        return changed == 1
+
+    async def send_skipped(self, account_id: str, delivery_id: int, plugin: str, now: float) -> bool:
+        try:
+            changed = await self._write(
+                "UPDATE deliveries SET plugin = ?, state = 'pending', forced = 1, attempts = 0, next_attempt_at = ?,"
+                " last_error = NULL, updated_at = ? WHERE account_id = ? AND id = ? AND state = 'skipped'",
+                (plugin, now, now, account_id, delivery_id),
+            )
+        except sqlite3.IntegrityError:
+            return False  # the event already has a delivery to that plugin
         return changed == 1
 
     async def get_event(self, account_id: str, seq: int) -> EventRecord | None:

@@ -20,28 +20,19 @@ from typing import Any
 
 import msgspec
 
+from ledgerbridge import events
 from ledgerbridge.cards import IntegrationCard
 from ledgerbridge.context import AccountContext
-from ledgerbridge.hookspecs import EVENT_HOOKS
 from ledgerbridge.models import Event
 from ledgerbridge.plugins import PluginManager
 from ledgerbridge.tasks import BackgroundTask
-from ledgerbridge.testing.harness import (
-    PluginHarness,
-    sample_contact_sync,
-    sample_first_invoice_paid,
-    sample_invoice_change,
-    sample_payment,
-)
+from ledgerbridge.testing.harness import PluginHarness
 
 Prepare = Callable[[AccountContext], Awaitable[None]]
 Observe = Callable[[AccountContext], Awaitable[Any]]
 
 SAMPLES: dict[str, Callable[[], Event]] = {
-    "on_payment": sample_payment,
-    "on_invoice_change": sample_invoice_change,
-    "on_contact_sync": sample_contact_sync,
-    "on_first_invoice_paid": sample_first_invoice_paid,
+    definition.hook: definition.sample for definition in events.event_types().values() if definition.sample is not None
 }
 
 
@@ -128,7 +119,7 @@ def plugin_test_class(
 
 async def _deliver_again(runtime: Any, delivery_id: int, event_seq: int, plugin: str) -> None:
     from ledgerbridge.context import DeliveryContext
-    from ledgerbridge.models import decode_event
+    from ledgerbridge.events import decode_event
 
     record = await runtime.store.get_event("conformance", event_seq)
     account = await runtime.store.get_account("conformance")
@@ -143,5 +134,5 @@ async def _deliver_again(runtime: Any, delivery_id: int, event_seq: int, plugin:
         source=record.source,
         received_at=record.received_at,
     )
-    assert record.type in EVENT_HOOKS
+    assert record.type in events.event_types()
     await runtime.plugins.deliver(plugin, ctx, decode_event(record.payload))

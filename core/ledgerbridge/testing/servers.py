@@ -1,6 +1,6 @@
 """Run an ASGI app on a real loopback socket, for tests and benchmarks.
 
-`serve_in_thread` gives blocking clients (python-quickbooks, intuit-oauth) a real server: the app runs
+`serve_in_thread` gives blocking clients (vendors' own SDKs) a real server: the app runs
 on its own event loop in a daemon thread. `running_server` runs the app in the caller's event loop.
 """
 

@@ -30,7 +30,7 @@ DETAIL_LABELS = {
     "code": "Error code",
     "element": "Field the vendor named",
     "status": "HTTP status",
-    "intuit_tid": "Intuit transaction id (intuit_tid)",
+    "vendor_transaction_id": "The vendor's transaction id",
 }
 HIDDEN_DETAILS = frozenset({"delivery_id"})
 
@@ -81,7 +81,7 @@ def explain(delivery: Delivery) -> str:
 
 
 def delivery_views(deliveries: list[Delivery], entries: list[ActivityEntry]) -> list[DeliveryView]:
-    # the newest log entry about a delivery carries the vendor's details (message, intuit_tid)
+    # the newest log entry about a delivery carries the vendor's details (its message, its transaction id)
     latest: dict[int, ActivityEntry] = {}
     for entry in entries:
         delivery_id = entry.data.get("delivery_id")
@@ -147,4 +147,29 @@ async def retry_submit(request: Request, form: FormData) -> Response:
         raise ApiError(404, f"no delivery {raw!r} in account {account.id!r}")
     delivery = await operations.replay_delivery(runtime, account, int(raw))
     flash(request, f"Delivery {delivery.id} ({delivery.event_type} to {delivery.plugin}) is queued to be tried again.")
+    return redirect(f"/accounts/{account.id}/activity")
+
+
+async def send_skipped_submit(request: Request, form: FormData) -> Response:
+    """Send one skipped delivery (`delivery_id`) or all of them now, through the same idempotent path."""
+    runtime = runtime_of(request)
+    account = await account_from_path(request)
+    raw = form.get("delivery_id")
+    ids: list[int] | None = None
+    if isinstance(raw, str) and raw:
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+            raise ApiError(404, f"no delivery {raw[:20]!r} in account {account.id!r}")
+        ids = [int(raw)]
+    try:
+        report = await operations.send_skipped(runtime, account, ids)
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
+        flash(request, f"Not sent: {exc.message}")
+        return redirect(f"/accounts/{account.id}/activity?state=skipped")
+    sent, refused = report["sent"], report["refused"]
+    message = f"{len(sent)} skipped event(s) queued to be sent."
+    if refused:
+        message += f" {len(refused)} could not be sent: {refused[0]['reason']}."
+    flash(request, message)
     return redirect(f"/accounts/{account.id}/activity")

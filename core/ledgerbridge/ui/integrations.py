@@ -19,6 +19,7 @@ from ledgerbridge.store import Account, PluginState
 from ledgerbridge.ui.accounts import account_from_path, integrations_url
 from ledgerbridge.ui.endpoint import form_bool, form_text, redirect
 from ledgerbridge.ui.render import page, render_fragment, runtime_of
+from ledgerbridge.ui.reviews import ReviewView, review_view
 from ledgerbridge.ui.session import csrf_token, flash
 from ledgerbridge.web import operations
 from ledgerbridge.web.errors import ApiError
@@ -63,6 +64,11 @@ class PluginCard:
     error: str | None
     actions: tuple[ActionView, ...]
     toggles: tuple[ToggleView, ...]
+    role: str | None = None
+    #: on the card of the account's books: the core's review-request switch and form
+    reviews: ReviewView | None = None
+    #: the plugin of the same role that is on instead (turning this one on switches to it)
+    replaces: str | None = None
 
     @property
     def status(self) -> str:
@@ -124,21 +130,28 @@ async def plugin_card(runtime: Runtime, account: Account, plugin: str, state: Pl
         ToggleView(label=t.label, setting=t.setting, value=t.value, help=t.help, settable=t.setting in settable)
         for t in (card.toggles if card else ())
     )
+    enabled = bool(state and state.enabled)
+    role = runtime.plugins.role(plugin)
+    books = role == "accounting" and enabled
+    active = await runtime.active_plugin(account.id, role) if role is not None else None
     return PluginCard(
         plugin=plugin,
         title=card.title if card else plugin,
-        enabled=bool(state and state.enabled),
+        enabled=enabled,
         paused_reason=state.paused_reason if state else None,
         card=card,
         error=error,
         actions=actions,
         toggles=toggles,
+        role=role,
+        reviews=await review_view(runtime, account) if books else None,
+        replaces=active if active is not None and active != plugin else None,
     )
 
 
 async def account_cards(runtime: Runtime, account: Account) -> list[PluginCard]:
     states = {s.plugin: s for s in await runtime.store.list_plugin_states(account.id)}
-    names = runtime.plugins.names()
+    names = [name for name in runtime.plugins.names() if not runtime.plugins.is_core(name)]
     return list(await asyncio.gather(*(plugin_card(runtime, account, n, states.get(n)) for n in names)))
 
 
@@ -181,8 +194,25 @@ async def enabled_submit(request: Request, form: FormData) -> Response:
     account = await account_from_path(request)
     plugin = _plugin_from_path(request)
     enabled = form_bool(form, "enabled")
-    await operations.set_enabled(runtime, account, plugin, enabled)
-    flash(request, f"{plugin} is {'on' if enabled else 'off'} for {account.name}.")
+    switch = form.get("switch") == "true"
+    role = runtime.plugins.role(plugin)
+    current = await runtime.active_plugin(account.id, role) if role is not None and enabled else None
+    if current is not None and current != plugin and not switch:
+        return page(
+            request,
+            "switch.html",
+            title="Switch the books?",
+            section="integrations",
+            account=account,
+            plugin=plugin,
+            current=current,
+            role=role,
+        )
+    await operations.set_enabled(runtime, account, plugin, enabled, switch=switch)
+    message = f"{plugin} is {'on' if enabled else 'off'} for {account.name}."
+    if switch and current is not None:
+        message = f"The books of {account.name} are now kept by {plugin}; {current} is off."
+    flash(request, message)
     return redirect(f"{integrations_url(account.id)}#plugin-{plugin}")
 
 

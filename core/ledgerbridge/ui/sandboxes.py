@@ -1,8 +1,13 @@
-"""Links to the vendor sandboxes' own pages, so a new user can act as the CRM user and the QuickBooks user."""
+"""Links to the mounted vendor sandboxes' own pages, so a new user can act as each vendor's user.
+
+Each plugin's `SandboxSpec` says what its sandbox is called, where a person starts, and what they do there.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from ledgerbridge.sandboxes import SandboxSpec
 
 
 @dataclass(frozen=True)
@@ -13,16 +18,12 @@ class SandboxLink:
     description: str
 
 
-# The page each built-in sandbox offers a person; a sandbox not listed here is linked at its root.
-KNOWN_PAGES: dict[str, tuple[str, str, str]] = {
-    "crmconnect": ("CRM Connect sandbox", "/", "act as the CRM user: contacts, invoices and payments"),
-    "quickbooks": ("QuickBooks sandbox", "/companies", "act as the QuickBooks user: companies and their books"),
-}
-
-
-def sandbox_links(sandbox_urls: dict[str, str]) -> list[SandboxLink]:
+def sandbox_links(sandbox_urls: dict[str, str], specs: dict[str, SandboxSpec]) -> list[SandboxLink]:
     links = []
     for name, base in sorted(sandbox_urls.items()):
-        title, path, description = KNOWN_PAGES.get(name, (f"{name} sandbox", "/", "the sandbox's own pages"))
+        spec = specs.get(name)
+        title = spec.title if spec and spec.title else f"{name} sandbox"
+        path = spec.home_path if spec else "/"
+        description = spec.acts_as if spec else "the sandbox's own pages"
         links.append(SandboxLink(name=name, title=title, url=base.rstrip("/") + path, description=description))
     return links

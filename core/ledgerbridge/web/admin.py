@@ -6,14 +6,14 @@ the path, so no id of one account reaches another's data.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ledgerbridge.models import decode_event
+from ledgerbridge.events import decode_event
 from ledgerbridge.runtime import Runtime
 from ledgerbridge.store import Account
 from ledgerbridge.web import operations
@@ -38,6 +38,18 @@ class AccountPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 class Enablement(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     enabled: bool
+    #: turning on a second plugin of a role (other books) switches to it; without it, that is a 409
+    switch: bool = False
+
+
+class SendSkipped(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    #: the skipped deliveries to send; omitted: every skipped delivery of the account
+    ids: list[Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]] | None = None
+
+
+class Backfill(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    #: YYYY-MM-DD: also sync payments and invoices created since then; null turns the backfill off
+    since: str | None
 
 
 def _json(value: Any, status: int = 200) -> Response:
@@ -63,7 +75,14 @@ async def list_plugins(request: Request) -> Response:
     runtime = _runtime(request)
     return _json(
         [
-            {"name": i.name, "version": i.version, "distribution": i.distribution, "hooks": list(i.hooks)}
+            {
+                "name": i.name,
+                "version": i.version,
+                "distribution": i.distribution,
+                "hooks": list(i.hooks),
+                "role": i.role,
+                "core": i.core,
+            }
             for i in runtime.plugins.info()
         ]
     )
@@ -84,19 +103,23 @@ async def create_account(request: Request) -> Response:
 async def get_account(request: Request) -> Response:
     runtime, account = await _account(request)
     states = {s.plugin: s for s in await runtime.store.list_plugin_states(account.id)}
+    enabled = await runtime.enabled_plugins(account.id)
     plugins = []
     for name in runtime.plugins.names():
         state = states.get(name)
         plugins.append(
             {
                 "name": name,
-                "enabled": bool(state and state.enabled),
+                "enabled": name in enabled,
                 "paused_reason": state.paused_reason if state else None,
                 "external_id": state.external_id if state else None,
+                "role": runtime.plugins.role(name),
+                "connected_at": state.connected_at if state else None,
             }
         )
     deliveries = await runtime.store.count_deliveries(account.id)
-    return _json({"account": account, "plugins": plugins, "deliveries": deliveries})
+    sync_start = await runtime.sync_start(account.id)
+    return _json({"account": account, "plugins": plugins, "deliveries": deliveries, "sync_start": sync_start})
 
 
 async def patch_account(request: Request) -> Response:
@@ -118,7 +141,7 @@ async def set_plugin_enabled(request: Request) -> Response:
     runtime, account = await _account(request)
     plugin = _plugin(runtime, request)
     body = await read_json(request, Enablement)
-    await operations.set_enabled(runtime, account, plugin, body.enabled)
+    await operations.set_enabled(runtime, account, plugin, body.enabled, switch=body.switch)
     return _json({"plugin": plugin, "enabled": body.enabled})
 
 
@@ -199,6 +222,19 @@ async def replay_delivery(request: Request) -> Response:
     return _json({"replayed": delivery_id}, 202)
 
 
+async def send_skipped(request: Request) -> Response:
+    runtime, account = await _account(request)
+    body = await read_json(request, SendSkipped)
+    return _json(await operations.send_skipped(runtime, account, body.ids), 202)
+
+
+async def put_backfill(request: Request) -> Response:
+    runtime, account = await _account(request)
+    body = await read_json(request, Backfill)
+    since = await operations.set_backfill(runtime, account, body.since)
+    return _json({"backfill_since": since, "sync_start": await runtime.sync_start(account.id)})
+
+
 routes = [
     Route("/plugins", list_plugins),
     Route("/accounts", list_accounts, methods=["GET"]),
@@ -214,4 +250,6 @@ routes = [
     Route("/accounts/{account_id}/deliveries", list_deliveries),
     Route("/accounts/{account_id}/deliveries/{delivery_id}", get_delivery),
     Route("/accounts/{account_id}/deliveries/{delivery_id}/replay", replay_delivery, methods=["POST"]),
+    Route("/accounts/{account_id}/skipped/send", send_skipped, methods=["POST"]),
+    Route("/accounts/{account_id}/backfill", put_backfill, methods=["PUT"]),
 ]

@@ -93,10 +93,19 @@ def create_app(
 
 
 def _sandbox_apps(runtime: Runtime) -> dict[str, Any]:
+    """Sandbox mode (no vendor credentials anywhere: every sandbox mounted) or production (none), never a mix."""
+    specs = runtime.plugins.sandboxes()
+    configured = sorted(name for name, spec in specs.items() if not spec.mount_in_serve)
+    if configured:
+        logger.info("production mode: real credentials for %s; no sandbox is mounted", ", ".join(configured))
+        return {}
+    if specs:
+        logger.warning(
+            "SANDBOX MODE: no vendor credentials are configured; %s are local emulators mounted under /sandbox/",
+            ", ".join(sorted(specs)),
+        )
     apps = {}
-    for name, spec in runtime.plugins.sandboxes().items():
-        if not spec.mount_in_serve:
-            continue
+    for name, spec in specs.items():
         parser = argparse.ArgumentParser(prog=f"sandbox {name}")
         spec.add_arguments(parser)
         apps[name] = spec.create_app(parser.parse_args([]), f"{runtime.settings.base_url}/sandbox/{name}")

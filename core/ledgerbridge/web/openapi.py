@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from ledgerbridge import __version__
 from ledgerbridge.store import Account, ActivityEntry, Delivery
-from ledgerbridge.web.admin import DELIVERY_STATES, AccountPatch, Enablement, NewAccount
+from ledgerbridge.web.admin import DELIVERY_STATES, AccountPatch, Backfill, Enablement, NewAccount, SendSkipped
 from ledgerbridge.web.auth import require_admin
 
 API = "/admin/api"
@@ -44,7 +44,7 @@ DELIVERY_ID = {"name": "delivery_id", "in": "path", "required": True,
 
 
 def _schemas() -> tuple[dict[str, Any], dict[str, Any]]:
-    structs = [Account, ActivityEntry, Delivery, NewAccount, AccountPatch, Enablement]
+    structs = [Account, ActivityEntry, Delivery, NewAccount, AccountPatch, Enablement, SendSkipped, Backfill]
     refs, components = msgspec.json.schema_components(structs, ref_template="#/components/schemas/{name}")
     return dict(zip([s.__name__ for s in structs], refs, strict=True)), components
 
@@ -116,6 +116,16 @@ def _admin_paths(refs: dict[str, Any]) -> dict[str, Any]:
             ),
         },
         delivery: {"get": _operation("a delivery and its event", ("200", obj), parameters=(ACCOUNT_ID, DELIVERY_ID))},
+        f"{account}/skipped/send": {
+            "post": _operation(
+                "send skipped deliveries after all", ("202", obj), body=refs["SendSkipped"], parameters=(ACCOUNT_ID,)
+            ),
+        },
+        f"{account}/backfill": {
+            "put": _operation(
+                "sync what was created since a date", ("200", obj), body=refs["Backfill"], parameters=(ACCOUNT_ID,)
+            ),
+        },
         f"{delivery}/replay": {
             "post": _operation(
                 "put a dead letter back in the queue", ("202", obj), parameters=(ACCOUNT_ID, DELIVERY_ID)

@@ -19,7 +19,7 @@ from ledgerbridge_crmconnect.payments import PaymentFinder
 CURSOR = "transactions_since"
 LAST_RUN = "transactions_polled_at"
 REFUND_SWEEP = "refunds_swept_at"
-CONNECTED = "connected_at"
+COVERED_FROM = "connected_at"  # the earliest moment the poller has read from
 TICK_ENV = "LEDGERBRIDGE_CRM_POLL_TICK_SECONDS"
 
 
@@ -53,13 +53,19 @@ async def poll(ctx: AccountContext, connections: Connections) -> int:
     if last_run is not None and now - last_run < settings.poll_interval_seconds:
         return 0
     since = _seconds(await ctx.get_cursor(CURSOR))
-    connected = _seconds(await ctx.get_cursor(CONNECTED))
+    # From the account's sync start (the core's: the books' first connection, or a backfill date) onwards;
+    # what the books would skip anyway is not worth reading.
+    floor = await ctx.sync_start()
+    connected = _seconds(await ctx.get_cursor(COVERED_FROM))
     if connected is None:
-        connected = now
-        await ctx.set_cursor(CONNECTED, iso(now))
+        connected = min(now, floor) if floor is not None else now
+        await ctx.set_cursor(COVERED_FROM, iso(connected))
         await ctx.set_cursor(REFUND_SWEEP, iso(now))
-    # The first pass starts at connection time: only payments taken after connecting sync.
-    start = (since if since is not None else now) - settings.poll_overlap_seconds
+    start = since if since is not None else connected
+    if floor is not None and floor < connected:  # a backfill reaching further back: read that stretch once
+        start = connected = floor
+        await ctx.set_cursor(COVERED_FROM, iso(floor))
+    start -= settings.poll_overlap_seconds
     client, _ = await connections.client(ctx, resolved)
     finder = PaymentFinder(ctx, client, resolved.location_id)
     published = 0

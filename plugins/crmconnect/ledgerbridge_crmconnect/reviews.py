@@ -1,14 +1,13 @@
-"""Review requests when QuickBooks shows a customer's first invoice paid: once per contact, ever.
+"""Sending a review request: the core decides when (once per contact, ever); this sends the message it gives.
 
-HighLevel has no review-request endpoint, so the request goes out the way the settings say: enrol the
-contact in a workflow, add a tag a workflow listens for, or send an e-mail/SMS with the review link.
+HighLevel has no review-request endpoint, so the request is a conversation message (`POST
+/conversations/messages`, Email or SMS) to the contact, found through the link from the books' customer,
+else by e-mail, else created from the event.
 
-Exactly-once-ish: a claim `review-request/<contact key>` is taken *before* sending, marked with the
-delivery's idempotency key and state `sending`, then set to `sent` after the CRM accepted the request.
-- A second event for the same contact finds the claim and does nothing.
-- A retry of the same delivery (same idempotency key) finds its own `sending` claim and sends again: the
-  one window for a duplicate is a crash between the CRM accepting and the claim turning `sent`.
-- A permanent failure releases the claim, so a later event may try again.
+A retry of the same delivery must not send twice: a mark `review-message/<delivery>` is set to `sending`
+before the call and `sent` after it. A retry that finds `sent` does nothing; one that finds `sending` sends
+again only when the CRM surely did not act (the client retries only on 429 and no connection), so the one
+window for a duplicate is a crash between the CRM accepting and the mark turning `sent`.
 """
 
 from __future__ import annotations
@@ -20,18 +19,13 @@ from ledgerbridge import DeliveryContext, FirstInvoicePaid, PermanentFailure, Sk
 from ledgerbridge_crmconnect.client import VERSION_CONVERSATIONS, CrmClient
 from ledgerbridge_crmconnect.connection import steering
 from ledgerbridge_crmconnect.contacts import CUSTOMER_LINK, find_by_email, upsert
-from ledgerbridge_crmconnect.settings import CrmConnectSettings
 
-CLAIM = "review-request"
-
-
-def contact_key(event: FirstInvoicePaid) -> str:
-    email = event.contact.normalized_email
-    return f"email:{email}" if email else f"customer:{event.customer_id}"
+MARK = "review-message"
+MESSAGE_TYPES = {"email": "Email", "sms": "SMS"}
 
 
 async def find_contact_id(ctx: DeliveryContext, client: CrmClient, location_id: str, event: FirstInvoicePaid) -> str:
-    """The CRM contact: by link from the QuickBooks customer, else by e-mail, else created from the event."""
+    """The CRM contact: by link from the books' customer, else by e-mail, else created from the event."""
     link = await ctx.get_link(CUSTOMER_LINK, event.customer_id)
     if link is not None:
         return str(link.remote_id)
@@ -44,46 +38,23 @@ async def find_contact_id(ctx: DeliveryContext, client: CrmClient, location_id: 
     return contact.id
 
 
-async def send(client: CrmClient, settings: CrmConnectSettings, location_id: str, contact_id: str) -> None:
-    if settings.review_method == "workflow":
-        if not settings.review_workflow_id:
-            raise PermanentFailure("review requests by workflow need review_workflow_id")
-        await client.request("POST", f"/contacts/{contact_id}/workflow/{settings.review_workflow_id}", json={})
-    elif settings.review_method == "tag":
-        if not settings.review_tag:
-            raise PermanentFailure("review requests by tag need review_tag")
-        await client.request("POST", f"/contacts/{contact_id}/tags", json={"tags": [settings.review_tag]})
-    else:
-        if not settings.review_link:
-            raise PermanentFailure("review requests by message need review_link")
+async def request_review(ctx: DeliveryContext, client: CrmClient, location_id: str, event: FirstInvoicePaid) -> None:
+    request = event.request
+    if request is None:
+        raise Skip("the event carries no review message to send")
+    mark = await ctx.get_link(MARK, ctx.idempotency_key)
+    if mark is not None and mark.data.get("state") == "sent":
+        return
+    async with steering():
+        contact_id = await find_contact_id(ctx, client, location_id, event)
+        await ctx.put_link(MARK, ctx.idempotency_key, contact_id, state="sending")
         body: dict[str, Any] = {
-            "type": settings.review_message_type,
+            "type": MESSAGE_TYPES[request.channel],
             "contactId": contact_id,
-            "message": settings.review_message(),
+            "message": request.message,
         }
-        if settings.review_message_type == "Email":
-            body["subject"] = settings.review_subject
-        # not idempotent: retried only when the CRM surely did not act (429, no connection)
+        if request.channel == "email":
+            body["subject"] = request.subject or "How did we do?"
         await client.request("POST", "/conversations/messages", json=body, version=VERSION_CONVERSATIONS)
-
-
-async def request_review(
-    ctx: DeliveryContext, client: CrmClient, settings: CrmConnectSettings, location_id: str, event: FirstInvoicePaid
-) -> None:
-    if not settings.review_request_enabled:
-        raise Skip("review requests are turned off")
-    key = contact_key(event)
-    mine = {"state": "sending", "delivery": ctx.idempotency_key}
-    if not await ctx.claim_once(CLAIM, key, **mine):
-        claim = await ctx.get_link(CLAIM, key)
-        if claim is None or claim.data != mine:
-            raise Skip(f"a review request for {key} was already sent")
-    try:
-        async with steering():
-            contact_id = await find_contact_id(ctx, client, location_id, event)
-            await send(client, settings, location_id, contact_id)
-    except PermanentFailure:
-        await ctx.delete_link(CLAIM, key)
-        raise
-    await ctx.put_link(CLAIM, key, contact_id, state="sent", method=settings.review_method)
-    await ctx.log(f"review request sent to {event.contact.name} by {settings.review_method}", contact_id=contact_id)
+    await ctx.put_link(MARK, ctx.idempotency_key, contact_id, state="sent", channel=request.channel)
+    await ctx.log(f"Review request sent to {event.contact.name} by {request.channel}", contact_id=contact_id)

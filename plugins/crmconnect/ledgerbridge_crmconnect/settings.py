@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import msgspec
 from ledgerbridge.web.outbound import UnsafeUrl, check_url
 
 HIGHLEVEL_API_URL = "https://services.leadconnectorhq.com"
-
-ReviewMethod = Literal["workflow", "tag", "message"]
-MessageType = Literal["Email", "SMS"]
 
 
 class CrmConnectSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -25,15 +20,6 @@ class CrmConnectSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tru
     webhook_ed25519_public_key: str = ""
     #: Accept webhooks whose `timestamp` is at most this far from now (seconds).
     webhook_max_age_seconds: float = 300.0
-    #: How the review request is sent when QuickBooks shows a customer's first invoice paid.
-    review_request_enabled: bool = False
-    review_method: ReviewMethod = "message"
-    review_workflow_id: str = ""
-    review_tag: str = ""
-    review_message_type: MessageType = "Email"
-    review_subject: str = "How did we do?"
-    review_link: str = ""
-    review_text: str = "Thank you for your business! Would you leave us a review? {link}"
     #: Reconciliation poller: how often, and how far back before the checkpoint it looks again.
     poll_interval_seconds: float = 300.0
     poll_overlap_seconds: float = 600.0
@@ -47,8 +33,3 @@ class CrmConnectSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tru
                 check_url(self.api_base_url, allow_loopback=self.sandbox)
             except UnsafeUrl as exc:
                 raise ValueError(f"api_base_url is not allowed: {exc}") from None
-
-    def review_message(self) -> str:
-        """The message body with the review link filled in."""
-        text = self.review_text
-        return text.replace("{link}", self.review_link) if "{link}" in text else f"{text} {self.review_link}".strip()

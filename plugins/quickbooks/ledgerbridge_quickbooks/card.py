@@ -1,13 +1,13 @@
-"""The integration card: connection, counts, import progress, the review-request toggle and actions."""
+"""The integration card: connection, counts, import progress and actions."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ledgerbridge import AccountContext, CardAction, CardField, CardProgress, CardToggle, IntegrationCard
+from ledgerbridge import AccountContext, CardAction, CardField, CardProgress, IntegrationCard
 
 from . import contacts_import, invoices, receipts
-from .service import service_for
+from .service import Service
 from .tokens import load_connection
 
 TITLE = "QuickBooks Online"
@@ -17,26 +17,18 @@ def _when(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-async def integration_card(ctx: AccountContext) -> IntegrationCard:
+async def integration_card(ctx: AccountContext, service: Service) -> IntegrationCard:
     plugin = ctx.plugin_context
     connect = CardAction(label="QB Connect", url=plugin.url(f"connect?account={ctx.account_id}"), method="GET",
                          style="primary")  # fmt: skip
-    settings = await ctx.settings()
-    toggle = CardToggle(
-        label="Ask for a review when a customer's first invoice is paid",
-        setting="review_requests",
-        value=bool(settings.review_requests),
-        help="Sends a review request through the CRM when QuickBooks records a customer's first fully paid invoice.",
-    )
     connection = await load_connection(ctx)
     if connection is None:
-        configured = service_for(plugin).credentials is not None
+        configured = service.credentials is not None
         return IntegrationCard(
             title=TITLE,
             status="not_connected",
             summary="Connect a QuickBooks Online company." if configured else "QuickBooks credentials are not set.",
             actions=(connect,) if configured else (),
-            toggles=(toggle,),
         )
     state = await ctx.state()
     counts = [
@@ -62,7 +54,7 @@ async def integration_card(ctx: AccountContext) -> IntegrationCard:
     if state.paused_reason:
         reconnect = CardAction(label="Reconnect", url=connect.url, method="GET", style="primary")
         return IntegrationCard(title=TITLE, status="reconnect_needed", summary=state.paused_reason,
-                               fields=tuple(fields), actions=(reconnect, disconnect), toggles=(toggle,),
+                               fields=tuple(fields), actions=(reconnect, disconnect),
                                progress=progress)  # fmt: skip
     return IntegrationCard(
         title=TITLE,
@@ -70,6 +62,5 @@ async def integration_card(ctx: AccountContext) -> IntegrationCard:
         summary=f"Connected to {connection.company_name or connection.realm_id}",
         fields=tuple(fields),
         actions=(connect, disconnect),
-        toggles=(toggle,),
         progress=progress,
     )

@@ -1,4 +1,4 @@
-"""Typed QuickBooks errors. Each carries `details` (code, status, intuit_tid) for the core's activity log."""
+"""Typed QuickBooks errors. Each carries `details` (code, status, Intuit's transaction id) for the activity log."""
 
 from __future__ import annotations
 
@@ -29,7 +29,12 @@ class QuickBooksError(Exception):
 
     @property
     def details(self) -> dict[str, Any]:
-        found = {"status": self.status, "code": self.code, "element": self.element, "intuit_tid": self.intuit_tid}
+        found = {
+            "status": self.status,
+            "code": self.code,
+            "element": self.element,
+            "vendor_transaction_id": self.intuit_tid,
+        }
         return {key: value for key, value in found.items() if value is not None}
 
 

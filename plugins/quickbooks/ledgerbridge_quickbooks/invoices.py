@@ -22,9 +22,6 @@ MAX_DOC_NUMBER = 21
 
 async def on_invoice_change(ctx: DeliveryContext, service: Service, change: InvoiceChange) -> None:
     invoice = change.invoice
-    connection = await service.tokens.connection(ctx)
-    if invoice.created_at.timestamp() < connection.connected_at:
-        raise Skip(f"invoice {invoice.number} was created before QuickBooks was connected")
     link = await ctx.get_link(LINK, invoice.invoice_id)
     if link is None and (invoice.status == "draft" or change.kind in ("voided", "deleted")):
         raise Skip(f"invoice {invoice.number} was never sent, so it is not in QuickBooks")

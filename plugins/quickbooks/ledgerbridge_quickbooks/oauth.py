@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from . import contacts_import, errors
-from .service import Service, service_for
+from .service import Service
 from .tokens import Connection, connection_from, load_connection, save_connection
 
 logger = logging.getLogger("ledgerbridge.plugins.quickbooks.oauth")
@@ -38,12 +38,11 @@ async def _admin_account(plugin: PluginContext, request: Request) -> AccountCont
     return ctx
 
 
-def connect_route(plugin: PluginContext) -> Any:
+def connect_route(plugin: PluginContext, service: Service) -> Any:
     async def connect(request: Request) -> Response:
         found = await _admin_account(plugin, request)
         if isinstance(found, Response):
             return found
-        service = service_for(plugin)
         if service.credentials is None:
             return _error(503, "QuickBooks is not configured (LEDGERBRIDGE_QBO_CLIENT_ID/SECRET) and no sandbox runs")
         return_to = request.query_params.get("return_to", "")
@@ -57,7 +56,7 @@ def connect_route(plugin: PluginContext) -> Any:
     return connect
 
 
-def callback_route(plugin: PluginContext) -> Any:
+def callback_route(plugin: PluginContext, service: Service) -> Any:
     async def callback(request: Request) -> Response:
         params = request.query_params
         taken = await plugin.take_nonce(params.get("state", ""))
@@ -75,7 +74,6 @@ def callback_route(plugin: PluginContext) -> Any:
             holder = bound.account.name
             taken = f"QuickBooks company {realm_id} is already connected to the account {holder!r}."
             return _error(409, f"{taken} A company serves one account: disconnect it there first, or choose another.")
-        service = service_for(plugin)
         try:
             tokens = await asyncio.to_thread(service.oauth.exchange, code, realm_id)
         except errors.QuickBooksError as exc:
@@ -93,13 +91,8 @@ def callback_route(plugin: PluginContext) -> Any:
 
 async def connect_account(ctx: AccountContext, service: Service, connection: Connection) -> Connection:
     """Store the tokens, bind the realm, read the company, resume deliveries and start the contact import."""
-    first_key = f"connected_at:{connection.realm_id}"
-    first = await ctx.get_cursor(first_key)
-    if first is None:
-        await ctx.set_cursor(first_key, repr(connection.connected_at))
-    else:
-        # reconnecting the same company keeps the original moment: what happened meanwhile still syncs
-        connection.connected_at = float(first)
+    # the core keeps the first connection as the sync start: reconnecting keeps it, so nothing in between is lost
+    connection.connected_at = await ctx.record_connection(connection.connected_at)
     previous = await load_connection(ctx)
     if previous is not None and previous.realm_id != connection.realm_id:
         await ctx.set_cursor(contacts_import.IMPORT_CURSOR, None)
@@ -150,7 +143,7 @@ def _ui_page(request: Request, account_id: str) -> str:
     return ""
 
 
-def disconnect_route(plugin: PluginContext) -> Any:
+def disconnect_route(plugin: PluginContext, service: Service) -> Any:
     async def disconnect(request: Request) -> Response:
         found = await _admin_account(plugin, request)
         if isinstance(found, Response):
@@ -160,7 +153,6 @@ def disconnect_route(plugin: PluginContext) -> Any:
         if fields:
             names = ", ".join(sorted(map(str, fields)))[:200]
             return _error(422, f"disconnecting takes no fields, not {names}")
-        service = service_for(plugin)
         connection = await load_connection(found)
         if connection is not None:
             try:

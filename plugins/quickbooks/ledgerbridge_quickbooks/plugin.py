@@ -1,11 +1,13 @@
-"""The quickbooks plugin's hook implementations, registered through the `ledgerbridge` entry-point group."""
+"""The quickbooks plugin: a class the core builds once per server, registered through the `ledgerbridge`
+entry-point group. It keeps the books (`role = "accounting"`); its state (HTTP client, tokens, limiters)
+lives on the instance's `Service`."""
 
 from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar, cast
+from collections.abc import Sequence
+from typing import Any
 
 from ledgerbridge import (
     AccountContext,
@@ -17,12 +19,12 @@ from ledgerbridge import (
     Payment,
     PluginContext,
     SandboxSpec,
+    hookimpl,
 )
-from ledgerbridge import hookimpl as _hookimpl
 from starlette.routing import BaseRoute, Route
 
-from . import card, contacts_import, invoices, oauth, receipts, webhooks
-from .service import CALLBACK_PATH, WEBHOOK_PATH, close_service, service_for
+from . import card, contacts_import, first_invoice, invoices, oauth, receipts, webhooks
+from .service import CALLBACK_PATH, WEBHOOK_PATH, Service
 from .settings import (
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,
@@ -30,14 +32,6 @@ from .settings import (
     QuickBooksSettings,
     has_intuit_credentials,
 )
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def hookimpl(function: F) -> F:
-    """ledgerbridge.hookimpl with its type kept (pluggy's marker is untyped)."""
-    return cast(F, _hookimpl(function))  # type: ignore[redundant-cast, unused-ignore]
-
 
 CONTACTS_EVERY_SECONDS = float(os.environ.get("LEDGERBRIDGE_QBO_CONTACTS_EVERY", "60"))
 SANDBOX_MOUNT = "/sandbox/quickbooks"
@@ -71,62 +65,76 @@ def _create_sandbox(args: argparse.Namespace, base_url: str) -> Any:
     return sandbox.create_app(config)
 
 
-@hookimpl
-def register_sandboxes() -> list[SandboxSpec]:
-    return [
-        SandboxSpec(
-            name="quickbooks",
-            description="a local emulator of QuickBooks Online",
-            add_arguments=_add_sandbox_arguments,
-            create_app=_create_sandbox,
-            mount_in_serve=not has_intuit_credentials(),
-        )
-    ]
+class QuickBooksPlugin:
+    """QuickBooks Online as the account's books."""
 
+    role = "accounting"
+    connects = True
 
-@hookimpl
-def settings_schema() -> type[QuickBooksSettings]:
-    return QuickBooksSettings
+    def __init__(self, plugin: PluginContext) -> None:
+        self.plugin = plugin
+        self.service = Service(plugin)
 
+    def use_service(self, service: Service) -> None:
+        """Run on a service built with explicit credentials or limits (benchmarks, tests)."""
+        self.service = service
 
-@hookimpl
-def register_routes(plugin: PluginContext) -> Sequence[BaseRoute]:
-    return [
-        Route("/connect", oauth.connect_route(plugin), methods=["GET"]),
-        Route("/" + CALLBACK_PATH, oauth.callback_route(plugin), methods=["GET"]),
-        Route("/disconnect", oauth.disconnect_route(plugin), methods=["POST"]),
-        Route("/" + WEBHOOK_PATH, webhooks.receiver(plugin), methods=["POST"]),
-    ]
+    @staticmethod
+    @hookimpl
+    def register_sandboxes() -> list[SandboxSpec]:
+        return [
+            SandboxSpec(
+                name="quickbooks",
+                description="a local emulator of QuickBooks Online",
+                add_arguments=_add_sandbox_arguments,
+                create_app=_create_sandbox,
+                mount_in_serve=not has_intuit_credentials(),
+                title="QuickBooks sandbox",
+                home_path="/companies",
+                acts_as="act as the QuickBooks user: companies and their books",
+            )
+        ]
 
+    @hookimpl
+    def settings_schema(self) -> type[QuickBooksSettings]:
+        return QuickBooksSettings
 
-@hookimpl
-async def integration_card(ctx: AccountContext) -> IntegrationCard:
-    return await card.integration_card(ctx)
+    @hookimpl
+    def register_routes(self, plugin: PluginContext) -> Sequence[BaseRoute]:
+        return [
+            Route("/connect", oauth.connect_route(plugin, self.service), methods=["GET"]),
+            Route("/" + CALLBACK_PATH, oauth.callback_route(plugin, self.service), methods=["GET"]),
+            Route("/disconnect", oauth.disconnect_route(plugin, self.service), methods=["POST"]),
+            Route("/" + WEBHOOK_PATH, webhooks.receiver(plugin, self.service), methods=["POST"]),
+        ]
 
+    @hookimpl
+    async def integration_card(self, ctx: AccountContext) -> IntegrationCard:
+        return await card.integration_card(ctx, self.service)
 
-@hookimpl
-def background_tasks(plugin: PluginContext) -> Sequence[BackgroundTask]:
-    async def contacts(ctx: AccountContext) -> None:
-        await contacts_import.run(ctx, service_for(plugin))
+    @hookimpl
+    def background_tasks(self, plugin: PluginContext) -> Sequence[BackgroundTask]:
+        async def contacts(ctx: AccountContext) -> None:
+            await contacts_import.run(ctx, self.service)
 
-    return [BackgroundTask(name="quickbooks-contacts", every_seconds=CONTACTS_EVERY_SECONDS, run=contacts)]
+        return [BackgroundTask(name="quickbooks-contacts", every_seconds=CONTACTS_EVERY_SECONDS, run=contacts)]
 
+    @hookimpl
+    async def on_payment(self, ctx: DeliveryContext, payment: Payment) -> None:
+        await receipts.on_payment(ctx, self.service, payment)
 
-@hookimpl
-async def on_payment(ctx: DeliveryContext, payment: Payment) -> None:
-    await receipts.on_payment(ctx, service_for(ctx.plugin_context), payment)
+    @hookimpl
+    async def on_invoice_change(self, ctx: DeliveryContext, change: InvoiceChange) -> None:
+        await invoices.on_invoice_change(ctx, self.service, change)
 
+    @hookimpl
+    async def on_notification(self, ctx: DeliveryContext, notification: Notification) -> None:
+        await webhooks.handle(ctx, self.service, notification)
 
-@hookimpl
-async def on_invoice_change(ctx: DeliveryContext, change: InvoiceChange) -> None:
-    await invoices.on_invoice_change(ctx, service_for(ctx.plugin_context), change)
+    @hookimpl
+    async def is_first_invoice(self, ctx: AccountContext, customer_id: str, invoice_id: str) -> bool:
+        return await first_invoice.is_first_invoice(await self.service.client(ctx), customer_id, invoice_id)
 
-
-@hookimpl
-async def on_notification(ctx: DeliveryContext, notification: Notification) -> None:
-    await webhooks.handle(ctx, notification)
-
-
-@hookimpl
-async def shutdown(plugin: PluginContext) -> None:
-    await close_service(plugin)
+    @hookimpl
+    async def shutdown(self, plugin: PluginContext) -> None:
+        await self.service.close()

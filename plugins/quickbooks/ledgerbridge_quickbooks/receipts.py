@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from decimal import Decimal
 
-from ledgerbridge import DeliveryContext, LineItem, Money, Payment, Refund, Skip
+from ledgerbridge import DeliveryContext, LineItem, Money, Payment, Refund
 
 from . import customers, errors, names, pricing, wire
 from .client import QuickBooksClient, request_id
@@ -19,9 +19,6 @@ MAX_NOTE = 4000
 
 
 async def on_payment(ctx: DeliveryContext, service: Service, payment: Payment) -> None:
-    connection = await service.tokens.connection(ctx)
-    if payment.paid_at.timestamp() < connection.connected_at:
-        raise Skip("the payment was taken before QuickBooks was connected")
     client = await service.client(ctx)
     setup = await service.company(client)
     key = ctx.idempotency_key

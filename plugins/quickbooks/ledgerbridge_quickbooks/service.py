@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import weakref
 from collections.abc import Coroutine
 from typing import Any
 
@@ -108,24 +107,3 @@ class Service:
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)
         await self.http.aclose()
-
-
-_services: weakref.WeakKeyDictionary[PluginContext, Service] = weakref.WeakKeyDictionary()
-
-
-def service_for(plugin: PluginContext) -> Service:
-    found = _services.get(plugin)
-    if found is None:
-        found = _services[plugin] = Service(plugin)
-    return found
-
-
-def install(plugin: PluginContext, service: Service) -> None:
-    """Use a service built with explicit credentials or limits (benchmarks, tests)."""
-    _services[plugin] = service
-
-
-async def close_service(plugin: PluginContext) -> None:
-    found = _services.pop(plugin, None)
-    if found is not None:
-        await found.close()

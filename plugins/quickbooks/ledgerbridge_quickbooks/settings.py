@@ -19,9 +19,7 @@ SANDBOX_DISCOVERY_PATH = "/.well-known/openid_configuration"
 
 
 class QuickBooksSettings(msgspec.Struct, kw_only=True):
-    """What the account's admin can change on the integration card."""
-
-    review_requests: bool = True
+    """What the account's admin can change on the integration card (review requests are the core's)."""
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from . import contacts_import, errors, first_invoice, wire
-from .service import service_for
+from .service import Service
 
 logger = logging.getLogger("ledgerbridge.plugins.quickbooks.webhooks")
 KIND = "qbo.change"
@@ -132,10 +132,10 @@ def _cloud_event(event: Any) -> Change | None:
     return Change(realm, name, ident, operation, event_id, deleted)
 
 
-def receiver(plugin: PluginContext) -> Any:
+def receiver(plugin: PluginContext, service: Service) -> Any:
     async def receive(request: Request) -> Response:
         body = await read_body(request)
-        credentials = service_for(plugin).credentials
+        credentials = service.credentials
         if credentials is None or not verify(credentials.verifier_token, body, request.headers.get("intuit-signature")):
             return JSONResponse({"error": "invalid intuit-signature"}, 401)
         try:
@@ -177,14 +177,13 @@ def _payload(change: Change) -> dict[str, Any]:
             "operation": change.operation, "deleted_id": change.deleted_id}  # fmt: skip
 
 
-async def handle(ctx: DeliveryContext, notification: Notification) -> None:
-    """Fetch what changed and publish ContactSync / FirstInvoicePaid."""
+async def handle(ctx: DeliveryContext, service: Service, notification: Notification) -> None:
+    """Fetch what changed and publish ContactSync / InvoicePaid."""
     payload = notification.payload if isinstance(notification.payload, dict) else {}
     entity, ident, operation = payload.get("entity"), str(payload.get("id", "")), payload.get("operation")
     if notification.kind != KIND or not ident:
         await _quarantine(ctx, "unusable QuickBooks notification", payload)
         return
-    service = service_for(ctx.plugin_context)
     connection = await service.tokens.connection(ctx)
     if payload.get("realm_id") != connection.realm_id:
         await _quarantine(ctx, "QuickBooks notification for a company no longer connected", payload)
@@ -203,8 +202,6 @@ async def handle(ctx: DeliveryContext, notification: Notification) -> None:
     elif entity == "Invoice":
         await first_invoice.check_invoices(ctx, client, [ident])
     elif entity == "Payment":
-        if not (await ctx.settings()).review_requests:
-            return
         try:
             payment = await client.read(wire.Payment, ident)
         except errors.NotFoundError:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from ledgerbridge import DeliveryContext, Payment, hookimpl
 
+role = "accounting"
+
 
 @hookimpl
 async def on_payment(ctx: DeliveryContext, payment: Payment) -> None:
