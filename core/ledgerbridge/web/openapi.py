@@ -30,7 +30,7 @@ ERROR = {
                     "properties": {"status": {"type": "integer"}, "message": {"type": "string"}},
                     "required": ["status", "message"],
                 },
-                {"type": "string", "description": "the message alone (the QuickBooks plugin's routes)"},
+                {"type": "string", "description": "the message alone (some plugins' routes)"},
             ]
         }
     },
