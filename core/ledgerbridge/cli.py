@@ -1,9 +1,10 @@
-"""The `ledgerbridge` command: serve, plugins, accounts, deliveries, sandbox."""
+"""The `ledgerbridge` command: serve, plugins, accounts, deliveries, sandbox, and installed commands."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -12,12 +13,14 @@ from typing import Any
 
 import msgspec
 
-from ledgerbridge import __version__
+from ledgerbridge import __version__, sandboxes
 from ledgerbridge.plugins import PluginError, PluginManager
 from ledgerbridge.runtime import Runtime
 from ledgerbridge.settings import Settings
 from ledgerbridge.web import operations
 from ledgerbridge.web.errors import ApiError
+
+COMMANDS_GROUP = "ledgerbridge.commands"
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -45,6 +48,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ledgerbridge.web.auth import WeakAdminToken, token_path
 
     settings = _settings(args)
+    forgotten = sandboxes.reset_state(settings.data_dir) if args.reset_sandboxes else None
     try:
         app = create_app(settings, mount_sandboxes=not args.no_sandboxes)
     except WeakAdminToken as exc:
@@ -56,15 +60,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"  plugins: {', '.join(app.state.runtime.plugins.names()) or 'none'}")
     for name, url in app.state.sandbox_urls.items():
         print(f"  sandbox {name}: {url}")
+    if forgotten is not None:
+        print(f"  sandboxes reset: {', '.join(forgotten) or 'none had kept anything'}")
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=False)
     return 0
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    from ledgerbridge import demo
-
-    options = demo.Options(data_dir=args.data_dir, port=args.port, keep_running=not args.no_keep_running)
-    return demo.main(options)
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
@@ -192,14 +191,11 @@ def build_parser(plugins: PluginManager | None) -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default 8000)")
     serve.add_argument("--public-url", help="the URL users and vendors reach this server at")
     serve.add_argument("--no-sandboxes", action="store_true", help="do not mount the vendor sandboxes")
+    serve.add_argument(
+        "--reset-sandboxes", action="store_true", help="start the sandboxes empty (forget what they kept in --data-dir)"
+    )
     serve.add_argument("--log-level", default="info")
     serve.set_defaults(handler=cmd_serve)
-
-    demo = commands.add_parser("demo", help="run the server with both sandboxes and play a scripted day of business")
-    demo.add_argument("--data-dir", type=Path, default=Path("demo-data"), help="wiped at start (default ./demo-data)")
-    demo.add_argument("--port", type=int, default=8000)
-    demo.add_argument("--no-keep-running", action="store_true", help="stop once the summary is printed")
-    demo.set_defaults(handler=cmd_demo)
 
     listing = commands.add_parser(
         "plugins", help="list installed plugins and the hooks each implements", parents=[common]
@@ -248,7 +244,20 @@ def build_parser(plugins: PluginManager | None) -> argparse.ArgumentParser:
     sandbox.add_argument("name", nargs="?", help="which sandbox; `ledgerbridge sandbox NAME --help` for its options")
     sandbox.add_argument("options", nargs=argparse.REMAINDER)
     sandbox.set_defaults(handler=cmd_sandbox, plugins=plugins)
+    _add_installed_commands(commands)
     return parser
+
+
+def _add_installed_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Subcommands other packages add: an entry point of `ledgerbridge.commands` names a function
+    `register(subparsers)` that adds its subcommand with a `handler(args) -> int` default."""
+    for entry_point in importlib.metadata.entry_points(group=COMMANDS_GROUP):
+        if entry_point.name in commands.choices:
+            continue  # a built-in command is never replaced
+        try:
+            entry_point.load()(commands)
+        except Exception as exc:
+            print(f"warning: command {entry_point.name!r} failed to load: {exc}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -76,3 +76,10 @@ async def test_a_customer_unknown_to_the_crm_becomes_a_contact_and_gets_the_requ
 async def test_the_sandbox_location_offers_its_review_page_as_the_default_link(stack: Stack) -> None:
     link = await stack.runtime.default_review_link("acme")
     assert link == f"{stack.sandbox_url}/locations/{LOCATION}/review"
+
+
+async def test_the_default_review_link_opens_the_sandbox_review_page(stack: Stack) -> None:
+    link = await stack.runtime.default_review_link("acme")
+    assert link is not None
+    page = await stack.http.get(link)
+    assert page.status_code == 200 and "Review Acme CRM" in page.text

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ledgerbridge.context import AccountContext
+from ledgerbridge.context import AccountContext, DeliveryContext
+from ledgerbridge.events import decode_event
 from ledgerbridge.models import Event
 from ledgerbridge.plugins import PluginManager
 from ledgerbridge.runtime import Runtime
@@ -28,6 +30,10 @@ from ledgerbridge.samples import (  # noqa: F401  (re-exported: the samples live
     sample_payment,
 )
 from ledgerbridge.settings import Settings
+from ledgerbridge.store import NewEvent, SQLiteStore
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 PRODUCER = "harness-producer"
 HARNESS_BACKFILL_SINCE = 946_684_800.0  # 2000-01-01
@@ -50,13 +56,31 @@ class _Producer:
     """Stands in for the plugin on the other side: it publishes events and consumes none."""
 
 
+class _RecordingStore(SQLiteStore):
+    """The embedded store, keeping a copy of every event offered to the inbox (new or repeated), so a
+    test can check what a plugin published exactly as the core stored it."""
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(path)
+        self.offered: list[NewEvent] = []
+
+    async def append_events(self, events: Sequence[NewEvent], now: float) -> list[bool]:
+        self.offered.extend(events)
+        return await super().append_events(events, now)
+
+
 class PluginHarness:
-    def __init__(self, plugins: dict[str, object], data_dir: Path | None = None, **settings: Any) -> None:
+    def __init__(
+        self, plugins: dict[str, object], data_dir: Path | None = None, *, workers: bool = True, **settings: Any
+    ) -> None:
+        """`workers=False` starts no delivery workers and no background tasks: events wait, pending."""
         self._plugins = plugins
         self._data_dir = data_dir
+        self._workers = workers
         self._settings = settings
         self._temporary: tempfile.TemporaryDirectory[str] | None = None
         self.runtime: Runtime | None = None
+        self._store: _RecordingStore | None = None
 
     async def __aenter__(self) -> PluginHarness:
         if self._data_dir is None:
@@ -75,8 +99,10 @@ class PluginHarness:
             "max_attempts": 3,
             **self._settings,
         }
-        self.runtime = Runtime(Settings(**values), manager)
-        await self.runtime.start()
+        settings = Settings(**values)
+        self._store = _RecordingStore(settings.database_path)
+        self.runtime = Runtime(settings, manager, store=self._store)
+        await self.runtime.start(workers=self._workers)
         return self
 
     async def __aexit__(
@@ -93,6 +119,10 @@ class PluginHarness:
         if self.runtime is None:
             raise RuntimeError("use the harness in `async with`")
         return self.runtime
+
+    def start_workers(self) -> None:
+        """Start delivering, in a harness made with `workers=False` (background tasks stay off)."""
+        self.core.dispatcher.start()
 
     async def account(self, account_id: str, plugin: str | None = None) -> AccountContext:
         """The account (created with every plugin enabled on first use), seen by `plugin`."""
@@ -115,3 +145,39 @@ class PluginHarness:
 
     async def dead_letters(self, account_id: str) -> list[str]:
         return [d.last_error or "" for d in await self.core.store.list_deliveries(account_id, "dead")]
+
+    async def redeliver(self, account_id: str, delivery_id: int) -> None:
+        """Hand a finished delivery to its plugin once more, under the same idempotency key: what a second
+        worker does when the first one's lease expired after the side effect but before it recorded it."""
+        runtime = self.core
+        delivery = await runtime.store.get_delivery(account_id, delivery_id)
+        account = await runtime.store.get_account(account_id)
+        if delivery is None or account is None:
+            raise KeyError(f"no delivery {delivery_id} of account {account_id!r}")
+        record = await runtime.store.get_event(account_id, delivery.event_seq)
+        assert record is not None
+        ctx = DeliveryContext(
+            runtime,
+            delivery.plugin,
+            account,
+            delivery_id=delivery.id,
+            attempt=delivery.attempts + 1,
+            event_type=record.type,
+            event_external_id=record.external_id,
+            source=record.source,
+            received_at=record.received_at,
+        )
+        await runtime.plugins.deliver(delivery.plugin, ctx, decode_event(record.payload))
+
+    def published(self, source: str) -> list[NewEvent]:
+        """Every event `source` offered to the inbox, repeats included, as the core encoded it."""
+        if self._store is None:
+            raise RuntimeError("use the harness in `async with`")
+        return [event for event in self._store.offered if event.source == source]
+
+    def app(self) -> Starlette:
+        """The whole server (admin API, UI, every plugin's routes) around this running core, without
+        sandboxes; serve it or call it with `httpx.ASGITransport`."""
+        from ledgerbridge.web.app import create_app
+
+        return create_app(runtime=self.core, mount_sandboxes=False)

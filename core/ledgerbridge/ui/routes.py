@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -17,6 +17,12 @@ from ledgerbridge.web.errors import json_error
 STATIC_DIR = Path(__file__).parent / "static"
 ACCOUNT = "/accounts/{account_id}"
 PLUGIN = ACCOUNT + "/plugins/{plugin}"
+
+
+async def favicon(request: Request) -> Response:
+    """Browsers and tools ask for /favicon.ico whatever the page links; answer with the same icon."""
+    headers = {"cache-control": "max-age=86400"}
+    return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml", headers=headers)
 
 
 async def not_found(request: Request) -> Response:
@@ -43,6 +49,7 @@ def routes() -> list[BaseRoute]:
         Route(ACCOUNT + "/activity", page_route(activity.activity_page), methods=["GET"]),
         Route(ACCOUNT + "/skipped/send", form_route(activity.send_skipped_submit), methods=["POST"]),
         Route(ACCOUNT + "/deliveries/{delivery_id}/retry", form_route(activity.retry_submit), methods=["POST"]),
+        Route("/favicon.ico", favicon, methods=["GET", "HEAD"]),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
         Route("/{path:path}", not_found),
     ]

@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Mount
 
 from ledgerbridge.plugins import PluginManager
 from ledgerbridge.runtime import Runtime
+from ledgerbridge.sandboxes import serve_arguments
 from ledgerbridge.settings import Settings
 from ledgerbridge.ui import routes as ui_routes
 from ledgerbridge.ui import session_middleware
@@ -108,5 +109,6 @@ def _sandbox_apps(runtime: Runtime) -> dict[str, Any]:
     for name, spec in specs.items():
         parser = argparse.ArgumentParser(prog=f"sandbox {name}")
         spec.add_arguments(parser)
-        apps[name] = spec.create_app(parser.parse_args([]), f"{runtime.settings.base_url}/sandbox/{name}")
+        args = parser.parse_args(serve_arguments(spec, runtime.settings.data_dir))
+        apps[name] = spec.create_app(args, f"{runtime.settings.base_url}/sandbox/{name}")
     return apps

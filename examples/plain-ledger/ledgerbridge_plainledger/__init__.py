@@ -18,6 +18,9 @@ from ledgerbridge import (
     hookimpl,
 )
 
+#: these are the account's books: the core routes CRM payments and invoice changes here
+role = "accounting"
+
 
 class Settings(msgspec.Struct, kw_only=True):
     """Per-account settings; every field has a default so a new account works at once."""
@@ -30,9 +33,20 @@ def journal(ctx: AccountContext) -> Path:
     return ctx.plugin_context.data_dir / f"{ctx.account_id}.jsonl"
 
 
-def append(ctx: AccountContext, entry: dict[str, object]) -> None:
+def entries(ctx: AccountContext) -> list[dict[str, object]]:
+    path = journal(ctx)
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def book(ctx: DeliveryContext, entry: dict[str, object]) -> bool:
+    """Append `entry` once per delivery. The line carries the delivery's idempotency key, so a repeated
+    delivery (a worker that died after writing, before the core recorded it) finds its line and writes
+    nothing: the journal is the ledger's own request-id check, as QuickBooks' `requestid` is."""
+    if any(line.get("key") == ctx.idempotency_key for line in entries(ctx)):
+        return False
     with journal(ctx).open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(entry, sort_keys=True) + "\n")
+        handle.write(json.dumps({**entry, "key": ctx.idempotency_key}, sort_keys=True) + "\n")
+    return True
 
 
 @hookimpl
@@ -45,21 +59,19 @@ async def on_payment(ctx: DeliveryContext, payment: Payment) -> None:
     settings: Settings = await ctx.settings()
     if settings.currency_filter and payment.total.currency != settings.currency_filter:
         raise Skip(f"payment in {payment.total.currency}, this ledger books {settings.currency_filter}")
-    # the link makes a repeated delivery harmless: the entry is written once per payment
-    if await ctx.get_link("payment", payment.payment_id) is not None:
-        return
-    append(
-        ctx,
-        {
-            "kind": "receipt",
-            "payment": payment.payment_id,
-            "email": payment.payer.email,
-            "total": str(payment.total.amount),
-            "currency": payment.total.currency,
-        },
-    )
+    booked = await ctx.get_link("payment", payment.payment_id)
+    if booked is not None and booked.remote_id != ctx.idempotency_key:
+        raise Skip("the payment's receipt is booked already; this ledger books no refunds")
+    receipt = {
+        "kind": "receipt",
+        "payment": payment.payment_id,
+        "email": payment.payer.email,
+        "total": str(payment.total.amount),
+        "currency": payment.total.currency,
+    }
+    if book(ctx, receipt):
+        await ctx.log(f"booked receipt for {payment.payer.name}: {payment.total}")
     await ctx.put_link("payment", payment.payment_id, ctx.idempotency_key)
-    await ctx.log(f"booked receipt for {payment.payer.name}: {payment.total}")
 
 
 @hookimpl
@@ -67,10 +79,7 @@ async def on_invoice_change(ctx: DeliveryContext, change: InvoiceChange) -> None
     settings: Settings = await ctx.settings()
     if not settings.record_invoices:
         raise Skip("invoices are not recorded for this account")
-    key = f"{change.invoice.invoice_id}:{ctx.event_external_id}"
-    if not await ctx.claim_once("invoice-change", key):
-        return
-    append(
+    book(
         ctx,
         {
             "kind": f"invoice_{change.kind}",

@@ -69,6 +69,7 @@ class CrmConnectPlugin:
                 create_app=_create_sandbox,
                 mount_in_serve=mount,
                 title="CRM Connect sandbox",
+                state_option="--state-dir",
                 acts_as="act as the CRM user: contacts, invoices and payments",
             )
         ]

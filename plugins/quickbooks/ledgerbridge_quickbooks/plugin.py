@@ -90,6 +90,7 @@ class QuickBooksPlugin:
                 create_app=_create_sandbox,
                 mount_in_serve=not has_intuit_credentials(),
                 title="QuickBooks sandbox",
+                state_option="--state-dir",
                 home_path="/companies",
                 acts_as="act as the QuickBooks user: companies and their books",
             )

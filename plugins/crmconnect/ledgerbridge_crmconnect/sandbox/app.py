@@ -11,7 +11,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ledgerbridge_crmconnect.sandbox import contacts, control, conversations, invoices, oauth, payments, products
+from ledgerbridge_crmconnect.sandbox import (
+    contacts,
+    control,
+    conversations,
+    invoices,
+    oauth,
+    pages,
+    payments,
+    products,
+)
 from ledgerbridge_crmconnect.sandbox.config import SandboxConfig
 from ledgerbridge_crmconnect.sandbox.engine import SandboxEngine
 from ledgerbridge_crmconnect.sandbox.util import ApiError, JSONResponse
@@ -50,6 +59,7 @@ def create_app(config: SandboxConfig) -> Starlette:
         *conversations.routes,
         *oauth.routes,
         *control.routes,
+        *pages.routes,
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error})
     app.state.sandbox = engine

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from ledgerbridge_crmconnect.sandbox.config import LocationSeed, OAuthAppSeed, SandboxConfig
 
 DEFAULT_LOCATION = LocationSeed(id="sandboxLocation00001", name="Sandbox Location", token="sandbox-pit-token")
 DEFAULT_APP = OAuthAppSeed(client_id="sandbox-client", client_secret="sandbox-secret")
+STATE_FILE = "state.json"
 
 
 def _location(value: str) -> LocationSeed:
@@ -47,6 +49,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--time-scale", type=float, default=1.0, help="divide waits (webhook retries, windows)")
     group.add_argument("--state-file", default=None, help="persist sandbox data to this JSON file")
     group.add_argument("--keys-dir", default=None, help="persist the webhook signing keys here")
+    group.add_argument(
+        "--state-dir",
+        default=None,
+        help="keep data (state.json) and signing keys in this folder across restarts",
+    )
 
 
 def config_from_args(args: argparse.Namespace, base_url: str) -> SandboxConfig:
@@ -59,8 +66,8 @@ def config_from_args(args: argparse.Namespace, base_url: str) -> SandboxConfig:
         time_scale=args.time_scale,
         locations=list(args.location or [DEFAULT_LOCATION]),
         oauth_apps=[DEFAULT_APP],
-        webhook_keys_dir=args.keys_dir,
-        state_file=args.state_file,
+        webhook_keys_dir=args.keys_dir or getattr(args, "state_dir", None),
+        state_file=args.state_file or _in_folder(getattr(args, "state_dir", None)),
     )
 
 
@@ -72,3 +79,7 @@ def startup_banner(config: SandboxConfig, public_keys: dict[str, str]) -> str:
     lines.append("  x-wh-signature public key (RSA):\n" + public_keys["x-wh-signature"])
     lines.append("  x-ghl-signature public key (Ed25519):\n" + public_keys["x-ghl-signature"])
     return "\n".join(lines)
+
+
+def _in_folder(folder: str | None) -> str | None:
+    return os.path.join(folder, STATE_FILE) if folder else None

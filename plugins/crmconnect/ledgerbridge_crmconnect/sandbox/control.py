@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from decimal import Decimal
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ledgerbridge_crmconnect.sandbox import contacts, invoices, oauth, payments
+from ledgerbridge_crmconnect.sandbox import actions, contacts, invoices, oauth, payments
 from ledgerbridge_crmconnect.sandbox.config import LocationSeed
 from ledgerbridge_crmconnect.sandbox.engine import SandboxEngine
 from ledgerbridge_crmconnect.sandbox.state import Record
-from ledgerbridge_crmconnect.sandbox.util import (
-    ApiError,
-    JSONResponse,
-    ghl_id,
-    json_body,
-    not_found,
-    now_iso,
-    to_decimal,
-)
+from ledgerbridge_crmconnect.sandbox.util import ApiError, JSONResponse, ghl_id, json_body
 
 ControlHandler = Callable[[Request, SandboxEngine, dict[str, Any]], Any]
 
@@ -43,24 +34,6 @@ def control(handler: ControlHandler) -> Callable[[Request], Awaitable[Response]]
 
     endpoint.__name__ = handler.__name__
     return endpoint
-
-
-def _contact(engine: SandboxEngine, body: dict[str, Any]) -> Record:
-    contact = engine.state.contacts.get(str(body.get("contactId", "")))
-    if contact is None:
-        raise not_found("Contact")
-    return contact
-
-
-def _amount(body: dict[str, Any], name: str = "amount") -> Decimal | None:
-    return to_decimal(body[name], name) if body.get(name) is not None else None
-
-
-def _invoice(engine: SandboxEngine, request: Request) -> Record:
-    invoice = engine.state.invoices.get(request.path_params["invoiceId"])
-    if invoice is None:
-        raise not_found("Invoice")
-    return invoice
 
 
 # -- locations and contacts ----------------------------------------------------------------------------
@@ -88,19 +61,17 @@ def list_locations(request: Request, engine: SandboxEngine, body: dict[str, Any]
 
 @control
 def create_contact(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
-    location_id = str(body.pop("locationId", ""))
-    return contacts.render(contacts.create(engine, location_id, {"source": "crm user", **body}))
+    return contacts.render(actions.create_contact(engine, body))
 
 
 @control
 def update_contact(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
-    contact = _contact(engine, {"contactId": request.path_params["contactId"]})
-    return contacts.render(contacts.update(engine, contact, body))
+    return contacts.render(actions.update_contact(engine, request.path_params["contactId"], body))
 
 
 @control
 def delete_contact(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
-    contacts.delete(engine, _contact(engine, {"contactId": request.path_params["contactId"]}))
+    actions.delete_contact(engine, request.path_params["contactId"])
     return {"deleted": True}
 
 
@@ -108,58 +79,34 @@ def delete_contact(request: Request, engine: SandboxEngine, body: dict[str, Any]
 @control
 def create_invoice(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
     """{contactId, items[{name, qty, amount, taxes[{name, rate}]}], discount?, currency?, send?: bool, …}"""
-    contact = _contact(engine, body)
-    location = engine.location(contact["locationId"])
-    payload = {
-        "name": body.get("name") or "Sandbox Invoice",
-        "currency": body.get("currency") or location["currency"],
-        "items": body.get("items"),
-        "discount": body.get("discount"),
-        "contactDetails": invoices.contact_details(contact),
-        "businessDetails": body.get("businessDetails") or {"name": location["name"]},
-        "issueDate": body.get("issueDate") or now_iso()[:10],
-        "dueDate": body.get("dueDate"),
-        "invoiceNumber": body.get("invoiceNumber"),
-        "title": body.get("title"),
-        "liveMode": False,
-    }
-    invoice = invoices.create(engine, contact["locationId"], payload)
-    if body.get("send"):
-        invoices.send(engine, invoice)
-    return invoices.render(invoice)
+    return invoices.render(actions.create_invoice(engine, body))
 
 
 @control
 def send_invoice(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
-    return invoices.render(invoices.send(engine, _invoice(engine, request)))
+    return invoices.render(actions.send_invoice(engine, request.path_params["invoiceId"]))
 
 
 @control
 def edit_invoice(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
     """{items?, discount?, dueDate?, name?, …}: the user edits lines or the discount."""
-    changes = dict(body)
-    if "items" in changes:
-        changes["invoiceItems"] = changes.pop("items")
-    return invoices.render(invoices.update(engine, _invoice(engine, request), changes))
+    return invoices.render(actions.edit_invoice(engine, request.path_params["invoiceId"], body))
 
 
 @control
 def pay_invoice(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
     """{amount?: number (default: the amount due), mode?: cash|card|…}"""
-    invoice = invoices.record_payment(
-        engine, _invoice(engine, request), _amount(body), body.get("mode") or "card", str(body.get("notes") or "")
-    )
-    return invoices.render(invoice)
+    return invoices.render(actions.pay_invoice(engine, request.path_params["invoiceId"], body))
 
 
 @control
 def void_invoice(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
-    return invoices.render(invoices.void(engine, _invoice(engine, request)))
+    return invoices.render(actions.void_invoice(engine, request.path_params["invoiceId"]))
 
 
 @control
 def delete_invoice(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
-    return invoices.render(invoices.delete(engine, _invoice(engine, request)))
+    return invoices.render(actions.delete_invoice(engine, request.path_params["invoiceId"]))
 
 
 # -- payments ------------------------------------------------------------------------------------------
@@ -173,74 +120,51 @@ def _checkout_result(result: dict[str, Record]) -> dict[str, Record]:
     return out
 
 
-def _checkout(engine: SandboxEngine, body: dict[str, Any], kind: str, **extra: Any) -> dict[str, Record]:
-    contact = _contact(engine, body)
-    currency = body.get("currency") or engine.location(contact["locationId"])["currency"]
-    items = invoices.parse_items(body.get("items"), currency)
-    discount = invoices.parse_discount(body["discount"]) if body.get("discount") else None
-    return payments.checkout(engine, contact, kind, items, discount=discount, currency=currency, **extra)
-
-
 @control
 def order_form(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
     """{contactId, items, discount?, step?: "one_step"|"two_step", upsell?: bool}"""
-    step = body.get("step") or "one_step"
-    if step not in ("one_step", "two_step"):
-        raise ApiError(400, "step must be one_step or two_step")
-    sub_type = "upsell" if body.get("upsell") else f"{step}_order_form"
-    return _checkout_result(_checkout(engine, body, "order_form", sub_type=sub_type))
+    return _checkout_result(actions.order_form(engine, body))
 
 
 @control
 def membership(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
-    return _checkout_result(_checkout(engine, body, "membership"))
+    return _checkout_result(actions.membership(engine, body))
 
 
 @control
 def calendar(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
     """{contactId, items, subType?: "meeting"|"service"}"""
-    sub_type = body.get("subType") or "meeting"
-    if sub_type not in ("meeting", "service"):
-        raise ApiError(400, "subType must be meeting or service")
-    return _checkout_result(_checkout(engine, body, "calendar", sub_type=sub_type))
+    return _checkout_result(actions.calendar(engine, body))
 
 
 @control
 def payment_link(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
-    return _checkout_result(_checkout(engine, body, "payment_link"))
+    return _checkout_result(actions.payment_link(engine, body))
 
 
 @control
 def start_subscription(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
     """{contactId, items, interval?: monthly|…, sourceType?: funnel|membership|…, subType?}: the first charge."""
-    recurring = {"interval": body.get("interval") or "monthly", "intervalCount": int(body.get("intervalCount") or 1)}
-    return _checkout_result(
-        _checkout(
-            engine,
-            body,
-            "subscription",
-            recurring=recurring,
-            source_type=body.get("sourceType") or "funnel",
-            sub_type=(body["subType"] or "") if "subType" in body else "one_step_order_form",
-        )
-    )
+    return _checkout_result(actions.start_subscription(engine, body))
 
 
 @control
 def renew_subscription(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
-    sub = engine.state.subscriptions.get(request.path_params["subscriptionId"])
-    if sub is None:
-        raise not_found("Subscription")
-    return {"transaction": payments.render_transaction(payments.renew(engine, sub))}
+    transaction = actions.renew_subscription(engine, request.path_params["subscriptionId"])
+    return {"transaction": payments.render_transaction(transaction)}
 
 
 @control
 def refund(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
     """{amount?: number (default: everything not yet refunded)}"""
-    txn = engine.state.transactions.get(request.path_params["transactionId"])
-    if txn is None:
-        raise not_found("Transaction")
-    return payments.render_transaction(payments.refund(engine, txn, _amount(body)))
+    return payments.render_transaction(actions.refund(engine, request.path_params["transactionId"], body))
+
+
+@control
+def reset(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
+    """Forget everything on purpose: back to the configured locations, tokens and OAuth apps."""
+    engine.reset()
+    return {"reset": True, "locations": list(engine.state.locations)}
 
 
 # -- faults, webhooks, keys, inspection ----------------------------------------------------------------
@@ -334,6 +258,7 @@ routes = [
     Route(f"{P}/payments/subscriptions", start_subscription, methods=["POST"]),
     Route(f"{P}/payments/subscriptions/{{subscriptionId}}/renew", renew_subscription, methods=["POST"]),
     Route(f"{P}/payments/transactions/{{transactionId}}/refund", refund, methods=["POST"]),
+    Route(f"{P}/reset", reset, methods=["POST"]),
     Route(f"{P}/faults", set_faults, methods=["POST"]),
     Route(f"{P}/faults", clear_faults, methods=["DELETE"]),
     Route(f"{P}/webhooks/deliveries", deliveries, methods=["GET"]),

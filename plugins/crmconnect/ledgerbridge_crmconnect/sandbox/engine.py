@@ -83,6 +83,17 @@ class SandboxEngine:
             with self.lock:
                 self.state.save(self.config.state_file)
 
+    def reset(self) -> None:
+        """Forget every contact, invoice, payment and token on purpose: back to the configured locations
+        (with their tokens) and OAuth apps. The signing keys and the webhook log stay."""
+        with self.lock:
+            self.state = SandboxState()
+            for seed in self.config.locations:
+                self.add_location(seed)
+            self.faults = Faults()
+            self.limiter.reset()
+            self.save()
+
     # -- locations -----------------------------------------------------------------------------------
     def add_location(self, seed: LocationSeed) -> Record:
         with self.lock:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import secrets
 import time
 from urllib.parse import urlencode
@@ -13,6 +12,7 @@ from starlette.routing import Route
 
 from ledgerbridge_crmconnect.sandbox.engine import SandboxEngine
 from ledgerbridge_crmconnect.sandbox.state import Record
+from ledgerbridge_crmconnect.sandbox.templating import render
 from ledgerbridge_crmconnect.sandbox.util import ApiError, JSONResponse, ghl_id
 
 CODE_SECONDS = 600
@@ -102,20 +102,17 @@ async def chooser(request: Request) -> Response:
         query = {"code": code, **({"state": params["state"]} if params.get("state") else {})}
         sep = "&" if "?" in redirect_uri else "?"
         return RedirectResponse(f"{redirect_uri}{sep}{urlencode(query)}", status_code=302)
-    hidden = "".join(
-        f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
-        for k, v in params.items()
-        if k in ("client_id", "redirect_uri", "scope", "state", "response_type")
+    hidden = {k: v for k, v in params.items() if k in ("client_id", "redirect_uri", "scope", "state", "response_type")}
+    page = render(
+        "chooser.html",
+        title="Choose a sub-account",
+        base=str(request.scope.get("root_path", "")).rstrip("/"),
+        location=None,
+        client_id=params["client_id"],
+        hidden=hidden,
+        locations=list(engine.state.locations.values()),
     )
-    options = "".join(
-        f'<li><form method="post">{hidden}<input type="hidden" name="location_id" value="{html.escape(loc["id"])}">'
-        f'<button type="submit">{html.escape(loc["name"])} ({html.escape(loc["id"])})</button></form></li>'
-        for loc in engine.state.locations.values()
-    )
-    return HTMLResponse(
-        "<!doctype html><title>Choose a sub-account</title><h1>CRM Connect sandbox</h1>"
-        f"<p>Install <b>{html.escape(params['client_id'])}</b> into:</p><ul>{options}</ul>"
-    )
+    return HTMLResponse(page)
 
 
 async def token(request: Request) -> Response:

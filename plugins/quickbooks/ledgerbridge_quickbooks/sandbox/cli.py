@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any, cast
 
 from .config import AppRegistration, SandboxConfig, WebhookFormat
 
+STATE_FILE = "state.json"
 APP_OPTIONS = ("client_id", "client_secret", "redirect_uri", "verifier_token", "webhook_url", "webhook_format")
 
 
@@ -23,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-in-flight", dest="qbo_max_in_flight", type=int, default=10)
     group.add_argument("--time-scale", dest="qbo_time_scale", type=float, default=1.0)
     group.add_argument("--state-file", dest="qbo_state_file", default=None)
+    group.add_argument(
+        "--state-dir", dest="qbo_state_dir", default=None, help="keep the sandbox's state (state.json) in this folder"
+    )
 
 
 def config_from_args(args: argparse.Namespace, base_url: str) -> SandboxConfig:
@@ -50,5 +55,9 @@ def config_from_args(args: argparse.Namespace, base_url: str) -> SandboxConfig:
         requests_per_minute=args.qbo_requests_per_minute,
         max_in_flight=args.qbo_max_in_flight,
         time_scale=args.qbo_time_scale,
-        state_file=args.qbo_state_file,
+        state_file=args.qbo_state_file or _in_folder(getattr(args, "qbo_state_dir", None)),
     )
+
+
+def _in_folder(folder: str | None) -> str | None:
+    return os.path.join(folder, STATE_FILE) if folder else None

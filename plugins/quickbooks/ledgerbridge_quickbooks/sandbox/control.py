@@ -228,6 +228,13 @@ async def save(request: Request) -> Response:
     return JSONResponse({"saved": sandbox.config.state_file})
 
 
+@_guard
+async def reset(request: Request) -> Response:
+    sandbox = _sandbox(request)
+    sandbox.reset()
+    return JSONResponse({"reset": True, "companies": list(sandbox.companies)})
+
+
 PREFIX = "/_control"
 routes = [
     Route(PREFIX + "/state", state),
@@ -239,6 +246,7 @@ routes = [
     Route(PREFIX + "/webhooks", webhooks),
     Route(PREFIX + "/clock/advance", clock, methods=["POST"]),
     Route(PREFIX + "/save", save, methods=["POST"]),
+    Route(PREFIX + "/reset", reset, methods=["POST"]),
     Route(PREFIX + "/companies/{realm}/invoices/{id}/payments", receive_payment, methods=["POST"]),
     Route(PREFIX + "/companies/{realm}/{entity}", entity_create, methods=["POST"]),
     Route(PREFIX + "/companies/{realm}/{entity}/{id}", entity_read, methods=["GET"]),

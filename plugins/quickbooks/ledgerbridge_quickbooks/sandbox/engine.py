@@ -22,6 +22,7 @@ CDC_DAYS = 30
 CDC_MAX = 1000
 REPLY_KEEP = 48 * 3600  # requestid replies are kept at least 24 h; purged after 48 h
 CDC_UNSUPPORTED = ("TaxCode", "TaxRate")
+SEED_COMPANY = ("Sandbox Company_US_1", "US")
 
 
 class Sandbox:
@@ -43,7 +44,7 @@ class Sandbox:
         if config.state_file and os.path.exists(config.state_file):
             self.load(config.state_file)
         elif config.seed:
-            self.create_company("Sandbox Company_US_1", "US")
+            self.create_company(*SEED_COMPANY)
 
     @property
     def base_url(self) -> str:
@@ -189,3 +190,17 @@ class Sandbox:
             self.apps.setdefault(app["client_id"], AppRegistration(**app))
         self.tokens = TokenStore.from_json(data.get("tokens", {}))
         self.connections = {(c, r) for c, r in data.get("connections", [])}
+
+    def reset(self) -> None:
+        """Forget every company, token and connection on purpose: back to the configured apps and, when
+        seeding, one fresh company (the same realm id as at first start). The clock stays where it is."""
+        self.companies = {}
+        self.apps = {app.client_id: app for app in self.config.apps}
+        self.tokens = TokenStore()
+        self.connections = set()
+        self.faults = Faults()
+        self._realm_seq = 0
+        if self.config.seed:
+            self.create_company(*SEED_COMPANY)
+        self.dirty = True
+        self.save()

@@ -6,7 +6,7 @@ from html import escape
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from .engine import Sandbox
@@ -45,7 +45,18 @@ async def company_list(request: Request) -> Response:
         f" ({escape(c.country)}, realm {escape(c.realm_id)})</li>"
         for c in sandbox.companies.values()
     )
-    return _layout("QuickBooks sandbox companies", f"<ul>{items}</ul>")
+    reset = (
+        f"<form method='post' action='{escape(sandbox.base_url)}/reset'><p>The sandbox keeps its companies"
+        f"{' across restarts' if sandbox.config.state_file else ''}. <button type='submit'>Reset the sandbox"
+        "</button> forgets every company, token and connection (a connected server must connect again).</p></form>"
+    )
+    return _layout("QuickBooks sandbox companies", f"<ul>{items}</ul>{reset}")
+
+
+async def reset_submit(request: Request) -> Response:
+    sandbox: Sandbox = request.app.state.sandbox
+    sandbox.reset()
+    return RedirectResponse(f"{sandbox.base_url}/companies", status_code=303)
 
 
 async def company_page(request: Request) -> Response:
@@ -64,4 +75,8 @@ async def company_page(request: Request) -> Response:
     return _layout(f"{company.name} ({company.country}, realm {company.realm_id})", "".join(sections))
 
 
-routes = [Route("/companies", company_list), Route("/companies/{realm}", company_page)]
+routes = [
+    Route("/companies", company_list),
+    Route("/companies/{realm}", company_page),
+    Route("/reset", reset_submit, methods=["POST"]),
+]

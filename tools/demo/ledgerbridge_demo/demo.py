@@ -24,13 +24,12 @@ from typing import Any
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import httpx
-
 from ledgerbridge import __version__
 from ledgerbridge.settings import Settings
 
 ACCOUNT = "demo"
 PLUGINS = ("quickbooks", "crmconnect")
-# Names owned by the plugins; spelled here so the core does not import them.
+# Names owned by the plugins, spelled here: the demo drives the server over HTTP and imports no plugin.
 CRM_POLL_TICK_ENV = "LEDGERBRIDGE_CRM_POLL_TICK_SECONDS"
 VENDOR_ENV = ("LEDGERBRIDGE_QBO_CLIENT_ID", "LEDGERBRIDGE_CRM_CLIENT_ID")
 CRM_VERSION = "2021-07-28"
