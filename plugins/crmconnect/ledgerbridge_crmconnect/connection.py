@@ -93,6 +93,8 @@ async def _sandbox_location(ctx: AccountContext, base_url: str, mounted_url: str
         if location_id != SANDBOX_LOCATION_ID and base_url == mounted_url:
             await _sandbox_has(ctx, base_url, location_id, token)
         return location_id
+    if base_url != mounted_url:
+        return ""  # a standalone sandbox: its location is set in the settings (by connect), never guessed
     holder = await ctx.plugin_context.account_for_external_id(SANDBOX_LOCATION_ID)
     if holder is None or holder.account_id == ctx.account_id:
         try:
@@ -102,8 +104,6 @@ async def _sandbox_location(ctx: AccountContext, base_url: str, mounted_url: str
         else:
             await ctx.put_secret(SANDBOX_SECRET, {"location_id": SANDBOX_LOCATION_ID, "token": SANDBOX_TOKEN})
             return SANDBOX_LOCATION_ID
-    if base_url != mounted_url:
-        return ""  # a standalone sandbox: its location is set in the settings, never guessed
     location_id = "lb" + "".join(ch for ch in ctx.account_id if ch.isalnum())[:12] + secrets.token_hex(4)
     token = "ledgerbridge-sandbox-" + secrets.token_urlsafe(16)
     if not await _sandbox_has(ctx, base_url, location_id, token):
