@@ -107,6 +107,8 @@ PAYMENT_SOURCES: tuple[str, ...] = ("order_form", "subscription", "membership", 
 
 
 class Refund(Model, frozen=True):
+    """One refund: `amount` is the money returned in this refund alone, never a running total."""
+
     refund_id: str
     amount: Money
     refunded_at: datetime
@@ -142,7 +144,11 @@ class Payment(Event, tag="payment", frozen=True):
     subscription_id: str | None = None
     payment_method: str | None = None
     reference: str | None = None
+    #: every refund of this payment so far, oldest first (their sum is the money refunded in all)
     refunds: tuple[Refund, ...] = ()
+    #: the CRM invoice this payment settled: its sale reached the books as that invoice, so only the
+    #: refunds are new money (a consumer books them against the invoice, never a second sale)
+    invoice_id: str | None = None
 
     @property
     def object_key(self) -> str:

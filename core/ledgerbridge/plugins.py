@@ -128,10 +128,12 @@ class PluginManager:
         """Hook specs of a third party's own event types (see `ledgerbridge.events.register_event_type`)."""
         self._pm.add_hookspecs(module_or_class)
 
-    def register_core_plugins(self, wanted: Callable[[str], bool] = lambda name: True) -> None:
+    def register_core_plugins(self, wanted: Callable[[str], bool] | None = None) -> None:
         """Register the core's own policies (review requests) unless blocked or already registered."""
+        blocked = _names_from_env(BLOCK_ENV) or frozenset()
         for name, target in CORE_PLUGINS.items():
-            if wanted(name) and not self.has(name):
+            allowed = wanted(name) if wanted is not None else name not in blocked
+            if allowed and not self.has(name):
                 module_name, _, attribute = target.partition(":")
                 plugin = getattr(importlib.import_module(module_name), attribute)
                 self.register(plugin, name, version=None, distribution=CORE_DISTRIBUTION)

@@ -65,6 +65,8 @@ def route(plugins: PluginManager, enabled: frozenset[str], source: str, event: E
         elif plugins.consumes(target, definition.name):
             consumers.add(target)
     for name in enabled - {source}:
+        if not plugins.has(name):  # on for the account, but no longer installed
+            continue
         if definition.name in plugins.subscriptions(name) and plugins.consumes(name, definition.name):
             consumers.add(name)
     return Route(frozenset(consumers), tuple(skipped))
@@ -91,6 +93,8 @@ def skip_reason(
 ) -> str | None:
     """Why the account's rules skip delivering `event` to `state.plugin` now; None when it goes ahead."""
     plugin = state.plugin
+    if not plugins.has(plugin):
+        return f"{plugin} is not installed on this server"
     if plugin not in enabled:
         return f"{plugin} is off for this account"
     created = event.object_created_at

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -86,7 +87,7 @@ class Runtime:
         return self.settings.base_url
 
     @property
-    def data_dir(self) -> Any:
+    def data_dir(self) -> Path:
         return self.settings.data_dir
 
     def sandbox_url(self, name: str) -> str | None:

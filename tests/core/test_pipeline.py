@@ -206,3 +206,56 @@ async def test_account_lookups_are_cached_and_follow_changes(make_runtime) -> No
     assert await producer.account_for_external_id("loc-1") is None
     await runtime.set_enabled("acme", "sink", False)
     assert "sink" not in await runtime.enabled_plugins("acme")
+
+
+class CountingStore:
+    """The real store, counting how often the dispatcher asks when work is next due."""
+
+    def __init__(self, inner: object) -> None:
+        self._inner = inner
+        self.due_queries = 0
+
+    async def next_due_at(self) -> float | None:
+        self.due_queries += 1
+        return await self._inner.next_due_at()  # type: ignore[attr-defined, no-any-return]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+
+class HoldingBooks:
+    """Books whose every delivery waits until released: keeps the workers busy."""
+
+    role = "accounting"
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.booked: list[str] = []
+
+    @hookimpl
+    async def on_payment(self, ctx: DeliveryContext, payment: Payment) -> None:
+        await self.release.wait()
+        self.booked.append(payment.payment_id)
+
+
+async def test_busy_workers_wait_for_a_finish_instead_of_polling_the_store(tmp_path) -> None:
+    from ledgerbridge.store import SQLiteStore
+
+    from tests.core.conftest import fast_settings, manager_with
+
+    settings = fast_settings(tmp_path, workers=1)
+    store = CountingStore(SQLiteStore(settings.database_path))
+    books = HoldingBooks()
+    runtime = Runtime(settings, manager_with({"producer": Producer(), "books": books}), store=store)  # type: ignore[arg-type]
+    await runtime.start()
+    try:
+        await runtime.create_account("acme", "Acme")
+        for n in range(3):
+            await publish(runtime, "acme", f"evt-{n}", payment_id=f"pay-{n}")
+        await asyncio.sleep(0.5)  # one delivery holds the only worker; two more are due
+        assert books.booked == [] and store.due_queries < 20
+        books.release.set()
+        assert await settle(runtime, "acme") == {"done": 3}
+        assert sorted(books.booked) == ["pay-0", "pay-1", "pay-2"]
+    finally:
+        await runtime.stop()

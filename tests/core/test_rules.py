@@ -241,3 +241,14 @@ async def test_a_third_party_adds_an_event_type_without_touching_the_core(tmp_pa
         assert taker.notes == ["p-1"]
     finally:
         await runtime.stop()
+
+
+async def test_a_plugin_on_for_the_account_but_uninstalled_neither_breaks_intake_nor_delivery(make_runtime) -> None:
+    books = Recorder(role="accounting")
+    runtime = await make_runtime({"producer": Producer(), "books": books})
+    await runtime.create_account("acme", "Acme")
+    await runtime.store.set_plugin_enabled("acme", "gone", True)  # enabled once, since uninstalled
+    runtime.forget_account("acme")
+    await publish(runtime, "pay-1")
+    assert await settle(runtime, "acme") == {"done": 1}
+    assert payments(books) == ["pay-1"]

@@ -12,11 +12,16 @@ from ledgerbridge_crmconnect.wire import transaction_decoder
 
 
 def client_for(handler: Callable[[httpx.Request], httpx.Response], sleeps: list[float]) -> CrmClient:
+    """A client whose waits (its own and its rate limiter's) pass on a fake clock, recorded in `sleeps`."""
+    now = [0.0]
+
     async def sleep(seconds: float) -> None:
         sleeps.append(seconds)
+        now[0] += seconds
 
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    return CrmClient("https://crm.test", StaticToken("tok"), http=http, sleep=sleep, max_retries=3)
+    limiter = RateLimiter(clock=lambda: now[0], sleep=sleep)
+    return CrmClient("https://crm.test", StaticToken("tok"), http=http, limiter=limiter, sleep=sleep, max_retries=3)
 
 
 async def test_429_is_retried_no_sooner_than_retry_after() -> None:

@@ -9,7 +9,7 @@ import asyncio
 import ledgerbridge_crmconnect.plugin as plugin
 from ledgerbridge.testing.conformance import Kit
 
-KIT = Kit(plugin, "crmconnect", prepare=None, observe=None)
+KIT = Kit(plugin.CrmConnectPlugin, "crmconnect", prepare=None, observe=None)
 
 
 def test_routes_refuse_malformed_requests_with_a_4xx() -> None:

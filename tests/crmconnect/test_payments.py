@@ -69,6 +69,8 @@ async def test_a_subscription_renewal_is_found_by_the_poller(stack: Stack) -> No
     assert second.subscription_id == first.subscription_id
     assert second.total.amount == Decimal("132")
     assert second.payer.email == "ada@example.com"
+    assert renewal["transaction"]["invoiceId"].startswith("in_")  # Stripe's invoice, not a CRM one
+    assert second.invoice_id is None
 
 
 async def test_a_payment_the_webhook_missed_is_found_by_the_poller(stack: Stack) -> None:
@@ -92,3 +94,41 @@ async def test_a_refund_republishes_the_payment_with_the_refund(stack: Stack) ->
     payments = await stack.wait_for("on_payment", 2)
     assert payments[1].payment_id == payments[0].payment_id
     assert [r.amount.amount for r in payments[1].refunds] == [Decimal("32")]
+
+
+async def test_two_partial_refunds_publish_each_refund_s_own_money(stack: Stack) -> None:
+    contact = await stack.contact()
+    result = await stack.control("POST", "/payments/order-form", {"contactId": contact["id"], "items": ITEMS})
+    txn_id = result["transaction"]["_id"]
+    await stack.wait_for("on_payment", 1)
+    account = await stack.account()
+    await account.set_cursor("refunds_swept_at", None)
+    await stack.control("POST", f"/payments/transactions/{txn_id}/refund", {"amount": 30})
+    await stack.wait_for("on_payment", 2)
+    await account.set_cursor("refunds_swept_at", None)
+    await stack.control("POST", f"/payments/transactions/{txn_id}/refund", {"amount": 20})
+    payments = await stack.wait_for("on_payment", 3)
+    await stack.settle()
+
+    assert stack.engine.state.transactions[txn_id]["amountRefunded"] == Decimal("50")  # the CRM's running total
+    assert [r.amount.amount for r in payments[1].refunds] == [Decimal("30")]
+    assert [r.amount.amount for r in payments[2].refunds] == [Decimal("30"), Decimal("20")]
+    assert payments[2].refunds[0].refund_id == payments[1].refunds[0].refund_id  # the first refund keeps its id
+
+
+async def test_a_refunded_invoice_payment_is_published_against_its_invoice(stack: Stack) -> None:
+    contact = await stack.contact("billing@example.com")
+    invoice = await stack.control("POST", "/invoices", {"contactId": contact["id"], "items": ITEMS, "send": True})
+    await stack.control("POST", f"/invoices/{invoice['_id']}/pay", {})
+    await stack.wait_for("on_invoice_change", 2)
+    await stack.settle()
+    await asyncio.sleep(0.3)
+    assert stack.calls("on_payment") == []  # the payment itself is the invoice's, not a sale of its own
+    txn = next(t for t in stack.engine.state.transactions.values() if t.get("invoiceId") == invoice["_id"])
+    account = await stack.account()
+    await account.set_cursor("refunds_swept_at", None)
+    await stack.control("POST", f"/payments/transactions/{txn['_id']}/refund", {"amount": 40})
+
+    (refunded,) = await stack.wait_for("on_payment", 1)
+    assert refunded.invoice_id == invoice["_id"]
+    assert [r.amount.amount for r in refunded.refunds] == [Decimal("40")]

@@ -107,3 +107,18 @@ async def test_malformed_body_is_400_and_missing_location_422(sandbox: Sandbox) 
     assert r.status_code == 400 and r.json()["statusCode"] == 400
     r = await sandbox.api.post("/contacts/upsert", json={"email": "x@example.com"})
     assert r.status_code == 422 and r.json()["error"] == "Unprocessable Entity"
+
+
+async def test_a_property_the_request_dto_does_not_declare_is_a_422_that_writes_nothing(sandbox: Sandbox) -> None:
+    contact = await sandbox.contact("ada@example.com")
+    path = f"/contacts/{contact['id']}"
+    refused = await sandbox.api.put(path, json={"companyName": "Engines", "city": "London"})  # UpdateContactDto
+    assert refused.status_code == 422
+    assert refused.json()["message"] == ["property companyName should not exist"]
+    tags = await sandbox.api.post(f"{path}/tags", json={"tags": ["vip"], "colour": "red"})  # TagsDTO
+    workflow = await sandbox.api.post(f"{path}/workflow/wf1", json={"contactId": contact["id"]})  # CreateWorkflowDto
+    assert tags.status_code == workflow.status_code == 422
+    kept = (await sandbox.api.get(path)).json()["contact"]
+    assert kept.get("city") is None and "vip" not in kept.get("tags", [])
+    accepted = await sandbox.api.put(path, json={"city": "London"})
+    assert accepted.status_code == 200 and accepted.json()["contact"]["city"] == "London"

@@ -162,7 +162,9 @@ async def _scenario(sb: Sandbox) -> None:
     await api.post("/contacts/upsert", json={"locationId": LOCATION, "email": "ADA@example.com", "city": "London"})
     await api.get("/contacts/search/duplicate", params={"locationId": LOCATION, "email": "ada@example.com"})
     await api.get(f"/contacts/{cid}")
-    await api.put(f"/contacts/{cid}", json={"companyName": "Engines"})
+    await api.put(f"/contacts/{cid}", json={"website": "https://engines.example"})
+    undeclared = await api.put(f"/contacts/{cid}", json={"companyName": "Engines"})
+    assert undeclared.status_code == 422  # UpdateContactDto declares no companyName
     await api.post(f"/contacts/{cid}/tags", json={"tags": ["vip"]})
     await api.request("DELETE", f"/contacts/{cid}/tags", json={"tags": ["a"]})
     await api.post(f"/contacts/{cid}/workflow/wf1", json={"eventStartTime": "2024-06-23T03:30:00+01:00"})

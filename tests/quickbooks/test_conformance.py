@@ -9,7 +9,7 @@ import asyncio
 import ledgerbridge_quickbooks.plugin as plugin
 from ledgerbridge.testing.conformance import Kit
 
-KIT = Kit(plugin, "quickbooks", prepare=None, observe=None)
+KIT = Kit(plugin.QuickBooksPlugin, "quickbooks", prepare=None, observe=None)
 
 
 def test_routes_refuse_malformed_requests_with_a_4xx() -> None:

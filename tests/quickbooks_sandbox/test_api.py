@@ -80,6 +80,25 @@ def test_requestid_replays_bytes_and_is_per_company(server: Running, client: htt
     assert too_long.status_code == 400
 
 
+def test_requestid_replies_are_forgotten_after_the_window_or_on_demand(server: Running, client: httpx.Client) -> None:
+    customers = server.sandbox.companies[server.realm].table("Customer")
+    server.sandbox.config.requestid_ttl_seconds = 600  # the window is configurable (48 h by default)
+    first = post(server, client, "customer", {"DisplayName": "Once"}, requestid="w-1")
+    server.sandbox.advance_clock(590)
+    assert post(server, client, "customer", {"DisplayName": "Once"}, requestid="w-1").content == first.content
+    server.sandbox.advance_clock(20)  # past the window: the requestid is no longer known
+    late = post(server, client, "customer", {"DisplayName": "Once"}, requestid="w-1")
+    assert late.status_code == 400 and late.json()["Fault"]["Error"][0]["code"] == "6240"  # performed again
+    post(server, client, "customer", {"DisplayName": "Twice"}, requestid="w-2")
+    refused = httpx.post(f"{server.url}/_control/requestids/expire", json={"realm": "nope"})
+    assert refused.status_code == 400
+    expired = httpx.post(f"{server.url}/_control/requestids/expire", json={"realm": server.realm})
+    assert expired.status_code == 200 and expired.json()["expired"] >= 1
+    again = post(server, client, "customer", {"DisplayName": "Twice"}, requestid="w-2")
+    assert again.status_code == 400 and again.json()["Fault"]["Error"][0]["code"] == "6240"
+    assert sorted(c["DisplayName"] for c in customers.values()) == ["Once", "Twice"]
+
+
 def test_sparse_update_delete_and_cdc_tombstone(server: Running, client: httpx.Client) -> None:
     customer = post(server, client, "customer", {"DisplayName": "Bo", "GivenName": "Bo"}).json()["Customer"]
     sparse = post(server, client, "customer", {"Id": customer["Id"], "SyncToken": "0", "sparse": True,

@@ -59,6 +59,7 @@ def test_cli_groups_app_options_by_order() -> None:
         "--client-id", "a", "--client-secret", "sa", "--redirect-uri", "http://a/cb",
         "--client-id", "b", "--client-secret", "sb", "--webhook-url", "http://b/hook",
         "--webhook-format", "cloudevents", "--requests-per-minute", "50", "--time-scale", "10",
+        "--requestid-ttl", "3600",
     ])  # fmt: skip
     config = config_from_args(args, "http://127.0.0.1:8000/sandbox/quickbooks/")
     assert config.base_url == "http://127.0.0.1:8000/sandbox/quickbooks"
@@ -66,6 +67,7 @@ def test_cli_groups_app_options_by_order() -> None:
         ("a", "sa", ["http://a/cb"]), ("b", "sb", [])]  # fmt: skip
     assert config.apps[0].webhook_url == "http://b/hook"  # the n-th webhook URL belongs to the n-th app
     assert config.apps[0].webhook_format == "cloudevents" and config.requests_per_minute == 50
+    assert config.requestid_ttl_seconds == 3600
 
 
 def test_state_file_round_trip(tmp_path: Path) -> None:

@@ -123,6 +123,11 @@ class Dispatcher:
 
     async def _sleep_until_due(self) -> None:
         timeout = self._poll_interval
+        if len(self._in_flight) >= self._concurrency:
+            # every worker is busy: only a finish (which wakes us) frees one; asking for due work would spin
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            return
         due = await self._runtime.store.next_due_at()
         if due is not None:
             timeout = min(timeout, max(due - self._runtime.clock(), 0.0))

@@ -33,7 +33,7 @@ from ledgerbridge.cards import IntegrationCard
 from ledgerbridge.context import AccountContext
 from ledgerbridge.errors import Skip
 from ledgerbridge.models import Event
-from ledgerbridge.plugins import PluginManager
+from ledgerbridge.plugins import PluginError, PluginManager
 from ledgerbridge.tasks import BackgroundTask
 from ledgerbridge.testing import producer
 from ledgerbridge.testing.harness import PluginHarness
@@ -83,11 +83,18 @@ class Kit:
         """Every event hook the plugin implements is one that events can reach, given its role."""
         plugins = self.manager()
         role, subscribed = plugins.role(self.name), plugins.subscriptions(self.name)
+
+        def implemented(hook: str) -> bool:
+            try:
+                return plugins.implements(self.name, hook)
+            except PluginError:  # an event type another package registered, with hooks this manager lacks
+                return False
+
         unreachable = [
             definition.hook
             for definition in events.event_types().values()
             if definition.name != "notification"
-            and plugins.implements(self.name, definition.hook)
+            and implemented(definition.hook)
             and definition.route != role
             and definition.name not in subscribed
         ]

@@ -59,6 +59,8 @@ async def on_payment(ctx: DeliveryContext, payment: Payment) -> None:
     settings: Settings = await ctx.settings()
     if settings.currency_filter and payment.total.currency != settings.currency_filter:
         raise Skip(f"payment in {payment.total.currency}, this ledger books {settings.currency_filter}")
+    if payment.invoice_id is not None:
+        raise Skip("a refunded payment on a CRM invoice: its sale is the invoice, which this ledger does not keep")
     booked = await ctx.get_link("payment", payment.payment_id)
     if booked is not None and booked.remote_id != ctx.idempotency_key:
         raise Skip("the payment's receipt is booked already; this ledger books no refunds")

@@ -1,9 +1,16 @@
-"""QuickBooks customers become CRM contacts: upserted by e-mail, or tracked by a link when they have none.
+"""QuickBooks customers become CRM contacts: found by their link first, by e-mail second.
 
-The link `customer`: QuickBooks customer id → CRM contact id. With a link the contact is updated in place
-(PUT); without one it is upserted (HighLevel matches e-mail in any letter case first, then phone), and
-the link is recorded. A deleted customer leaves the CRM contact alone (the CRM owns people; it may have
-other history) and only forgets the link; a merged customer's link moves to the survivor.
+The link `customer`: QuickBooks customer id → CRM contact id. A linked contact is updated in place (PUT), so
+an e-mail changed in QuickBooks changes the contact's e-mail instead of making a second contact. Without a
+link the contact with the customer's e-mail is found and linked; only when there is none is a contact
+created (upsert: HighLevel matches e-mail in any letter case first, then phone).
+
+The CRM owns its contacts' names: an existing contact is never renamed from QuickBooks (first, last,
+full or company name); a new contact takes the customer's name (without the e-mail QuickBooks may have
+added to make its DisplayName unique). Request bodies carry only the fields HighLevel's DTO declares for
+the operation (UpdateContactDto has no companyName). A customer made inactive in QuickBooks (its "delete")
+keeps its CRM contact (the CRM owns people and their history), which gets the tag `quickbooks-inactive`,
+removed again when the customer is active once more; a merged customer's link moves to the survivor.
 """
 
 from __future__ import annotations
@@ -17,6 +24,14 @@ from ledgerbridge_crmconnect.wire import ContactWire, contact_response, upsert_r
 
 CUSTOMER_LINK = "customer"
 SOURCE = "QuickBooks"
+NAME_FIELDS = frozenset({"firstName", "lastName", "name", "companyName"})
+INACTIVE_TAG = "quickbooks-inactive"  # on a contact whose QuickBooks customer was made inactive
+# UpdateContactDto's properties (apps/contacts.json): PUT /contacts/{id} refuses any other with 422.
+UPDATE_DTO = frozenset({
+    "address1", "assignedTo", "city", "country", "customFields", "dateOfBirth", "dnd", "dndSettings", "email",
+    "firstName", "inboundDndSettings", "lastName", "name", "phone", "postalCode", "source", "state", "tags",
+    "timezone", "website",
+})  # fmt: skip
 
 
 def contact_fields(contact: Contact) -> dict[str, Any]:
@@ -54,10 +69,15 @@ async def upsert(client: CrmClient, location_id: str, contact: Contact) -> Conta
     return wire
 
 
+def update_fields(contact: Contact) -> dict[str, Any]:
+    """What an update may change: UpdateContactDto's fields, never a name (the CRM owns those)."""
+    return {k: v for k, v in contact_fields(contact).items() if k in UPDATE_DTO and k not in NAME_FIELDS}
+
+
 async def update(client: CrmClient, contact_id: str, contact: Contact) -> ContactWire | None:
-    """PUT /contacts/{id}; None when the contact is gone from the CRM."""
+    """PUT /contacts/{id} without names; None when the contact is gone from the CRM (or refuses the change)."""
     try:
-        response = await client.request("PUT", f"/contacts/{contact_id}", json=contact_fields(contact))
+        response = await client.request("PUT", f"/contacts/{contact_id}", json=update_fields(contact))
     except CrmApiError as exc:
         if exc.status in (400, 404):
             return None
@@ -77,10 +97,14 @@ async def find_by_email(client: CrmClient, location_id: str, email: str) -> Cont
 async def sync_contact(ctx: AccountContext, client: CrmClient, location_id: str, sync: ContactSync) -> str | None:
     """Apply one ContactSync; returns the CRM contact id (None when nothing was written)."""
     link = await ctx.get_link(CUSTOMER_LINK, sync.source_id)
-    if sync.kind == "deleted":
-        if link is not None:
+    if sync.kind == "deleted":  # QuickBooks never deletes a customer: it makes it inactive
+        if link is None:
+            raise Skip("a customer made inactive in QuickBooks has no CRM contact here")
+        if not await tag(client, link.remote_id, INACTIVE_TAG, add=True):
             await ctx.delete_link(CUSTOMER_LINK, sync.source_id)
-        raise Skip("a customer deleted in QuickBooks is kept in the CRM; the link was removed")
+            raise Skip("a customer made inactive in QuickBooks whose CRM contact is gone: the link was removed")
+        await ctx.put_link(CUSTOMER_LINK, sync.source_id, link.remote_id, **{**link.data, "inactive": True})
+        return link.remote_id
     if sync.kind == "merged" and sync.merged_into:
         # The survivor carries on; the merged-away customer's id now means the survivor's contact.
         if link is not None:
@@ -89,10 +113,29 @@ async def sync_contact(ctx: AccountContext, client: CrmClient, location_id: str,
                 await ctx.put_link(CUSTOMER_LINK, sync.merged_into, link.remote_id)
         raise Skip(f"customer {sync.source_id} was merged into {sync.merged_into}")
     wire: ContactWire | None = None
-    if link is not None and not sync.contact.email:
+    if link is not None:  # the link first: an e-mail changed in QuickBooks follows the same contact
         wire = await update(client, link.remote_id, sync.contact)
+    email = sync.contact.email.strip() if sync.contact.email else None
+    if wire is None and email:
+        existing = await find_by_email(client, location_id, email)
+        if existing is not None and existing.id:
+            wire = await update(client, existing.id, sync.contact)
     if wire is None:
         wire = await upsert(client, location_id, sync.contact)
-    if link is None or link.remote_id != wire.id:
+    reactivated = link is not None and bool(link.data.get("inactive"))
+    if reactivated:
+        await tag(client, wire.id, INACTIVE_TAG, add=False)
+    if link is None or link.remote_id != wire.id or reactivated:
         await ctx.put_link(CUSTOMER_LINK, sync.source_id, wire.id, email=sync.contact.normalized_email)
     return wire.id
+
+
+async def tag(client: CrmClient, contact_id: str, name: str, *, add: bool) -> bool:
+    """Add or remove one tag (TagsDTO); False when the contact is gone from the CRM."""
+    try:
+        await client.request("POST" if add else "DELETE", f"/contacts/{contact_id}/tags", json={"tags": [name]})
+    except CrmApiError as exc:
+        if exc.status in (400, 404):
+            return False
+        raise
+    return True

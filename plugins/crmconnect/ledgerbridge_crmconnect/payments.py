@@ -4,10 +4,18 @@ A payment is identified by the transaction that took the money, whichever path f
 sees an order (`OrderStatusUpdate`) and finds its transactions by `entityId`; the poller sees transactions and
 fetches their order. Both publish `payment:<transactionId>`, so neither path counts a payment twice; a refund
 re-publishes it as `payment:<transactionId>:refunded:<amount refunded so far>`.
+
+HighLevel reports refunds as one running total (`amountRefunded`). A consumer needs the money of each refund,
+so every running total seen is remembered per transaction and the payment carries each refund as the
+difference from the one before: 30 then 50 refunded so far are refunds of 30 and 20.
+
+A payment on a CRM invoice is not a sale of its own (the invoice is); it is published only once refunded,
+with `invoice_id`, so the refund reaches the books against that invoice.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 from ledgerbridge import AccountContext, Contact, LineItem, Money, Payment, Refund
@@ -28,6 +36,9 @@ from ledgerbridge_crmconnect.wire import (
 
 ORDER_FORM_SUBTYPES = frozenset({"one_step_order_form", "two_step_order_form", "upsell", "downsell", "order_form"})
 PUBLISHED_LINK = "payment"  # external id → transaction id, so repeat sightings cost no API calls
+REFUND_STEPS_LINK = "refund_steps"  # transaction id → every running refunded total seen, oldest first
+
+RefundStep = tuple[Decimal, str | None]  # (refunded so far, when it was seen)
 
 
 def source_kind(source_type: str | None, sub_type: str | None, recurring: bool) -> PaymentSourceKind:
@@ -54,7 +65,30 @@ def external_id(txn: TransactionWire) -> str:
     return f"{base}:refunded:{txn.amountRefunded.normalize():f}" if txn.amountRefunded > 0 else base
 
 
-def build_payment(txn: TransactionWire, order: OrderWire | None, subscription: SubscriptionWire | None) -> Payment:
+def refund_increments(txn_id: str, steps: list[RefundStep], currency: str, default_at: datetime) -> tuple[Refund, ...]:
+    """Each refund's own money from the running totals seen (a total that did not grow is no refund)."""
+    refunds: list[Refund] = []
+    before = Decimal(0)
+    for so_far, seen_at in steps:
+        if so_far <= before:
+            continue
+        refunds.append(
+            Refund(
+                refund_id=f"payment:{txn_id}:refunded:{so_far.normalize():f}",
+                amount=money(so_far - before, currency),
+                refunded_at=parse_datetime(seen_at, default_at),
+            )
+        )
+        before = so_far
+    return tuple(refunds)
+
+
+def build_payment(
+    txn: TransactionWire,
+    order: OrderWire | None,
+    subscription: SubscriptionWire | None,
+    refund_steps: list[RefundStep] | None = None,
+) -> Payment:
     currency = currency_code(txn.currency or (order.currency if order else None))
     recurring = bool(txn.subscriptionId) or (order is not None and order.recurring) or txn.entityType == "subscription"
     billing = txn.meta.billingReason if txn.meta else None
@@ -76,15 +110,9 @@ def build_payment(txn: TransactionWire, order: OrderWire | None, subscription: S
         lines = (LineItem(name=name, quantity=Decimal(1), unit_price=total),)
         subtotal, discount, tax = total, zero, zero
     paid_at = parse_datetime(txn.createdAt)
-    refunds: tuple[Refund, ...] = ()
-    if txn.amountRefunded > 0:
-        refunds = (
-            Refund(
-                refund_id=external_id(txn),
-                amount=money(txn.amountRefunded, currency),
-                refunded_at=parse_datetime(txn.updatedAt, paid_at),
-            ),
-        )
+    if refund_steps is None:
+        refund_steps = [(txn.amountRefunded, txn.updatedAt)] if txn.amountRefunded > 0 else []
+    refunds = refund_increments(txn._id, refund_steps, currency, paid_at)
     return Payment(
         payment_id=txn._id,
         source_kind=source_kind(source_type, sub_type, recurring),
@@ -100,6 +128,7 @@ def build_payment(txn: TransactionWire, order: OrderWire | None, subscription: S
         payment_method=txn.paymentProviderType,
         reference=txn.chargeId,
         refunds=refunds,
+        invoice_id=txn.crm_invoice_id if txn.is_invoice_payment else None,
     )
 
 
@@ -166,20 +195,37 @@ class PaymentFinder:
 
     async def publish(self, txn: TransactionWire, order: OrderWire | None = None) -> bool:
         """Publish `txn` as a Payment unless it is not one or was published before; True if published now."""
-        if not txn._id or not txn.took_money or txn.is_invoice_payment:
+        if not txn._id or not txn.took_money:
             return False
+        if txn.is_invoice_payment and (txn.crm_invoice_id is None or txn.amountRefunded <= 0):
+            return False  # the sale is the invoice; only a refund of it is news for the books
         event_id = external_id(txn)
         if await self.ctx.get_link(PUBLISHED_LINK, event_id) is not None:
             return False
+        steps = await self.refund_steps(txn)
         subscription = None
         if txn.entityType == "subscription" and txn.entityId:
             subscription = await self.subscription(txn.entityId)
         if order is None:
             order_id = txn.entityId if txn.entityType == "order" else (subscription.entityId if subscription else None)
             order = await self.order(order_id) if order_id else None
-        created: bool = await self.ctx.publish(build_payment(txn, order, subscription), external_id=event_id)
+        payment = build_payment(txn, order, subscription, steps)
+        created: bool = await self.ctx.publish(payment, external_id=event_id)
         await self.ctx.put_link(PUBLISHED_LINK, event_id, txn._id)
         return created
+
+    async def refund_steps(self, txn: TransactionWire) -> list[RefundStep]:
+        """The running refunded totals seen for `txn`, this sighting's added when it grew."""
+        link = await self.ctx.get_link(REFUND_STEPS_LINK, txn._id)
+        stored = list(link.data.get("steps", [])) if link else []
+        steps: list[RefundStep] = [(Decimal(str(so_far)), at) for so_far, at in stored]
+        last = steps[-1][0] if steps else Decimal(0)
+        if txn.amountRefunded > last:
+            steps.append((txn.amountRefunded, txn.updatedAt))
+            await self.ctx.put_link(
+                REFUND_STEPS_LINK, txn._id, txn._id, steps=[[f"{so_far:f}", at] for so_far, at in steps]
+            )
+        return steps
 
     async def publish_order(self, order_id: str) -> int:
         """The webhook path: an order was paid; publish each of its transactions. Returns how many are known."""

@@ -58,12 +58,14 @@ T1hhTiaCeIY/OwwwNUY2yvcCAwEAAQ==
 INVOICE_KINDS = ("InvoiceSent", "InvoiceUpdate", "InvoicePaid", "InvoicePartiallyPaid", "InvoiceVoid", "InvoiceDelete")
 ORDER_KINDS = ("OrderCreate", "OrderStatusUpdate")
 HANDLED_KINDS = frozenset(INVOICE_KINDS + ORDER_KINDS)
-# Invoice examples come without `type`; their status says which event it was.
+# Invoice examples come without `type`; their status says which event it was (InvoiceDelete.md: "delete").
 KIND_BY_INVOICE_STATUS = {
     "sent": "InvoiceSent",
     "paid": "InvoicePaid",
     "partially_paid": "InvoicePartiallyPaid",
     "void": "InvoiceVoid",
+    "delete": "InvoiceDelete",
+    "deleted": "InvoiceDelete",
 }
 LAST_WEBHOOK_CURSOR = "last_webhook_at"
 RETRY_PASS = "retry-pass:"

@@ -6,6 +6,7 @@ numeric strings (HighLevel's examples use both). Each struct's `to_domain()` giv
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -48,6 +49,14 @@ def currency_code(value: str | None, fallback: str = "USD") -> str:
 
 def money(amount: Decimal | None, currency: str) -> Money:
     return Money(amount=amount if amount is not None else ZERO, currency=currency)
+
+
+_CRM_ID = re.compile(r"^[0-9a-f]{24}$")
+
+
+def is_crm_id(value: str | None) -> bool:
+    """HighLevel's own object ids are 24-hex MongoDB ids; payment providers' ids (`in_…`, `ch_…`) are not."""
+    return bool(value) and _CRM_ID.match(value or "") is not None
 
 
 def full_name(*parts: str | None) -> str:
@@ -394,9 +403,23 @@ class TransactionWire(Wire):
         return self.status in ("succeeded", "refunded", "partially_refunded")
 
     @property
+    def crm_invoice_id(self) -> str | None:
+        """The CRM invoice this transaction paid, if any.
+
+        `invoiceId` alone is not enough: a Stripe-backed charge carries Stripe's invoice id there
+        (`in_…`, GetTxnResponseSchema's own example), which is the provider's document, not a CRM invoice.
+        """
+        if self.entityType == "invoice" and self.entityId:
+            return self.entityId
+        if self.source_type == "invoice":
+            source_id = self.entitySource.id if self.entitySource else None
+            return source_id or self.entityId or (self.invoiceId if is_crm_id(self.invoiceId) else None)
+        return self.invoiceId if is_crm_id(self.invoiceId) else None
+
+    @property
     def is_invoice_payment(self) -> bool:
         """Invoice payments reach accounting as invoice changes, never as sales receipts."""
-        return self.entityType == "invoice" or self.source_type == "invoice" or bool(self.invoiceId)
+        return self.crm_invoice_id is not None or self.entityType == "invoice" or self.source_type == "invoice"
 
     def payer(self) -> Contact:
         snapshot = self.contactSnapshot or ContactWire()

@@ -3,9 +3,12 @@
 Matching is by e-mail, case-insensitively (HighLevel's rule). DisplayName must be unique across customers,
 vendors and employees, so a taken name becomes "Name (email)", then "Name (email) 2", … — deterministic and
 readable. A taken name whose holder has the same e-mail is that customer (a race, or a query that missed).
+That suffix is QuickBooks' business only: a customer becomes a contact under its name without it.
 """
 
 from __future__ import annotations
+
+import re
 
 from ledgerbridge import AccountContext, Contact
 
@@ -55,12 +58,23 @@ def to_customer(contact: Contact, display_name: str) -> wire.Customer:
     )  # fmt: skip
 
 
+def plain_name(display_name: str, email: str | None) -> str:
+    """The name without the " (e-mail)" or " (e-mail) N" that made it unique in QuickBooks (see display_names)."""
+    if email:
+        suffix = re.compile(r"\s*\(" + re.escape(email.strip()) + r"\)(?:\s+\d+)?$", re.IGNORECASE)
+        stripped = suffix.sub("", display_name).strip()
+        if stripped:
+            return stripped
+    return display_name
+
+
 def to_contact(customer: wire.Customer) -> Contact:
     address = customer.BillAddr
     from ledgerbridge import Address
 
+    display = plain_name(customer.DisplayName, customer.email) if customer.DisplayName else None
     return Contact(
-        name=customer.DisplayName or customer.CompanyName or customer.email or f"Customer {customer.Id}",
+        name=display or customer.CompanyName or customer.email or f"Customer {customer.Id}",
         email=customer.email,
         given_name=customer.GivenName,
         family_name=customer.FamilyName,

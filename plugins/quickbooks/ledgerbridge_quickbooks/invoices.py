@@ -1,7 +1,12 @@
 """on_invoice_change: mirror a CRM invoice in QuickBooks from the moment it is sent.
 
-Link `invoice`: CRM invoice id → QBO invoice id, with data {sync_token (None when a payment bumped it),
-fingerprint of what was last written, total, paid (recorded so far), state open|voided|deleted}.
+Link `invoice`: CRM invoice id → QBO invoice id ("" while there is none), with data {sync_token (None when a
+payment bumped it), fingerprint of what was last written, total, paid (recorded so far), state (see
+invoice_state), version (of the change applied), doc_number (when the CRM number was taken)}.
+
+The replica carries the marker `[ledgerbridge invoice <CRM id>]` in its PrivateNote. A QuickBooks invoice
+without it was not created here and is never modified, voided or deleted: when the CRM number is already
+used by one, the replica is created anyway under a distinguishable number, and Activity says so.
 """
 
 from __future__ import annotations
@@ -10,32 +15,47 @@ import hashlib
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 from ledgerbridge import DeliveryContext, Invoice, InvoiceChange, Skip
 
-from . import customers, errors, names, pricing, wire
+from . import customers, errors, invoice_state, mapping, markers, pricing, wire
 from .client import QuickBooksClient, quote_value, request_id
 from .service import Service
 
 LINK = "invoice"
 MAX_DOC_NUMBER = 21
+RENUMBER_SUFFIX = "-CRM"
 
 
 async def on_invoice_change(ctx: DeliveryContext, service: Service, change: InvoiceChange) -> None:
     invoice = change.invoice
     link = await ctx.get_link(LINK, invoice.invoice_id)
-    if link is None and (invoice.status == "draft" or change.kind in ("voided", "deleted")):
-        raise Skip(f"invoice {invoice.number} was never sent, so it is not in QuickBooks")
-    if link is not None and link.data.get("state") in ("voided", "deleted"):
-        raise Skip(f"invoice {invoice.number} is already {link.data['state']} in QuickBooks")
-    client = await service.client(ctx)
-    sync = _Sync(ctx, service, client, invoice, dict(link.data) if link else None, link.remote_id if link else None)
-    if change.kind in ("voided", "deleted"):
-        await sync.void_or_delete(delete=change.kind == "deleted")
-    else:
-        await sync.write()
-        if change.kind in ("paid", "partially_paid") or invoice.amount_paid.amount > Decimal(sync.data["paid"]):
+    data: dict[str, Any] = dict(link.data) if link else {}
+    state: invoice_state.State = data.get("state", "none")
+    if state == "open" and not (link and link.remote_id):
+        state = "none"
+    applied = invoice_state.decode_version(data.get("version"))
+    step = invoice_state.plan(state, applied, change)
+    if step.ignored is not None:
+        raise Skip(step.ignored)
+    qbo_id = link.remote_id if link and link.remote_id else None
+    if step.write or step.pay or step.finish:
+        client = await service.client(ctx)
+        sync = _Sync(ctx, service, client, invoice, data, qbo_id)
+        if step.write:
+            await sync.write()
+        if step.pay and sync.qbo_id and invoice.amount_paid.amount > Decimal(sync.data["paid"]):
             await sync.record_payment()
-    await ctx.put_link(LINK, invoice.invoice_id, sync.qbo_id or "", **sync.data)
+        if step.finish:
+            await sync.void_or_delete(delete=step.finish == "delete")
+        data, qbo_id = sync.data, sync.qbo_id
+    data["state"] = data.get("state", step.state) if step.finish else step.state  # a delete may have voided
+    if step.advance:
+        data["version"] = invoice_state.encode_version(invoice_state.version(change))
+    await ctx.put_link(LINK, invoice.invoice_id, qbo_id or "", **data)
+    if step.state in ("held_voided", "held_deleted"):
+        await ctx.log(f"invoice {invoice.number} was {step.state[5:]} before its \"sent\" arrived: held, so that "
+                      "QuickBooks follows when it does")  # fmt: skip
 
 
 class _Sync:
@@ -50,21 +70,24 @@ class _Sync:
     ) -> None:
         self.ctx, self.service, self.client, self.invoice = ctx, service, client, invoice
         self.key = ctx.idempotency_key
-        self.data: dict[str, Any] = data or {"paid": "0", "state": "open"}
+        self.data: dict[str, Any] = {"paid": "0", **(data or {})}
         self.qbo_id = qbo_id
+
+    @property
+    def marker(self) -> str:
+        return markers.marker("invoice", self.invoice.invoice_id)
 
     async def _body(self) -> wire.Invoice:
         setup = await self.service.company(self.client)
         invoice = self.invoice
         customer_id = await customers.resolve(self.ctx, self.service, self.client, invoice.customer, self.key)
-        refs = await names.item_refs(self.ctx, self.service, self.client, setup, pricing.item_names(invoice.lines),
-                                     self.key)  # fmt: skip
+        refs = await mapping.item_refs(self.ctx, self.service, self.client, setup, invoice.lines, self.key)
         totals = pricing.Totals(subtotal=invoice.subtotal.amount, discount=invoice.discount_total.amount,
                                 tax=invoice.tax_total.amount, total=invoice.total.amount)  # fmt: skip
         priced = pricing.price(invoice.lines, totals, setup, refs)
         email = invoice.customer.email
         return wire.Invoice(
-            DocNumber=invoice.number[:MAX_DOC_NUMBER] or None,
+            DocNumber=self.data.get("doc_number") or invoice.number[:MAX_DOC_NUMBER] or None,
             CustomerRef=wire.Ref(value=customer_id),
             TxnDate=invoice.issue_date or invoice.created_at.date(),
             DueDate=invoice.due_date,
@@ -72,7 +95,7 @@ class _Sync:
             ApplyTaxAfterDiscount=priced.apply_tax_after_discount,
             TxnTaxDetail=wire.TxnTaxDetail(TotalTax=Decimal(0)) if setup.us else None,
             BillEmail=wire.EmailAddress(Address=email) if email else None,
-            PrivateNote=(f"CRM invoice {invoice.invoice_id}; " + priced.note).strip("; ")[:4000],
+            PrivateNote=markers.note(self.marker, f"CRM invoice {invoice.number}", priced.note),
         )
 
     async def write(self) -> None:
@@ -97,21 +120,52 @@ class _Sync:
         self.data["total"] = str(qbo.TotalAmt if qbo.TotalAmt is not None else "0")
 
     async def _create(self, body: wire.Invoice) -> wire.Invoice:
-        try:
-            return await self.client.create(body, request_id(self.key, "inv"))
-        except errors.DuplicateDocNumberError:
-            # already there (a lost reply before a crash, or typed in by hand): adopt it when it is this customer's
-            existing = await self.client.query(
-                wire.Invoice, f"SELECT * FROM Invoice WHERE DocNumber = {quote_value(body.DocNumber or '')}"
-            )
-            same = [
-                i
-                for i in existing
-                if i.CustomerRef and body.CustomerRef and i.CustomerRef.value == body.CustomerRef.value
-            ]
-            if not same:
-                raise
-            return await self._update(body, same[0])
+        """Create the replica; an invoice already under its number is ours (a lost reply) or the user's."""
+        for attempt in range(2):
+            taken = await self._numbered(body.DocNumber)
+            ours = [i for i in taken if markers.carries(i, self.marker)]
+            if ours:  # created by an earlier attempt whose reply was lost: bring it up to date
+                return await self._update(body, ours[0])
+            if taken:
+                body = await self._renumbered(body, taken[0])
+            try:
+                return await markers.create_once(self.ctx, self.client, body, what="invoice",
+                                                 local_id=self.invoice.invoice_id,
+                                                 request_id=request_id(self.key, f"inv{attempt or ''}"))  # fmt: skip
+            except errors.DuplicateDocNumberError:
+                if attempt:
+                    raise
+                # taken between the look-up and the create: look again
+        raise AssertionError("unreachable")
+
+    async def _numbered(self, number: str | None) -> list[wire.Invoice]:
+        if not number:
+            return []
+        return await self.client.query(wire.Invoice, f"SELECT * FROM Invoice WHERE DocNumber = {quote_value(number)}")
+
+    async def _renumbered(self, body: wire.Invoice, foreign: wire.Invoice) -> wire.Invoice:
+        """The replica under the first free `<number>-CRM`, `<number>-CRM2`, … (the user's invoice untouched)."""
+        number = body.DocNumber or ""
+        candidates = []
+        for n in range(1, 6):
+            suffix = RENUMBER_SUFFIX + (str(n) if n > 1 else "")
+            candidates.append(number[: MAX_DOC_NUMBER - len(suffix)] + suffix)
+        listed = ", ".join(quote_value(c) for c in candidates)
+        used = {i.DocNumber for i in await self.client.query(
+            wire.Invoice, f"SELECT * FROM Invoice WHERE DocNumber IN ({listed})")}  # fmt: skip
+        free = next((c for c in candidates if c not in used), None)
+        if free is None:
+            raise errors.DuplicateDocNumberError(f"invoice numbers {number} to {candidates[-1]} are all taken",
+                                                 code="6140")  # fmt: skip
+        self.data["doc_number"] = free
+        same = foreign.CustomerRef and body.CustomerRef and foreign.CustomerRef.value == body.CustomerRef.value
+        whose = "the same customer" if same else "another customer"
+        await self.ctx.log(
+            f"QuickBooks already has an invoice numbered {number} (for {whose}) that ledgerbridge did not create; "
+            f"it was left untouched and CRM invoice {self.invoice.number} was copied as {free}",
+            level="warning", qbo_id=foreign.Id,
+        )  # fmt: skip
+        return msgspec.structs.replace(body, DocNumber=free)
 
     async def _fresh(self) -> wire.Invoice:
         return await self.client.read(wire.Invoice, self.qbo_id or "")
@@ -160,9 +214,12 @@ class _Sync:
         customer_id = await customers.resolve(self.ctx, self.service, self.client, self.invoice.customer, self.key)
         line = wire.Line(DetailType="PaymentLine", Amount=amount,
                          LinkedTxn=[wire.LinkedTxn(TxnId=self.qbo_id or "", TxnType="Invoice")])  # fmt: skip
-        body = wire.Payment(CustomerRef=wire.Ref(value=customer_id), TotalAmt=amount, Line=[line],
-                            PrivateNote=f"CRM invoice {self.invoice.number} payment")  # fmt: skip
-        return await self.client.create(body, request_id(self.key, step))
+        paid_to = f"{self.invoice.invoice_id}:{pricing.money(Decimal(self.data['paid']) + amount):f}"
+        note = markers.note(markers.marker("invoice-payment", paid_to), f"CRM invoice {self.invoice.number} payment")
+        body = wire.Payment(CustomerRef=wire.Ref(value=customer_id), TotalAmt=amount, Line=[line], PrivateNote=note,
+                            DepositToAccountRef=await mapping.deposit_ref(self.ctx, self.client))  # fmt: skip
+        return await markers.create_once(self.ctx, self.client, body, what="invoice-payment", local_id=paid_to,
+                                         request_id=request_id(self.key, step))  # fmt: skip
 
     async def void_or_delete(self, *, delete: bool) -> None:
         """Void with a fresh SyncToken; a CRM delete deletes in QBO unless payments are applied (then void)."""

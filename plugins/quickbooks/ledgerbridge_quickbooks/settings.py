@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -18,8 +19,22 @@ SANDBOX_VERIFIER_TOKEN = "ledgerbridge-sandbox-verifier"
 SANDBOX_DISCOVERY_PATH = "/.well-known/openid_configuration"
 
 
+ItemMapping = Literal["name", "sku", "default"]
+AccountName = Annotated[str, msgspec.Meta(max_length=100)]
+
+
 class QuickBooksSettings(msgspec.Struct, kw_only=True):
     """What the account's admin can change on the integration card (review requests are the core's)."""
+
+    #: where sales receipts' money lands, and refunds' money leaves: an account's name (or Id), a Bank or
+    #: Other Current Asset account; "" is QuickBooks' default, Undeposited Funds
+    deposit_account: AccountName = ""
+    #: the Income account of the items the product creates; "" is the company's service income account
+    income_account: AccountName = ""
+    #: how a CRM product becomes a QuickBooks item: by its name (created when missing), by SKU (the item
+    #: whose Sku is the CRM product id, else by name), or every line on `default_item`
+    item_mapping: ItemMapping = "name"
+    default_item: AccountName = "Services"
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,7 @@ class Customer(Entity):
 
 class Item(Entity):
     Name: str | None = None
+    Sku: str | None = None
     Type: str | None = None
     Active: bool | None = None
     Taxable: bool | None = None
@@ -197,6 +198,7 @@ class Payment(Entity):
     Line: list[Line] | None = None
     PaymentMethodRef: Ref | None = None
     PaymentRefNum: str | None = None
+    DepositToAccountRef: Ref | None = None
     PrivateNote: str | None = None
 
     def invoice_ids(self) -> list[str]:

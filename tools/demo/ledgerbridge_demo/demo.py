@@ -58,6 +58,7 @@ class Options:
     keep_running: bool = True
     timeout: float = 60.0
     say: Callable[[str], None] = print
+    books: str = "quickbooks"  # or "xero" (ledgerbridge_demo.demo_xero)
 
 
 @dataclass
@@ -165,6 +166,9 @@ class _Form(HTMLParser):
 
 
 class Demo:
+    plugins: tuple[str, ...] = PLUGINS
+    books_name = "QuickBooks"
+
     def __init__(self, url: str, admin_token: str, http: httpx.AsyncClient, say: Callable[[str], None]) -> None:
         self.url = url
         self.admin_token = admin_token
@@ -250,7 +254,7 @@ class Demo:
 
     async def create_account(self) -> None:
         with self.stepping(f"admin: account {ACCOUNT!r} with both plugins"):
-            await self.admin("POST", "/accounts", {"name": "Demo", "id": ACCOUNT, "plugins": list(PLUGINS)})
+            await self.admin("POST", "/accounts", {"name": "Demo", "id": ACCOUNT, "plugins": list(self.plugins)})
             await self.admin("PATCH", f"/accounts/{ACCOUNT}/plugins/crmconnect/settings", {
                 "poll_interval_seconds": 2.0,
             })  # fmt: skip
@@ -302,7 +306,7 @@ class Demo:
             self.report_token = tokens["access_token"]
 
     async def wait_for_import(self) -> None:
-        with self.stepping("ledgerbridge: QuickBooks customers imported as CRM contacts"):
+        with self.stepping(f"ledgerbridge: {self.books_name} customers imported as CRM contacts"):
             emails = [email for *_, email in QB_CUSTOMERS]
 
             async def imported() -> bool:
@@ -367,16 +371,30 @@ class Demo:
             })  # fmt: skip
             await self.qb_control("POST", f"/companies/{self.realm}/invoices/{created['Invoice']['Id']}/payments")
 
+    # -- the books' side, as `run` calls it (ledgerbridge.demo_xero overrides these for Xero) -------------
+
+    async def seed_books(self) -> None:
+        await self.seed_quickbooks()
+
+    async def connect_books(self) -> None:
+        await self.connect_quickbooks()
+        await self.open_report_access()
+
+    async def invoice_in_books(self) -> None:
+        await self.invoice_in_quickbooks()
+
+    def books_link(self) -> str:
+        return f"  QuickBooks: {self.qb}/companies/{self.realm}"
+
+    def render(self, report: Report) -> str:
+        return render(report)
+
     # -- the report ------------------------------------------------------------------------------------
 
     async def report(self, *, with_contacts: bool) -> Report:
         report = Report()
         receipts = await self.qb_query("SELECT * FROM SalesReceipt")
-        transactions = (await self.crm_api("/payments/transactions", altId=self.location, altType="location",
-                                           limit="100"))["data"]  # fmt: skip
-        for txn in sorted(transactions, key=lambda t: str(t["createdAt"])):
-            if txn.get("entityType") == "invoice" or txn.get("entitySourceType") == "invoice":
-                continue
+        for txn in await self.crm_payments():
             receipt = next((r for r in receipts if f"CRM payment {txn['_id']} " in r.get("PrivateNote", "")), None)
             report.payments.append({
                 "kind": payment_kind(txn), "email": txn.get("contactEmail", ""), "crm_total": _money(txn["amount"]),
@@ -407,10 +425,7 @@ class Demo:
                 "id": row["Id"], "number": row.get("DocNumber", ""), "customer": row["CustomerRef"].get("name", ""),
                 "total": _money(row["TotalAmt"]), "balance": _money(row["Balance"]),
             })  # fmt: skip
-        messages = (await self.crm_control("GET", "/messages"))["messages"]
-        by_id = {contact_id: email for email, contact_id in self.contacts.items()}
-        report.reviews = [{"contact_id": m["contactId"], "email": by_id.get(m["contactId"], "?"), "type": m["type"],
-                           "subject": m.get("subject") or ""} for m in messages]  # fmt: skip
+        report.reviews = await self.reviews_sent()
         if with_contacts:
             seeded = {email for *_, email in QB_CUSTOMERS}
             for customer in await self.qb_query("SELECT * FROM Customer ORDERBY Id"):
@@ -421,6 +436,23 @@ class Demo:
                     "origin": "imported" if email in seeded else "created for a CRM payment",
                     "contact_id": (found.get("contact") or {}).get("id"),
                 })  # fmt: skip
+        await self.count_deliveries(report)
+        return report
+
+    async def reviews_sent(self) -> list[dict[str, Any]]:
+        messages = (await self.crm_control("GET", "/messages"))["messages"]
+        by_id = {contact_id: email for email, contact_id in self.contacts.items()}
+        return [{"contact_id": m["contactId"], "email": by_id.get(m["contactId"], "?"), "type": m["type"],
+                 "subject": m.get("subject") or ""} for m in messages]  # fmt: skip
+
+    async def crm_payments(self) -> list[dict[str, Any]]:
+        """The CRM's payment transactions (not invoice payments), oldest first."""
+        transactions = (await self.crm_api("/payments/transactions", altId=self.location, altType="location",
+                                           limit="100"))["data"]  # fmt: skip
+        return [txn for txn in sorted(transactions, key=lambda t: str(t["createdAt"]))
+                if not (txn.get("entityType") == "invoice" or txn.get("entitySourceType") == "invoice")]  # fmt: skip
+
+    async def count_deliveries(self, report: Report) -> None:
         account = await self.admin("GET", f"/accounts/{ACCOUNT}")
         report.pending = int(account["deliveries"].get("pending", 0))
         report.dead = int(account["deliveries"].get("dead", 0))
@@ -430,7 +462,6 @@ class Demo:
                     if d.get("last_error") or state == "dead":
                         report.failing.append(f"{d['plugin']} {d['event_type']} {d['object_key']} ({state}, "
                                               f"{d['attempts']} attempts): {d.get('last_error') or ''}")  # fmt: skip
-        return report
 
     def settled(self, report: Report) -> bool:
         synced = len(report.payments) >= self.expected_payments and all(p["receipt_id"] for p in report.payments)
@@ -449,7 +480,7 @@ class Demo:
                     return await self.report(with_contacts=True)
                 if time.monotonic() > deadline:
                     final = await self.report(with_contacts=True)
-                    self.say(render(final))
+                    self.say(self.render(final))
                     raise DemoError(self.step, f"not settled after {timeout:.0f} s: {_missing(final)}; "
                                     f"see {self.url}/accounts/{ACCOUNT}/activity")  # fmt: skip
                 await asyncio.sleep(1.0)
@@ -577,34 +608,42 @@ async def run(options: Options) -> int:
         sock.close()
         raise DemoError("build the server", str(exc)) from None
     runtime = app.state.runtime
-    missing = [name for name in PLUGINS if name not in runtime.plugins.names()]
-    missing += [f"the {name} sandbox" for name in PLUGINS if name not in app.state.sandbox_urls]
+    demo_class = _demo_class(options.books)
+    missing = [name for name in demo_class.plugins if name not in runtime.plugins.names()]
+    missing += [f"the {name} sandbox" for name in demo_class.plugins if name not in app.state.sandbox_urls]
     if missing:
         sock.close()
         raise DemoError("check the plugins", f"not available: {', '.join(missing)}")
     say(f"ledgerbridge {__version__} demo on {settings.base_url}  (data in {data_dir})")
     async with _serving(app, sock) as task, httpx.AsyncClient(timeout=30) as http:
-        demo = Demo(settings.base_url, app.state.admin_token, http, say)
-        await demo.seed_quickbooks()
+        demo = demo_class(settings.base_url, app.state.admin_token, http, say)
+        await demo.seed_books()
         await demo.create_account()
-        await demo.connect_quickbooks()
+        await demo.connect_books()
         await demo.connect_crm()
-        await demo.open_report_access()
         await demo.wait_for_import()
         await demo.take_payments()
         await demo.invoice_in_crm()
-        await demo.invoice_in_quickbooks()
+        await demo.invoice_in_books()
         report = await demo.settle(options.timeout)
-        say(render(report))
+        say(demo.render(report))
         say("")
         say(f"Sign in at {settings.base_url}/signin with the admin token {app.state.admin_token}")
         say(f"  activity:   {settings.base_url}/accounts/{ACCOUNT}/activity")
-        say(f"  QuickBooks: {demo.qb}/companies/{demo.realm}")
+        say(demo.books_link())
         say(f"  CRM:        {demo.crm}/_control/messages, {demo.crm}/_control/webhooks/deliveries")
         if options.keep_running:
             say("The server keeps running; press Ctrl-C to stop it.")
             await task
     return 0
+
+
+def _demo_class(books: str) -> type[Demo]:
+    if books == "xero":
+        from ledgerbridge_demo.demo_xero import XeroDemo
+
+        return XeroDemo
+    return Demo
 
 
 def main(options: Options) -> int:

@@ -43,6 +43,9 @@ class SandboxConfig:
     webhook_retry_seconds: float = 600.0
     webhook_max_retries: int = 6
     access_token_seconds: int = 86_399
+    #: send invoice events exactly as HighLevel documents them (the bare invoice: no type, locationId,
+    #: timestamp or webhookId; InvoiceDelete with status "delete") instead of the richer envelope
+    documented_invoice_webhooks: bool = False
 
     def scaled(self, seconds: float) -> float:
         """A wait divided by time_scale (time_scale > 1 makes the sandbox faster)."""

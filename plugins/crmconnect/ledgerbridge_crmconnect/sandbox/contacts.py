@@ -34,6 +34,16 @@ STRING_FIELDS = (
     "dateOfBirth",
 )
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# The properties each request DTO declares (apps/contacts.json); HighLevel refuses any other with 422.
+UPDATE_FIELDS = frozenset({
+    "address1", "assignedTo", "city", "country", "customFields", "dateOfBirth", "dnd", "dndSettings", "email",
+    "firstName", "inboundDndSettings", "lastName", "name", "phone", "postalCode", "source", "state", "tags",
+    "timezone", "website",
+})  # fmt: skip
+CREATE_FIELDS = UPDATE_FIELDS | {"companyName", "gender", "locationId"}
+UPSERT_FIELDS = CREATE_FIELDS | {"createNewIfDuplicateAllowed"}
+TAGS_FIELDS = frozenset({"tags"})  # TagsDTO
+WORKFLOW_FIELDS = frozenset({"eventStartTime"})  # CreateWorkflowDto
 
 
 def _normalise_phone(phone: str | None) -> str | None:
@@ -41,6 +51,13 @@ def _normalise_phone(phone: str | None) -> str | None:
         return None
     digits = re.sub(r"\D", "", phone)
     return digits or None
+
+
+def declared_only(body: dict[str, Any], declared: frozenset[str]) -> None:
+    """HighLevel's whitelist validation: a property the DTO does not declare is a 422."""
+    extra = sorted(set(body) - declared)
+    if extra:
+        raise ApiError(422, [f"property {name} should not exist" for name in extra])
 
 
 def _validate(body: dict[str, Any]) -> None:
@@ -201,6 +218,7 @@ def upsert(engine: SandboxEngine, location_id: str, body: dict[str, Any]) -> tup
 # -- HTTP --------------------------------------------------------------------------------------------
 @api(CONTACTS_VERSION)
 def create_contact(request: Request, ctx: Ctx) -> Response:
+    declared_only(ctx.body, CREATE_FIELDS)
     location_id = ctx.require_location(ctx.body.get("locationId"))
     if find_duplicate(ctx.engine, location_id, ctx.body.get("email"), ctx.body.get("phone")) is not None:
         # HighLevel refuses a create that its duplicate rule matches (upsert is the way to merge).
@@ -211,6 +229,7 @@ def create_contact(request: Request, ctx: Ctx) -> Response:
 
 @api(CONTACTS_VERSION)
 def upsert_contact(request: Request, ctx: Ctx) -> Response:
+    declared_only(ctx.body, UPSERT_FIELDS)
     location_id = ctx.require_location(ctx.body.get("locationId"))
     new, contact = upsert(ctx.engine, location_id, ctx.body)
     return JSONResponse({"new": new, "contact": render(contact), "traceId": trace_id()})
@@ -233,8 +252,7 @@ def get_contact(request: Request, ctx: Ctx) -> Response:
 @api(CONTACTS_VERSION)
 def update_contact(request: Request, ctx: Ctx) -> Response:
     contact = find(ctx.engine, ctx.location_id, request.path_params["contactId"])
-    if "locationId" in ctx.body:
-        raise ApiError(422, ["property locationId should not exist"])
+    declared_only(ctx.body, UPDATE_FIELDS)
     update(ctx.engine, contact, ctx.body)
     return JSONResponse({"succeded": True, "contact": render(contact), "traceId": trace_id()})
 
@@ -246,6 +264,7 @@ def delete_contact(request: Request, ctx: Ctx) -> Response:
 
 
 def _tags(ctx: Ctx) -> list[str]:
+    declared_only(ctx.body, TAGS_FIELDS)
     tags = ctx.body.get("tags")
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise ApiError(422, ["tags must be an array", "each value in tags must be a string"])
@@ -272,6 +291,7 @@ def remove_tags(request: Request, ctx: Ctx) -> Response:
 @api(CONTACTS_VERSION)
 def add_to_workflow(request: Request, ctx: Ctx) -> Response:
     contact = find(ctx.engine, ctx.location_id, request.path_params["contactId"])
+    declared_only(ctx.body, WORKFLOW_FIELDS)
     start = ctx.body.get("eventStartTime")
     if start is not None and not isinstance(start, str):
         raise ApiError(422, ["eventStartTime must be a string"])

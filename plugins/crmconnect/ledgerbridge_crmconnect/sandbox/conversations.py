@@ -12,11 +12,19 @@ from ledgerbridge_crmconnect.sandbox.state import Record
 from ledgerbridge_crmconnect.sandbox.util import ApiError, JSONResponse, ghl_id, now_iso
 
 MESSAGE_TYPES = ("SMS", "RCS", "Email", "WhatsApp", "IG", "FB", "Custom", "Live_Chat", "TIKTOK")
+# SendMessageBodyDto's properties (apps/conversations.json): any other is a 422
+MESSAGE_FIELDS = frozenset({
+    "appointmentId", "attachments", "contactId", "conversationProviderId", "customSubtypeId", "emailBcc", "emailCc",
+    "emailFrom", "emailReplyMode", "emailTo", "forward", "fromNumber", "html", "message", "optimizationPeriod",
+    "replyMessageId", "scheduledTimestamp", "status", "subType", "subject", "templateId", "threadId", "toNumber",
+    "type", "usesNativeSchedulingAi",
+})  # fmt: skip
 
 
 @api(CONVERSATIONS_VERSION)
 def send_message(request: Request, ctx: Ctx) -> Response:
     body = ctx.body
+    contacts.declared_only(body, MESSAGE_FIELDS)
     problems: list[str] = []
     if body.get("type") not in MESSAGE_TYPES:
         problems.append(f"type must be one of the following values: {', '.join(MESSAGE_TYPES)}")

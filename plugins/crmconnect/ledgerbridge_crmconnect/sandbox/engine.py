@@ -52,6 +52,7 @@ class SandboxEngine:
             lambda: self.webhook_url,
             lambda: config.scaled(config.webhook_retry_seconds),
             config.webhook_max_retries,
+            bare=lambda event_type: config.documented_invoice_webhooks and event_type.startswith("Invoice"),
         )
         self.limiter = RateLimiter(
             lambda: config.rate_limit_requests,

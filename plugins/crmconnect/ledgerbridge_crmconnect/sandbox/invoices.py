@@ -271,7 +271,8 @@ def delete(engine: SandboxEngine, invoice: Record) -> Record:
     if invoice["amountPaid"] > 0:
         raise ApiError(400, "An invoice with recorded payments cannot be deleted")
     del engine.state.invoices[invoice["_id"]]
-    engine.emit("InvoiceDelete", invoice["locationId"], render(invoice, for_webhook=True))
+    # InvoiceDelete.md: the deleted invoice with status "delete"
+    engine.emit("InvoiceDelete", invoice["locationId"], {**render(invoice, for_webhook=True), "status": "delete"})
     return invoice
 
 

@@ -288,6 +288,10 @@ def _transaction(
         txn["contactEmail"] = contact["email"]
     if provider == "stripe":
         txn["chargeId"] = f"ch_{secrets_token(24)}"
+        if subscription is not None:
+            # Stripe bills a subscription through its own invoices: their id is in invoiceId
+            # (GetTxnResponseSchema's example, "in_1KGcXDCScnf89tZohCsmImwE"), not a CRM invoice's
+            txn["invoiceId"] = f"in_{secrets_token(24)}"
     if subscription is not None:
         txn["subscriptionId"] = subscription["subscriptionId"]
     engine.state.transactions[txn["_id"]] = txn

@@ -26,8 +26,10 @@ class WebhookDispatcher:
         url_getter: Callable[[], str | None],
         retry_seconds: Callable[[], float],
         max_retries: int,
+        bare: Callable[[str], bool] = lambda event_type: False,
     ) -> None:
         self.keys = keys
+        self._bare = bare
         self._url = url_getter
         self._retry_seconds = retry_seconds
         self.max_retries = max_retries
@@ -74,19 +76,23 @@ class WebhookDispatcher:
 
     # -- emitting ------------------------------------------------------------------------------------
     def emit(self, event_type: str, location_id: str, payload: dict[str, Any]) -> Delivery:
-        """Queue one event; the body gets type, locationId, timestamp and webhookId beside the payload."""
-        body = {"type": event_type, "locationId": location_id, **payload}
-        body["timestamp"] = now_iso()
-        body["webhookId"] = str(uuid.uuid4())
+        """Queue one event; the body gets type, locationId, timestamp and webhookId beside the payload,
+        unless the event is to be sent in its documented bare shape."""
+        stamp, webhook_id = now_iso(), str(uuid.uuid4())
+        if self._bare(event_type):
+            body = dict(payload)
+        else:
+            body = {"type": event_type, "locationId": location_id, **payload, "timestamp": stamp}
+            body["webhookId"] = webhook_id
         delivery: Delivery = {
-            "webhookId": body["webhookId"],
+            "webhookId": webhook_id,
             "type": event_type,
             "locationId": location_id,
             "body": body,
             "url": None,
             "state": "queued",
             "attempts": [],
-            "createdAt": body["timestamp"],
+            "createdAt": stamp,
         }
         with self._lock:
             self.deliveries.append(delivery)

@@ -192,7 +192,7 @@ async def _handle(sandbox: Sandbox, request: Request, realm: str, rest: str) -> 
         limit = MAX_BATCH_REQUEST_ID if rest.strip("/") == "batch" else MAX_REQUEST_ID
         if len(request_id) > limit or not request_id:
             return fault_response(sandbox, errors.validation(f"requestid must have 1 to {limit} characters"))
-        stored = company.replies.get(request_id)
+        stored = sandbox.reply_for(realm, request_id)
         if stored is not None and writing:
             # Same status and body, byte for byte; the operation is not performed again.
             return Response(stored.body, stored.status, media_type=stored.media_type)

@@ -28,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--state-dir", dest="qbo_state_dir", default=None, help="keep the sandbox's state (state.json) in this folder"
     )
+    group.add_argument("--requestid-ttl", dest="qbo_requestid_ttl", type=float, default=48 * 3600,
+                       help="seconds a requestid's reply is replayed (Intuit forgets them; default 48 h)")  # fmt: skip
 
 
 def config_from_args(args: argparse.Namespace, base_url: str) -> SandboxConfig:
@@ -56,6 +58,7 @@ def config_from_args(args: argparse.Namespace, base_url: str) -> SandboxConfig:
         max_in_flight=args.qbo_max_in_flight,
         time_scale=args.qbo_time_scale,
         state_file=args.qbo_state_file or _in_folder(getattr(args, "qbo_state_dir", None)),
+        requestid_ttl_seconds=getattr(args, "qbo_requestid_ttl", 48 * 3600),
     )
 
 

@@ -32,3 +32,6 @@ class SandboxConfig:
     access_token_ttl: int = 3600
     state_file: str | None = None
     seed: bool = True
+    #: how long a `requestid`'s reply is replayed; after it the same requestid performs the write again,
+    #: as at Intuit (whose window is undocumented and short: 48 h is as kind as the sandbox may be)
+    requestid_ttl_seconds: float = 48 * 3600

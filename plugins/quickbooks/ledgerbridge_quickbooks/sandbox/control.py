@@ -220,6 +220,16 @@ async def clock(request: Request) -> Response:
 
 
 @_guard
+async def expire_requestids(request: Request) -> Response:
+    """{realm?: str}: forget stored requestid replies now, as Intuit does after its window."""
+    sandbox = _sandbox(request)
+    realm = (await _json(request)).get("realm")
+    if realm is not None and (not isinstance(realm, str) or realm not in sandbox.companies):
+        return _problem(400, f"unknown realm {realm!r}")
+    return JSONResponse({"expired": sandbox.expire_replies(realm)})
+
+
+@_guard
 async def save(request: Request) -> Response:
     sandbox = _sandbox(request)
     if not sandbox.config.state_file:
@@ -247,6 +257,7 @@ routes = [
     Route(PREFIX + "/clock/advance", clock, methods=["POST"]),
     Route(PREFIX + "/save", save, methods=["POST"]),
     Route(PREFIX + "/reset", reset, methods=["POST"]),
+    Route(PREFIX + "/requestids/expire", expire_requestids, methods=["POST"]),
     Route(PREFIX + "/companies/{realm}/invoices/{id}/payments", receive_payment, methods=["POST"]),
     Route(PREFIX + "/companies/{realm}/{entity}", entity_create, methods=["POST"]),
     Route(PREFIX + "/companies/{realm}/{entity}/{id}", entity_read, methods=["GET"]),

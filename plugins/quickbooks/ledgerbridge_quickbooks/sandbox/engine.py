@@ -14,13 +14,12 @@ from .clock import Clock, iso, iso_ms, parse_time
 from .config import AppRegistration, SandboxConfig
 from .entities import ENTITIES, Books
 from .limits import Faults, Limits, Throttle
-from .state import Change, Company, company_from_json, company_to_json, seed_company
+from .state import Change, Company, StoredReply, company_from_json, company_to_json, seed_company
 from .tokens import TokenStore
 from .webhooks import Dispatcher
 
 CDC_DAYS = 30
 CDC_MAX = 1000
-REPLY_KEEP = 48 * 3600  # requestid replies are kept at least 24 h; purged after 48 h
 CDC_UNSUPPORTED = ("TaxCode", "TaxRate")
 SEED_COMPANY = ("Sandbox Company_US_1", "US")
 
@@ -150,11 +149,27 @@ class Sandbox:
         return {"CDCResponse": [{"QueryResponse": responses}], "time": iso_ms(self.clock.now())}
 
     # -- requestid replies -------------------------------------------------------------------------------
+    def reply_for(self, realm_id: str, request_id: str) -> StoredReply | None:
+        """The stored reply of an earlier write with this requestid, unless Intuit's window has passed."""
+        reply = self.company(realm_id).replies.get(request_id)
+        if reply is None or self.clock.time() - reply.stored_at >= self.config.requestid_ttl_seconds:
+            return None
+        return reply
+
     def purge_replies(self) -> None:
-        horizon = self.clock.time() - REPLY_KEEP
+        horizon = self.clock.time() - self.config.requestid_ttl_seconds
         for company in self.companies.values():
             for key in [k for k, r in company.replies.items() if r.stored_at < horizon]:
                 del company.replies[key]
+
+    def expire_replies(self, realm_id: str | None = None) -> int:
+        """Forget every stored requestid reply now (of one company, or all); returns how many."""
+        companies = [self.company(realm_id)] if realm_id else list(self.companies.values())
+        count = sum(len(c.replies) for c in companies)
+        for company in companies:
+            company.replies.clear()
+        self.dirty = True
+        return count
 
     # -- persistence -------------------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""ledgerbridge_xero: Xero as an accounting backend for ledgerbridge, and a local Xero sandbox."""
