@@ -1,5 +1,5 @@
-"""Locks that every process sharing the store respects (a token refresh, say): `locks` rows with an owner and
-an expiry, so a crashed holder frees the lock when its time runs out."""
+"""A lock every process sharing the store respects (a token refresh, say), on the store's named leases
+(`try_lock`): a holder that crashes frees it when its time runs out."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ async def store_lock(
     owner = secrets.token_hex(8)
     deadline = time.monotonic() + wait_seconds
     pause = 0.01
-    while not await store.acquire_lock(key, owner, time.time() + hold_seconds, time.time()):
+    while not await store.try_lock(key, owner, hold_seconds, time.time()):
         if time.monotonic() > deadline:
             raise LockTimeout(f"{key} is held elsewhere for longer than {wait_seconds:.0f} s")
         await asyncio.sleep(pause)
@@ -32,4 +32,4 @@ async def store_lock(
     try:
         yield
     finally:
-        await store.release_lock(key, owner)
+        await store.unlock(key, owner)

@@ -20,7 +20,7 @@ from ledgerbridge.pipeline import Backoff, Dispatcher, Intake, Scheduler
 from ledgerbridge.plugins import PluginManager
 from ledgerbridge.secrets import SecretBox
 from ledgerbridge.settings import Settings
-from ledgerbridge.store import Account, Delivery, PluginState, SQLiteStore, Store
+from ledgerbridge.store import Account, Delivery, PluginState, Store, open_store
 
 logger = logging.getLogger("ledgerbridge")
 CACHE_SECONDS = 1.0
@@ -57,7 +57,7 @@ class Runtime:
     ) -> None:
         self.settings = settings
         self.plugins = plugins
-        self.store: Store = store or SQLiteStore(settings.database_path)
+        self.store: Store = store or open_store(settings)
         self.secrets = secrets or SecretBox.from_environment_or_file(settings.data_dir, settings.secret_keys)
         self.clock = clock
         self.sandbox_urls: dict[str, str] = {}
@@ -76,6 +76,7 @@ class Runtime:
             poll_interval=settings.poll_interval_seconds,
         )
         self.intake = Intake(self.store, clock, on_commit=self.dispatcher.wake)
+        self.store.watch(self.dispatcher.wake)
         self.scheduler = Scheduler(self)
         plugins.register_core_plugins()  # the product's own rules run in every server
         plugins.bind(self.plugin_context)

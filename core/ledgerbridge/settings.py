@@ -19,6 +19,9 @@ class Settings(msgspec.Struct, kw_only=True):
     public_url: str | None = None
     #: SQLite database file; default `<data_dir>/ledgerbridge.db`.
     database: str | None = None
+    #: `postgresql://user:password@host:port/dbname` to share one PostgreSQL database between replicas;
+    #: unset, the server uses the SQLite file above.
+    database_url: str | None = None
     #: Bearer token for the admin API and the web UI; default: generated into `<data_dir>/admin-token`.
     admin_token: str | None = None
     #: Fernet keys, comma-separated, newest first; default: generated into `<data_dir>/secret.key`.

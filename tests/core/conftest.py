@@ -38,10 +38,11 @@ RuntimeFactory = Callable[..., Any]
 
 
 @pytest.fixture
-async def make_runtime(tmp_path: Path) -> AsyncIterator[RuntimeFactory]:
+async def make_runtime(tmp_path: Path, test_database_url: str | None) -> AsyncIterator[RuntimeFactory]:
     started: list[Runtime] = []
 
     async def factory(plugins: dict[str, object], *, workers: bool = True, **overrides: Any) -> Runtime:
+        overrides.setdefault("database_url", test_database_url)
         runtime = Runtime(fast_settings(tmp_path, **overrides), manager_with(plugins))
         await runtime.start(workers=workers)
         started.append(runtime)

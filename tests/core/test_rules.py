@@ -150,7 +150,9 @@ class StatefulBooks:
 async def test_a_plugin_class_is_built_once_per_server_with_its_own_context(make_runtime) -> None:
     StatefulBooks.built.clear()
     first = await make_runtime({"producer": Producer(), "books": StatefulBooks})
-    second = await make_runtime({"producer": Producer(), "books": StatefulBooks})
+    second = await make_runtime(
+        {"producer": Producer(), "books": StatefulBooks}, workers=False
+    )  # shares the first one's store: only the first delivers
     assert len(StatefulBooks.built) == 2 and StatefulBooks.built[0] is not StatefulBooks.built[1]
     await first.create_account("acme", "Acme")
     await publish(first, "pay-1")

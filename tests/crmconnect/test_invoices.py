@@ -50,3 +50,19 @@ async def test_sent_updated_partially_paid_paid_and_voided(stack: Stack) -> None
     assert voided.invoice.status == "void"
     assert voided.invoice.invoice_id == other["_id"]
     assert stack.calls("on_payment") == []  # invoice payments are not sales receipts
+
+
+def test_a_payment_still_processing_leaves_the_invoice_open_in_the_books_words() -> None:
+    import msgspec
+    from ledgerbridge import InvoiceChange, decode_event, encode_event
+    from ledgerbridge_crmconnect.wire import InvoiceWire
+
+    wire = msgspec.json.decode(msgspec.json.encode(
+        {"_id": "inv-9", "invoiceNumber": "1009", "status": "payment_processing", "currency": "USD",
+         "contactDetails": {"name": "Ada", "email": "ada@example.com"}, "invoiceItems": [], "total": 0,
+         "createdAt": "2026-11-01T10:00:00.000Z"}), type=InvoiceWire,
+    )  # fmt: skip
+    invoice = wire.to_domain()
+    assert invoice.status == "sent"
+    change = InvoiceChange(kind="updated", invoice=invoice, occurred_at=invoice.created_at)
+    assert decode_event(encode_event(change)) == change  # what the inbox stores can be read back

@@ -339,3 +339,29 @@ async def test_the_outcome_of_a_vendor_sign_in_is_said_on_the_page(signed_in: Br
     assert '<div class="flash" role="status">Connected to Acme &lt;b&gt;.</div>' in connected.text
     refused = await signed_in.get(INTEGRATIONS + "?account=acme&error=access_denied")
     assert '<div class="notice error" role="alert">The connection was not made: access_denied.</div>' in refused.text
+
+
+async def test_the_books_card_says_what_syncs_and_takes_a_backfill_date(
+    signed_in: Browser, ui_server: UiServer
+) -> None:
+    page = (await signed_in.get(INTEGRATIONS)).text
+    assert "What syncs" in page and "Also sync payments and invoices created since" in page
+    refused = await signed_in.post("/accounts/acme/backfill", {"since": "31/12/2025"})
+    assert refused.status_code == 422 and "YYYY-MM-DD" in refused.text
+    assert (await ui_server.runtime.store.get_account("acme")).backfill_since is None  # type: ignore[union-attr]
+    saved = await signed_in.post("/accounts/acme/backfill", {"since": "2026-01-01"})
+    assert saved.status_code == 303
+    page = (await signed_in.get(INTEGRATIONS)).text
+    assert "Payments and invoices created since 2026-01-01 will sync." in page
+    assert "created since <strong>2026-01-01</strong>" in page
+
+
+async def test_review_requests_cannot_be_switched_on_before_the_form_is_complete(
+    signed_in: Browser, ui_server: UiServer
+) -> None:
+    await signed_in.get(INTEGRATIONS)
+    refused = await signed_in.post("/accounts/acme/reviews/enabled", {"value": "true"})
+    assert refused.status_code == 303
+    page = (await signed_in.get(INTEGRATIONS)).text
+    assert "Review requests cannot be switched on yet" in page and "turn on a CRM plugin" in page
+    assert (await ui_server.runtime.store.get_plugin_state("acme", "reviews")).settings.get("enabled") is not True

@@ -24,6 +24,7 @@ from ledgerbridge.store import ClaimedDelivery, DeliveryState
 if TYPE_CHECKING:
     from ledgerbridge.runtime import Runtime
 
+RECLAIM_PAUSE_SECONDS = 0.05
 logger = logging.getLogger("ledgerbridge.dispatcher")
 
 
@@ -122,6 +123,9 @@ class Dispatcher:
         self.wake()
 
     async def _sleep_until_due(self) -> None:
+        if len(self._in_flight) >= self._concurrency:
+            await self._wake.wait()  # every worker is busy: the next finish (or stop) wakes the loop
+            return
         timeout = self._poll_interval
         if len(self._in_flight) >= self._concurrency:
             # every worker is busy: only a finish (which wakes us) frees one; asking for due work would spin
@@ -131,9 +135,9 @@ class Dispatcher:
         due = await self._runtime.store.next_due_at()
         if due is not None:
             timeout = min(timeout, max(due - self._runtime.clock(), 0.0))
-        if timeout <= 0 and len(self._in_flight) < self._concurrency:
-            # due now but blocked behind an in-flight delivery of the same object: wait for a finish
-            timeout = self._poll_interval
+        if timeout <= 0:
+            # became due since the claim, or another replica took it: claim again soon, without spinning
+            timeout = min(self._poll_interval, RECLAIM_PAUSE_SECONDS)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
 

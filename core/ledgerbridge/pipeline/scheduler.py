@@ -1,4 +1,8 @@
-"""Runs plugins' background tasks (pollers, importers) for every account that has the plugin enabled."""
+"""Runs plugins' background tasks (pollers, importers) for every account that has the plugin enabled.
+
+Replicas sharing a store run each task once per account across the fleet: the replica holding the
+task's lease for an account runs it; another takes over when that one stops renewing.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
+from ledgerbridge.coordination import lease, new_owner
 from ledgerbridge.errors import ReauthorizationRequired
 from ledgerbridge.pipeline.dispatcher import describe, error_details
 from ledgerbridge.tasks import BackgroundTask
@@ -23,6 +28,7 @@ class Scheduler:
         self._runtime = runtime
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
+        self.owner = new_owner("scheduler")
 
     def start(self, plugin: str, tasks: list[BackgroundTask]) -> None:
         for task in tasks:
@@ -53,6 +59,14 @@ class Scheduler:
                 await asyncio.wait_for(self._stop.wait(), task.every_seconds)
 
     async def _run_for(self, ctx: AccountContext, task: BackgroundTask) -> None:
+        # held a tick plus a lease past each run, so this replica keeps it from tick to tick
+        ttl = task.every_seconds + self._runtime.settings.lease_seconds
+        name = f"task:{ctx.plugin}:{task.name}:{ctx.account_id}"
+        async with lease(self._runtime.store, name, self.owner, ttl, self._runtime.clock) as mine:
+            if mine:
+                await self._run(ctx, task)
+
+    async def _run(self, ctx: AccountContext, task: BackgroundTask) -> None:
         try:
             await task.run(ctx)
         except ReauthorizationRequired as exc:

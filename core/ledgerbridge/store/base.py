@@ -6,7 +6,7 @@ with `FOR UPDATE SKIP LOCKED`). Plugins never see the store: they use the contex
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, Protocol
 
 import msgspec
@@ -113,6 +113,9 @@ class Nonce(Record, frozen=True):
 class Store(Protocol):
     async def open(self) -> None: ...
     async def close(self) -> None: ...
+    def watch(self, callback: Callable[[], None]) -> None:
+        """Call `callback` when another process sharing the store adds work, so idle workers wake."""
+        ...
 
     # accounts
     async def create_account(self, account_id: str, name: str) -> Account: ...
@@ -186,15 +189,15 @@ class Store(Protocol):
         """Consume the nonce `key` (only when it belongs to `plugin`, if given); anything else consumes nothing."""
         ...
 
-    # locks: named, expiring, owned values that every process sharing the store agrees on (refresh locks,
-    # signed-in sessions, one-time allowances)
-    async def acquire_lock(self, key: str, owner: str, expires_at: float, now: float) -> bool:
-        """Hold `key` for `owner` until `expires_at`: True when it was free, expired or already `owner`'s."""
+    # leases on a name, shared by every process on the store (one token refresh, one poller per account)
+    async def try_lock(self, name: str, owner: str, ttl_seconds: float, now: float) -> bool:
+        """Take or extend `name` for `owner` until `now + ttl_seconds`; False while another owner holds it."""
         ...
 
-    async def lock_holder(self, key: str, now: float) -> str | None: ...
-    async def release_lock(self, key: str, owner: str | None = None) -> None: ...
-    async def release_locks(self, prefix: str) -> int: ...
+    async def unlock(self, name: str, owner: str) -> bool: ...
+    async def lock_holder(self, name: str, now: float) -> str | None:
+        """Who holds `name` now (None when free or expired); reads only (signed-in browser sessions)."""
+        ...
 
     # activity log
     async def log_activity(

@@ -11,7 +11,7 @@ import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from ledgerbridge.store.base import (
     Nonce,
     PluginState,
 )
-from ledgerbridge.store.migrations import MIGRATIONS
+from ledgerbridge.store.migrations import MIGRATIONS, statements
 
 _json_encode = msgspec.json.Encoder().encode
 _json_decode = msgspec.json.Decoder(dict[str, Any]).decode
@@ -42,6 +42,25 @@ _DELIVERY_COLUMNS = (
 _DELIVERY_WIDTH = 12
 _EVENT_COLUMNS = "e.seq, e.account_id, e.source, e.external_id, e.type, e.object_key, e.payload, e.received_at"
 _INSERT_CHUNK = 100
+# ready_at is set on the oldest pending delivery of each object whose plugin is not paused, NULL elsewhere
+_PAUSED = (
+    "EXISTS (SELECT 1 FROM plugin_accounts p WHERE p.account_id = deliveries.account_id"
+    " AND p.plugin = deliveries.plugin AND p.paused_reason IS NOT NULL)"
+)
+_READY = "MAX(next_attempt_at, COALESCE(lease_until, 0))"
+_KEEP_READY = "CASE WHEN ready_at IS NULL THEN NULL ELSE {} END"  # a change of time on a row that may be claimed
+# the ready deliveries a claim may take, ranked so accounts share the workers: each account's first rows take
+# turns, and an account with deliveries in flight waits that many turns (parameters: ?1 now, ?2 limit)
+_FAIR_TURNS = (
+    "busy AS (SELECT a.id AS account_id, (SELECT COUNT(*) FROM (SELECT 1 FROM deliveries l"
+    " WHERE l.account_id = a.id AND l.lease_owner IS NOT NULL AND l.lease_until > ?1 LIMIT ?2)) AS n FROM accounts a),"
+    " heads AS (SELECT d.id, d.account_id, d.ready_at,"
+    " ROW_NUMBER() OVER (PARTITION BY d.account_id ORDER BY d.ready_at, d.id) AS turn"
+    " FROM accounts a JOIN deliveries d ON d.id IN (SELECT id FROM deliveries WHERE account_id = a.id"
+    " AND ready_at <= ?1 ORDER BY ready_at, id LIMIT ?2)),"
+    " turns AS (SELECT h.id, ROW_NUMBER() OVER (ORDER BY b.n + h.turn, h.ready_at, h.id) AS rank"
+    " FROM heads h JOIN busy b ON b.account_id = h.account_id)"
+)
 
 
 def _delivery(row: Sequence[Any]) -> Delivery:
@@ -146,13 +165,15 @@ class SQLiteStore:
                 await self._conn.close()
             self._conn = None
 
+    def watch(self, callback: Callable[[], None]) -> None:
+        """Nothing to do: one server process owns a SQLite file, and its intake wakes its dispatcher itself."""
+
     async def _migrate(self) -> None:
         async with self._tx() as conn:
             (version,) = await self._one(conn, "PRAGMA user_version")
             for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                for statement in script.split(";"):
-                    if statement.strip():
-                        await conn.execute(statement)
+                for statement in statements(script):
+                    await conn.execute(statement)
                 await conn.execute(f"PRAGMA user_version={number}")
 
     @property
@@ -277,7 +298,31 @@ class SQLiteStore:
         return row[0] if row else None
 
     async def set_paused(self, account_id: str, plugin: str, reason: str | None) -> None:
-        await self._upsert_plugin_column(account_id, plugin, "paused_reason", reason)
+        async with self._tx() as conn:
+            before = await self._one(
+                conn,
+                "SELECT paused_reason FROM plugin_accounts WHERE account_id = ? AND plugin = ?",
+                (account_id, plugin),
+            )
+            await conn.execute(
+                "INSERT INTO plugin_accounts(account_id, plugin, paused_reason) VALUES (?, ?, ?)"
+                " ON CONFLICT(account_id, plugin) DO UPDATE SET paused_reason = excluded.paused_reason",
+                (account_id, plugin, reason),
+            )
+            if reason is not None:
+                await conn.execute(
+                    "UPDATE deliveries SET ready_at = NULL WHERE account_id = ? AND plugin = ? AND state = 'pending'"
+                    " AND ready_at IS NOT NULL",
+                    (account_id, plugin),
+                )
+            elif before is not None and before[0] is not None:
+                await conn.execute(
+                    f"UPDATE deliveries SET ready_at = {_READY} WHERE account_id = ? AND plugin = ?"
+                    " AND state = 'pending' AND NOT EXISTS (SELECT 1 FROM deliveries o"
+                    " WHERE o.account_id = deliveries.account_id AND o.plugin = deliveries.plugin"
+                    " AND o.object_key = deliveries.object_key AND o.state = 'pending' AND o.id < deliveries.id)",
+                    (account_id, plugin),
+                )
 
     async def mark_connected(self, account_id: str, plugin: str, at: float) -> float:
         async with self._tx() as conn:
@@ -354,7 +399,12 @@ class SQLiteStore:
                 if deliveries:
                     await conn.executemany(
                         "INSERT OR IGNORE INTO deliveries(event_seq, account_id, plugin, event_type, object_key,"
-                        " state, last_error, next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        " state, last_error, next_attempt_at, updated_at, ready_at)"
+                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, CASE WHEN ?6 <> 'pending'"
+                        " OR EXISTS (SELECT 1 FROM deliveries o WHERE o.account_id = ?2 AND o.plugin = ?3"
+                        "   AND o.object_key = ?5 AND o.state = 'pending')"
+                        " OR EXISTS (SELECT 1 FROM plugin_accounts p WHERE p.account_id = ?2 AND p.plugin = ?3"
+                        "   AND p.paused_reason IS NOT NULL) THEN NULL ELSE ?8 END)",
                         deliveries,
                     )
         seen: set[tuple[str, str, str]] = set()
@@ -369,26 +419,18 @@ class SQLiteStore:
         async with self._tx() as conn:
             rows = await self._all(
                 conn,
-                f"SELECT {_DELIVERY_COLUMNS}, {_EVENT_COLUMNS} FROM deliveries d"
-                " JOIN events e ON e.seq = d.event_seq"
-                " LEFT JOIN plugin_accounts p ON p.account_id = d.account_id AND p.plugin = d.plugin"
-                " WHERE d.state = 'pending' AND d.next_attempt_at <= ?"
-                " AND (d.lease_until IS NULL OR d.lease_until <= ?)"
-                " AND p.paused_reason IS NULL"
-                " AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.account_id = d.account_id"
-                "   AND o.plugin = d.plugin AND o.object_key = d.object_key AND o.state = 'pending'"
-                "   AND o.id < d.id)"
-                " ORDER BY d.id LIMIT ?",
-                (now, now, limit),
+                f"WITH {_FAIR_TURNS} SELECT {_DELIVERY_COLUMNS}, {_EVENT_COLUMNS} FROM turns t"
+                " JOIN deliveries d ON d.id = t.id JOIN events e ON e.seq = d.event_seq ORDER BY t.rank LIMIT ?2",
+                (now, limit),
             )
             if not rows:
                 return []
             ids = [r[0] for r in rows]
             marks = ", ".join("?" * len(ids))
             await conn.execute(
-                f"UPDATE deliveries SET lease_owner = ?, lease_until = ?, attempts = attempts + 1, updated_at = ?"
-                f" WHERE id IN ({marks})",
-                (owner, now + lease_seconds, now, *ids),
+                f"UPDATE deliveries SET lease_owner = ?, lease_until = ?, ready_at = ?, attempts = attempts + 1,"
+                f" updated_at = ? WHERE id IN ({marks})",
+                (owner, now + lease_seconds, now + lease_seconds, now, *ids),
             )
         claimed = []
         for r in rows:
@@ -403,26 +445,50 @@ class SQLiteStore:
     async def finish_delivery(
         self, delivery_id: int, owner: str, state: DeliveryState, error: str | None, now: float
     ) -> bool:
-        changed = await self._write(
-            "UPDATE deliveries SET state = ?, last_error = ?, lease_owner = NULL, lease_until = NULL,"
-            " updated_at = ? WHERE id = ? AND lease_owner = ? AND state = 'pending'",
-            (state, error, now, delivery_id, owner),
+        async with self._tx() as conn:
+            row = await self._one(
+                conn,
+                "UPDATE deliveries SET state = ?, last_error = ?, lease_owner = NULL, lease_until = NULL,"
+                " ready_at = NULL, updated_at = ? WHERE id = ? AND lease_owner = ? AND state = 'pending'"
+                " RETURNING account_id, plugin, object_key",
+                (state, error, now, delivery_id, owner),
+            )
+            if row is not None:
+                await self._ready_oldest(conn, *row)
+        return row is not None
+
+    @staticmethod
+    async def _ready_oldest(conn: aiosqlite.Connection, account_id: str, plugin: str, object_key: str) -> None:
+        """Make the oldest pending delivery about an object the only one with a ready_at."""
+        oldest = (
+            "(SELECT MIN(id) FROM deliveries WHERE account_id = ?1 AND plugin = ?2 AND object_key = ?3"
+            " AND state = 'pending')"
         )
-        return changed == 1
+        await conn.execute(
+            "UPDATE deliveries SET ready_at = NULL WHERE account_id = ?1 AND plugin = ?2 AND object_key = ?3"
+            f" AND state = 'pending' AND ready_at IS NOT NULL AND id > {oldest}",
+            (account_id, plugin, object_key),
+        )
+        await conn.execute(
+            f"UPDATE deliveries SET ready_at = CASE WHEN {_PAUSED} THEN NULL ELSE {_READY} END WHERE id = {oldest}",
+            (account_id, plugin, object_key),
+        )
 
     async def schedule_retry(
         self, delivery_id: int, owner: str, next_attempt_at: float, error: str, now: float
     ) -> bool:
         changed = await self._write(
             "UPDATE deliveries SET next_attempt_at = ?, last_error = ?, lease_owner = NULL, lease_until = NULL,"
-            " updated_at = ? WHERE id = ? AND lease_owner = ? AND state = 'pending'",
-            (next_attempt_at, error, now, delivery_id, owner),
+            f" ready_at = {_KEEP_READY.format('?')}, updated_at = ? WHERE id = ? AND lease_owner = ?"
+            " AND state = 'pending'",
+            (next_attempt_at, error, next_attempt_at, now, delivery_id, owner),
         )
         return changed == 1
 
     async def release_delivery(self, delivery_id: int, owner: str, *, refund_attempt: bool, now: float) -> bool:
         changed = await self._write(
-            "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, attempts = attempts - ?, updated_at = ?"
+            "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, attempts = attempts - ?, updated_at = ?,"
+            f" ready_at = {_KEEP_READY.format('next_attempt_at')}"
             " WHERE id = ? AND lease_owner = ? AND state = 'pending'",
             (int(refund_attempt), now, delivery_id, owner),
         )
@@ -430,8 +496,8 @@ class SQLiteStore:
 
     async def release_leases(self, owner: str) -> int:
         return await self._write(
-            "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, attempts = MAX(attempts - 1, 0)"
-            " WHERE lease_owner = ? AND state = 'pending'",
+            "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, attempts = MAX(attempts - 1, 0),"
+            f" ready_at = {_KEEP_READY.format('next_attempt_at')} WHERE lease_owner = ? AND state = 'pending'",
             (owner,),
         )
 
@@ -440,16 +506,13 @@ class SQLiteStore:
             return 0
         marks = ", ".join("?" * len(delivery_ids))
         return await self._write(
-            f"UPDATE deliveries SET lease_until = ? WHERE lease_owner = ? AND state = 'pending' AND id IN ({marks})",
-            (lease_until, owner, *delivery_ids),
+            f"UPDATE deliveries SET lease_until = ?, ready_at = {_KEEP_READY.format('?')}"
+            f" WHERE lease_owner = ? AND state = 'pending' AND id IN ({marks})",
+            (lease_until, lease_until, owner, *delivery_ids),
         )
 
     async def next_due_at(self) -> float | None:
-        row = await self._fetch_one(
-            "SELECT MIN(MAX(d.next_attempt_at, COALESCE(d.lease_until, 0))) FROM deliveries d"
-            " LEFT JOIN plugin_accounts p ON p.account_id = d.account_id AND p.plugin = d.plugin"
-            " WHERE d.state = 'pending' AND p.paused_reason IS NULL"
-        )
+        row = await self._fetch_one("SELECT MIN(ready_at) FROM deliveries WHERE ready_at IS NOT NULL")
         return row[0] if row and row[0] is not None else None
 
     async def list_deliveries(
@@ -473,23 +536,33 @@ class SQLiteStore:
         return _delivery(row) if row else None
 
     async def replay_delivery(self, account_id: str, delivery_id: int, now: float) -> bool:
-        changed = await self._write(
-            "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?, last_error = NULL,"
-            " updated_at = ? WHERE account_id = ? AND id = ? AND state = 'dead'",
-            (now, now, account_id, delivery_id),
-        )
-        return changed == 1
+        async with self._tx() as conn:
+            row = await self._one(
+                conn,
+                "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?, last_error = NULL,"
+                " updated_at = ? WHERE account_id = ? AND id = ? AND state = 'dead'"
+                " RETURNING account_id, plugin, object_key",
+                (now, now, account_id, delivery_id),
+            )
+            if row is not None:
+                await self._ready_oldest(conn, *row)
+        return row is not None
 
     async def send_skipped(self, account_id: str, delivery_id: int, plugin: str, now: float) -> bool:
         try:
-            changed = await self._write(
-                "UPDATE deliveries SET plugin = ?, state = 'pending', forced = 1, attempts = 0, next_attempt_at = ?,"
-                " last_error = NULL, updated_at = ? WHERE account_id = ? AND id = ? AND state = 'skipped'",
-                (plugin, now, now, account_id, delivery_id),
-            )
+            async with self._tx() as conn:
+                row = await self._one(
+                    conn,
+                    "UPDATE deliveries SET plugin = ?, state = 'pending', forced = 1, attempts = 0,"
+                    " next_attempt_at = ?, last_error = NULL, updated_at = ? WHERE account_id = ? AND id = ?"
+                    " AND state = 'skipped' RETURNING account_id, plugin, object_key",
+                    (plugin, now, now, account_id, delivery_id),
+                )
+                if row is not None:
+                    await self._ready_oldest(conn, *row)
         except sqlite3.IntegrityError:
             return False  # the event already has a delivery to that plugin
-        return changed == 1
+        return row is not None
 
     async def get_event(self, account_id: str, seq: int) -> EventRecord | None:
         row = await self._fetch_one(
@@ -600,27 +673,23 @@ class SQLiteStore:
             return None
         return Nonce(key=row[0], account_id=row[1], plugin=row[2], data=_json_decode(row[3]), expires_at=row[4])
 
-    # locks
+    # leases on a name
 
-    async def acquire_lock(self, key: str, owner: str, expires_at: float, now: float) -> bool:
-        async with self._tx() as conn:
-            cursor = await conn.execute(
-                "INSERT INTO locks(key, owner, expires_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE"
-                " SET owner = excluded.owner, expires_at = excluded.expires_at"
-                " WHERE locks.expires_at <= ? OR locks.owner = excluded.owner",
-                (key, owner, expires_at, now),
-            )
-            return cursor.rowcount > 0
+    async def try_lock(self, name: str, owner: str, ttl_seconds: float, now: float) -> bool:
+        changed = await self._write(
+            "INSERT INTO locks(name, owner, expires_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE"
+            " SET owner = excluded.owner, expires_at = excluded.expires_at"
+            " WHERE locks.owner = excluded.owner OR locks.expires_at <= ?",
+            (name, owner, now + ttl_seconds, now),
+        )
+        return changed == 1
 
-    async def lock_holder(self, key: str, now: float) -> str | None:
-        row = await self._fetch_one("SELECT owner FROM locks WHERE key = ? AND expires_at > ?", (key, now))
+    async def unlock(self, name: str, owner: str) -> bool:
+        return await self._write("DELETE FROM locks WHERE name = ? AND owner = ?", (name, owner)) == 1
+
+    async def lock_holder(self, name: str, now: float) -> str | None:
+        row = await self._fetch_one("SELECT owner FROM locks WHERE name = ? AND expires_at > ?", (name, now))
         return str(row[0]) if row else None
-
-    async def release_lock(self, key: str, owner: str | None = None) -> None:
-        await self._write("DELETE FROM locks WHERE key = ? AND (? IS NULL OR owner = ?)", (key, owner, owner))
-
-    async def release_locks(self, prefix: str) -> int:
-        return await self._write("DELETE FROM locks WHERE substr(key, 1, ?) = ?", (len(prefix), prefix))
 
     # activity
 

@@ -21,6 +21,7 @@ from ledgerbridge.ui.endpoint import form_bool, form_text, redirect
 from ledgerbridge.ui.render import page, render_fragment, runtime_of
 from ledgerbridge.ui.reviews import ReviewView, review_view
 from ledgerbridge.ui.session import csrf_token, flash
+from ledgerbridge.ui.sync_start import SyncStartView, sync_start_view
 from ledgerbridge.web import operations
 from ledgerbridge.web.errors import ApiError
 
@@ -69,6 +70,8 @@ class PluginCard:
     reviews: ReviewView | None = None
     #: the plugin of the same role that is on instead (turning this one on switches to it)
     replaces: str | None = None
+    #: on the card of the account's books: since when documents sync, and the backfill
+    sync_start: SyncStartView | None = None
 
     @property
     def status(self) -> str:
@@ -145,6 +148,7 @@ async def plugin_card(runtime: Runtime, account: Account, plugin: str, state: Pl
         toggles=toggles,
         role=role,
         reviews=await review_view(runtime, account) if books else None,
+        sync_start=await sync_start_view(runtime, account) if books else None,
         replaces=active if active is not None and active != plugin else None,
     )
 

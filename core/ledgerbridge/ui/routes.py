@@ -9,7 +9,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ledgerbridge.ui import accounts, activity, integrations, reviews, signin
+from ledgerbridge.ui import accounts, activity, integrations, reviews, signin, sync_start
 from ledgerbridge.ui.endpoint import form_route, json_route, page_route
 from ledgerbridge.ui.render import error_page
 from ledgerbridge.web.errors import json_error
@@ -46,6 +46,7 @@ def routes() -> list[BaseRoute]:
         Route(PLUGIN + "/card.json", json_route(integrations.card_json), methods=["GET"]),
         Route(ACCOUNT + "/reviews/enabled", form_route(reviews.enabled_submit), methods=["POST"]),
         Route(ACCOUNT + "/reviews", form_route(reviews.settings_submit), methods=["POST"]),
+        Route(ACCOUNT + "/backfill", form_route(sync_start.backfill_submit), methods=["POST"]),
         Route(ACCOUNT + "/activity", page_route(activity.activity_page), methods=["GET"]),
         Route(ACCOUNT + "/skipped/send", form_route(activity.send_skipped_submit), methods=["POST"]),
         Route(ACCOUNT + "/deliveries/{delivery_id}/retry", form_route(activity.retry_submit), methods=["POST"]),

@@ -39,19 +39,14 @@ async def open_session(request: Request, seconds: float) -> str:
     session_id = secrets.token_urlsafe(24)
     owner = token_fingerprint(request.app.state.admin_token)
     now = time.time()
-    await _store(request.app).acquire_lock(LOCK_PREFIX + session_id, owner, now + seconds, now)
+    await _store(request.app).try_lock(LOCK_PREFIX + session_id, owner, seconds, now)
     return session_id
 
 
 async def close_session(request: Request, session_id: object) -> None:
     if isinstance(session_id, str) and session_id:
-        await _store(request.app).release_lock(LOCK_PREFIX + session_id)
-
-
-async def close_all_sessions(store: Any) -> int:
-    """End every browser session (admin-token rotation)."""
-    count: int = await store.release_locks(LOCK_PREFIX)
-    return count
+        owner = token_fingerprint(request.app.state.admin_token)
+        await _store(request.app).unlock(LOCK_PREFIX + session_id, owner)
 
 
 class SessionGuard:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from ledgerbridge import InvoiceChange, Skip
-from ledgerbridge.models import InvoiceChangeKind
+from ledgerbridge import InvoiceChange, InvoiceChangeKind, Skip
 
 from ledgerbridge_crmconnect.client import CrmApiError, CrmClient
 from ledgerbridge_crmconnect.wire import InvoiceWire, invoice_decoder, parse_datetime

@@ -18,8 +18,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from ledgerbridge import AccountContext, Contact, LineItem, Money, Payment, Refund
-from ledgerbridge.models import PaymentSourceKind
+from ledgerbridge import AccountContext, Contact, LineItem, Money, Payment, PaymentSourceKind, Refund
 
 from ledgerbridge_crmconnect.client import CrmApiError, CrmClient
 from ledgerbridge_crmconnect.wire import (

@@ -209,8 +209,9 @@ class TotalSummary(Wire):
     tax: Decimal = ZERO
 
 
-# HighLevel's statuses and the domain's are the same words.
-INVOICE_STATUSES = frozenset({"draft", "sent", "payment_processing", "partially_paid", "paid", "void"})
+# HighLevel's statuses → the domain's (the words any CRM has): a payment still processing leaves the invoice open.
+INVOICE_STATUSES = {"draft": "draft", "sent": "sent", "payment_processing": "sent", "partially_paid": "partially_paid",
+                    "paid": "paid", "void": "void"}  # fmt: skip
 
 
 class InvoiceWire(Wire):
@@ -252,7 +253,7 @@ class InvoiceWire(Wire):
         total = self.total if self.total is not None else summary.subTotal - summary.discount + summary.tax
         due = self.amountDue if self.amountDue is not None else max(total - self.amountPaid, ZERO)
         created = parse_datetime(self.createdAt)
-        status: Any = "deleted" if deleted else (self.status if self.status in INVOICE_STATUSES else "sent")
+        status: Any = "deleted" if deleted else INVOICE_STATUSES.get(self.status, "sent")
         return Invoice(
             invoice_id=self._id,
             number=str(self.invoiceNumber) if self.invoiceNumber is not None else "",
