@@ -103,7 +103,11 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
-        env = {**os.environ, "LEDGERBRIDGE_LOAD_PLUGINS": "intake_source", "LEDGERBRIDGE_ADMIN_TOKEN": "bench"}
+        env = {
+            **os.environ,
+            "LEDGERBRIDGE_LOAD_PLUGINS": "intake_source",
+            "LEDGERBRIDGE_ADMIN_TOKEN": "bench-admin-token-0001",
+        }
         cli = [python, "-m", "ledgerbridge.cli"]
         common = ["--data-dir", str(data), "--plugins-dir", str(HERE / "plugins")]
         subprocess.run([*cli, "accounts", "create", "Bench", *common], env=env, check=True, capture_output=True)

@@ -33,7 +33,7 @@ from ledgerbridge_quickbooks.plugin import QuickBooksPlugin
 from ledgerbridge_quickbooks.sandbox import AppRegistration, SandboxConfig
 from ledgerbridge_quickbooks.sandbox import create_app as create_sandbox
 
-ADMIN = "bench-admin"
+ADMIN = "bench-admin-token-0001"
 CLIENT_ID, SECRET = "bench-client", "bench-secret"
 
 

@@ -45,13 +45,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from ledgerbridge.web.app import create_app
+    from ledgerbridge.web.auth import WeakAdminToken, token_path
 
     settings = _settings(args)
     forgotten = sandboxes.reset_state(settings.data_dir) if args.reset_sandboxes else None
-    app = create_app(settings, mount_sandboxes=not args.no_sandboxes)
+    try:
+        app = create_app(settings, mount_sandboxes=not args.no_sandboxes)
+    except WeakAdminToken as exc:
+        return _fail(str(exc))
     base = settings.base_url
     print(f"ledgerbridge {__version__} on {base}  (data in {settings.data_dir.resolve()})")
-    print(f"  admin token: {app.state.admin_token}")
+    token_source = "LEDGERBRIDGE_ADMIN_TOKEN" if settings.admin_token else str(token_path(settings.data_dir).resolve())
+    print(f"  admin token: in {token_source}")  # never the token itself: stdout ends up in process logs
     print(f"  plugins: {', '.join(app.state.runtime.plugins.names()) or 'none'}")
     for name, url in app.state.sandbox_urls.items():
         print(f"  sandbox {name}: {url}")

@@ -7,6 +7,7 @@ its own links, cursors, secrets and settings, and only for the account at hand.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets as token_generator
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from typing import Any, Literal, Protocol
 
 import msgspec
 
+from ledgerbridge.locks import store_lock
 from ledgerbridge.models import Event, Notification, encode_event, event_type
 from ledgerbridge.outcomes import OUTCOME_KEY, Outcome
 from ledgerbridge.secrets import SecretBox
@@ -103,8 +105,9 @@ class PluginContext:
         return await self.account(account_id) if account_id else None
 
     async def take_nonce(self, key: str) -> tuple[AccountContext, dict[str, Any]] | None:
-        """Consume a one-time value made by `AccountContext.create_nonce`; None if unknown or expired."""
-        nonce = await self._core.store.take_nonce(key, self.now())
+        """Consume a one-time value made by this plugin's `AccountContext.create_nonce`; None if unknown, expired
+        or another plugin's (which is left for its owner: a state shown to the wrong callback consumes nothing)."""
+        nonce = await self._core.store.take_nonce(key, self.now(), plugin=self.name)
         if nonce is None or nonce.plugin != self.name:
             return None
         account = await self.account(nonce.account_id)
@@ -243,6 +246,15 @@ class AccountContext:
         )
         await self._core.store.put_nonce(nonce)
         return key
+
+    # a lock across processes (one token refresh however many servers share the store)
+
+    def exclusive(
+        self, name: str, *, hold_seconds: float = 60.0, wait_seconds: float = 60.0
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        """`async with ctx.exclusive("refresh"):` runs in one task of one process at a time, for this account
+        and plugin, in every process that shares the store."""
+        return store_lock(self._core.store, f"{self.plugin}:{self.account_id}:{name}", hold_seconds, wait_seconds)
 
     # pausing deliveries while a connection needs the user
 

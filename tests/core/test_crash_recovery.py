@@ -25,7 +25,7 @@ def start_server(data_dir: Path, port: int, sink_file: Path, *, hold: bool) -> s
         "LEDGERBRIDGE_LOAD_PLUGINS": "source,sink",
         "LEDGERBRIDGE_LEASE_SECONDS": "2",
         "LEDGERBRIDGE_POLL_INTERVAL_SECONDS": "0.1",
-        "LEDGERBRIDGE_ADMIN_TOKEN": "crash-admin",
+        "LEDGERBRIDGE_ADMIN_TOKEN": "crash-admin-token-0001",
         "CRASH_SINK_FILE": str(sink_file),
     }
     env.pop("CRASH_SINK_HOLD", None)
@@ -109,7 +109,7 @@ def test_sigkill_after_acknowledging_loses_nothing_and_repeats_nothing(
 
     second = start_server(data_dir, port, sink_file, hold=False)
     processes.append(second)
-    headers = {"Authorization": "Bearer crash-admin"}
+    headers = {"Authorization": "Bearer crash-admin-token-0001"}
     deadline = time.monotonic() + 30
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers) as client:
         while time.monotonic() < deadline:

@@ -406,6 +406,13 @@ async def test_an_expired_nonce_cannot_be_taken(acme: Store) -> None:
     assert await acme.take_nonce("missing", NOW) is None
 
 
+async def test_a_nonce_shown_to_another_plugin_is_refused_and_left_for_its_own(acme: Store) -> None:
+    await acme.put_nonce(Nonce(key="state-2", account_id="acme", plugin="qb", data={}, expires_at=NOW + 600))
+    assert await acme.take_nonce("state-2", NOW, plugin="crm") is None
+    taken = await acme.take_nonce("state-2", NOW, plugin="qb")
+    assert taken is not None and taken.plugin == "qb"
+
+
 # activity
 
 
@@ -469,6 +476,14 @@ async def test_a_lock_has_one_owner_until_it_expires_or_is_released(store: Store
     assert await store.unlock("refresh:acme", "a") is False
     assert await store.unlock("refresh:acme", "b") is True
     assert await store.try_lock("refresh:acme", "c", 30, NOW + 51) is True
+
+
+async def test_a_locks_holder_is_read_without_taking_it(store: Store) -> None:
+    assert await store.lock_holder("session:x", NOW) is None
+    assert await store.try_lock("session:x", "fingerprint", 30, NOW) is True
+    assert await store.lock_holder("session:x", NOW + 29) == "fingerprint"
+    assert await store.lock_holder("session:x", NOW + 30) is None  # expired
+    assert await store.try_lock("session:x", "other", 30, NOW + 1) is False  # reading took nothing
 
 
 async def test_replicas_racing_for_a_lock_get_one_winner(open_stores: StoreFactory) -> None:

@@ -42,7 +42,7 @@ async def test_a_company_already_used_by_another_account_is_refused_in_words(adm
     second = await qb_sign_in(admin, "globex", realm)
     assert second.status_code == 409
     assert "<h1>That company is connected to another account</h1>" in second.text
-    assert "already syncs with the account “Acme Ltd”" in second.text
+    assert "is already connected to the account &#39;Acme Ltd&#39;. A company serves one account" in second.text
     assert f'href="{product.url}/plugins/quickbooks/connect?account=globex">Try again</a>' in second.text
     assert "/accounts/globex/settings/integrations" in second.text
     assert (await product.runtime.store.get_plugin_state("globex", "quickbooks")).external_id is None
@@ -52,3 +52,15 @@ async def test_connecting_an_unknown_account_is_a_404_page(admin: Browser) -> No
     response = await admin.get("/plugins/quickbooks/connect?account=nobody")
     assert response.status_code == 404
     assert "<h1>No such account</h1>" in response.text and "Back to Integrations" in response.text
+
+
+async def test_a_used_crm_sign_in_is_a_page_for_a_browser_and_json_for_an_api_client(
+    admin: Browser,
+    product: Product,  # noqa: F811
+) -> None:
+    page = await admin.get("/plugins/crmconnect/oauth/callback?state=used-already&code=c")
+    assert page.status_code == 400
+    assert "<h1>The CRM sign-in could not be finished</h1>" in page.text and "Back to Integrations" in page.text
+    async with httpx.AsyncClient(base_url=product.url) as api:
+        answer = await api.get("/plugins/crmconnect/oauth/callback?state=used-already&code=c")
+        assert answer.status_code == 400 and "state" in answer.json()["error"]["message"]

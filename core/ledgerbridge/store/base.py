@@ -205,7 +205,9 @@ class Store(Protocol):
 
     # one-time values (OAuth state)
     async def put_nonce(self, nonce: Nonce) -> None: ...
-    async def take_nonce(self, key: str, now: float) -> Nonce | None: ...
+    async def take_nonce(self, key: str, now: float, plugin: str | None = None) -> Nonce | None:
+        """Consume the nonce `key` (only when it belongs to `plugin`, if given); anything else consumes nothing."""
+        ...
 
     # leases on a name, shared by every process on the store (one token refresh, one poller per account)
     async def try_lock(self, name: str, owner: str, ttl_seconds: float, now: float) -> bool:
@@ -213,6 +215,9 @@ class Store(Protocol):
         ...
 
     async def unlock(self, name: str, owner: str) -> bool: ...
+    async def lock_holder(self, name: str, now: float) -> str | None:
+        """Who holds `name` now (None when free or expired); reads only (signed-in browser sessions)."""
+        ...
 
     # activity log
     async def log_activity(

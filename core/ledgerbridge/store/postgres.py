@@ -722,11 +722,13 @@ class PostgresStore:
             (nonce.key, nonce.account_id, nonce.plugin, _json_encode(nonce.data).decode(), nonce.expires_at),
         )
 
-    async def take_nonce(self, key: str, now: float) -> Nonce | None:
+    async def take_nonce(self, key: str, now: float, plugin: str | None = None) -> Nonce | None:
         async with self._tx() as conn:
             await conn.execute("DELETE FROM nonces WHERE expires_at <= %s", (now,))
             cursor = await conn.execute(
-                "DELETE FROM nonces WHERE key = %s RETURNING key, account_id, plugin, data, expires_at", (key,)
+                "DELETE FROM nonces WHERE key = %s AND (%s::text IS NULL OR plugin = %s)"
+                " RETURNING key, account_id, plugin, data, expires_at",
+                (key, plugin, plugin),
             )
             row = await cursor.fetchone()
         return nonce(row) if row else None
@@ -744,6 +746,10 @@ class PostgresStore:
 
     async def unlock(self, name: str, owner: str) -> bool:
         return await self._write("DELETE FROM locks WHERE name = %s AND owner = %s", (name, owner)) == 1
+
+    async def lock_holder(self, name: str, now: float) -> str | None:
+        row = await self._fetch_one("SELECT owner FROM locks WHERE name = %s AND expires_at > %s", (name, now))
+        return str(row[0]) if row else None
 
     # activity
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -127,6 +128,13 @@ def _link(row: Sequence[Any]) -> Link:
     )
 
 
+def owner_only(path: str) -> None:
+    """Create `path` readable and writable by its owner only, or narrow an existing file to that."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
+
+
 class SQLiteStore:
     def __init__(self, path: str | Path, *, busy_timeout_ms: int = 5000) -> None:
         self.path = str(path)
@@ -139,6 +147,7 @@ class SQLiteStore:
     async def open(self) -> None:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            owner_only(self.path)
         conn = await aiosqlite.connect(self.path, isolation_level=None)
         await conn.execute("PRAGMA journal_mode=WAL")
         await conn.execute("PRAGMA synchronous=FULL")
@@ -146,6 +155,11 @@ class SQLiteStore:
         await conn.execute("PRAGMA foreign_keys=ON")
         self._conn = conn
         await self._migrate()
+        if self.path != ":memory:":
+            # SQLite gives -wal and -shm the database's mode; files from an older install may differ
+            for suffix in ("-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.chmod(self.path + suffix, 0o600)
 
     async def close(self) -> None:
         if self._conn is not None:
@@ -670,11 +684,14 @@ class SQLiteStore:
             (nonce.key, nonce.account_id, nonce.plugin, _json_encode(nonce.data).decode(), nonce.expires_at),
         )
 
-    async def take_nonce(self, key: str, now: float) -> Nonce | None:
+    async def take_nonce(self, key: str, now: float, plugin: str | None = None) -> Nonce | None:
         async with self._tx() as conn:
             await conn.execute("DELETE FROM nonces WHERE expires_at <= ?", (now,))
             row = await self._one(
-                conn, "DELETE FROM nonces WHERE key = ? RETURNING key, account_id, plugin, data, expires_at", (key,)
+                conn,
+                "DELETE FROM nonces WHERE key = ? AND (? IS NULL OR plugin = ?)"
+                " RETURNING key, account_id, plugin, data, expires_at",
+                (key, plugin, plugin),
             )
         if row is None:
             return None
@@ -693,6 +710,10 @@ class SQLiteStore:
 
     async def unlock(self, name: str, owner: str) -> bool:
         return await self._write("DELETE FROM locks WHERE name = ? AND owner = ?", (name, owner)) == 1
+
+    async def lock_holder(self, name: str, now: float) -> str | None:
+        row = await self._fetch_one("SELECT owner FROM locks WHERE name = ? AND expires_at > ?", (name, now))
+        return str(row[0]) if row else None
 
     # activity
 

@@ -92,7 +92,7 @@ class PluginHarness:
         manager.check_pending()
         values: dict[str, Any] = {
             "data_dir": self._data_dir,
-            "admin_token": "harness",
+            "admin_token": "harness-admin-token",  # the server refuses tokens under 16 characters
             "backoff_base_seconds": 0.01,
             "backoff_cap_seconds": 0.1,
             "poll_interval_seconds": 0.05,

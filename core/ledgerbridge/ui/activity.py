@@ -181,7 +181,7 @@ def _query_int(request: Request, name: str) -> int | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or not 0 < int(raw) < 2**62:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or not 0 < int(raw) < 2**62:
         raise ApiError(400, f"{name} must be a whole number")
     return int(raw)
 
@@ -273,7 +273,7 @@ async def retry_submit(request: Request, form: FormData) -> Response:
     runtime = runtime_of(request)
     account = await account_from_path(request)
     raw: str = request.path_params["delivery_id"]
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise ApiError(404, f"no delivery {raw!r} in account {account.id!r}")
     delivery = await operations.replay_delivery(runtime, account, int(raw))
     flash(request, f"Delivery {delivery.id} ({delivery.event_type} to {delivery.plugin}) is queued to be tried again.")
@@ -287,7 +287,7 @@ async def send_skipped_submit(request: Request, form: FormData) -> Response:
     raw = form.get("delivery_id")
     ids: list[int] | None = None
     if isinstance(raw, str) and raw:
-        if not raw.isdigit() or len(raw) > 18:
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
             raise ApiError(404, f"no delivery {raw[:20]!r} in account {account.id!r}")
         ids = [int(raw)]
     try:

@@ -1,19 +1,18 @@
 """The browser session: a signed cookie (Starlette's SessionMiddleware) holding the sign-in and a CSRF token.
 
-CSRF defence is two layers: the cookie is `SameSite=Lax` (browsers do not send it on cross-site POSTs), and
-every form carries a per-session token that each UI POST checks, plus an `Origin` check when the browser
-sends one. Plugin routes that a card's POST action reaches get the same hidden field (`csrf_token`) and can
-check it with `check_csrf_token`.
+The sign-in is recorded in the store (`ledgerbridge.web.sessions`): signing out or rotating the admin token
+ends it on the server, whatever the cookie says. CSRF defence: the cookie is `SameSite=Lax`, and
+`ledgerbridge.web.csrf.CsrfGuard` refuses every cookie-authenticated state change that lacks the session's
+token or comes from another origin, on every route. Forms carry the token as the hidden `csrf_token` field;
+`check_csrf_token` checks it again where a handler wants to.
 """
 
 from __future__ import annotations
 
-import hmac
 import os
 import secrets
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -21,12 +20,15 @@ from starlette.requests import Request
 
 from ledgerbridge.settings import Settings
 from ledgerbridge.web.auth import SESSION_KEY, token_matches
+from ledgerbridge.web.csrf import CSRF_FIELD as CSRF_FIELD
+from ledgerbridge.web.csrf import CSRF_SESSION_KEY, same_origin, tokens_match
 from ledgerbridge.web.errors import ApiError
+from ledgerbridge.web.redirects import local_path
+from ledgerbridge.web.sessions import SESSION_ID_KEY, close_session, open_session
 
 SECRET_FILE_NAME = "session.key"
 COOKIE_NAME = "ledgerbridge_session"
-CSRF_KEY = "csrf"
-CSRF_FIELD = "csrf_token"
+CSRF_KEY = CSRF_SESSION_KEY
 FLASH_KEY = "flash"
 SESSION_SECONDS = 12 * 60 * 60
 
@@ -68,19 +70,24 @@ def is_signed_in(request: Request) -> bool:
     return _session(request).get(SESSION_KEY) is True
 
 
-def sign_in(request: Request, presented_token: str) -> bool:
+async def sign_in(request: Request, presented_token: str) -> bool:
     """Start a signed-in session when `presented_token` is the admin token; False (and no change) otherwise."""
     if not presented_token or not token_matches(request, presented_token.strip()):
         return False
     session = _session(request)
+    await close_session(request, session.get(SESSION_ID_KEY))
     session.clear()  # a fresh session: no value from before sign-in carries over
+    session[SESSION_ID_KEY] = await open_session(request, SESSION_SECONDS)
     session[SESSION_KEY] = True
     session[CSRF_KEY] = secrets.token_urlsafe(32)
     return True
 
 
-def sign_out(request: Request) -> None:
-    _session(request).clear()
+async def sign_out(request: Request) -> None:
+    """End the session on the server too: a copy of the cookie kept elsewhere is signed out as well."""
+    session = _session(request)
+    await close_session(request, session.get(SESSION_ID_KEY))
+    session.clear()
 
 
 def csrf_token(request: Request) -> str:
@@ -94,15 +101,9 @@ def csrf_token(request: Request) -> str:
 
 def check_csrf_token(request: Request, presented: object) -> None:
     """Refuse (403) a form that lacks this session's token or that a browser says came from another origin."""
-    origin = request.headers.get("origin")
-    if origin is not None and origin != "null" and urlsplit(origin).netloc != request.headers.get("host", ""):
+    if same_origin(request.headers, request.app.state.runtime.settings.base_url) is False:
         raise ApiError(403, "This form was sent from another site, so it was refused.")
-    expected = _session(request).get(CSRF_KEY)
-    if (
-        not isinstance(expected, str)
-        or not isinstance(presented, str)
-        or not hmac.compare_digest(presented.encode(), expected.encode())
-    ):
+    if not tokens_match(_session(request).get(CSRF_KEY), presented):
         raise ApiError(
             403, "This form has expired or did not come from this site. Go back, reload the page and try again."
         )
@@ -121,9 +122,4 @@ def take_flashes(request: Request) -> list[str]:
 
 def safe_next(value: str | None, default: str = "/") -> str:
     """A local path to go to after sign-in; anything else (another host, `//host`, a scheme) becomes `default`."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
-        return default
-    parts = urlsplit(value)
-    if parts.scheme or parts.netloc:
-        return default
-    return value
+    return local_path(value, default)

@@ -26,12 +26,12 @@ async def signin_page(request: Request) -> Response:
 
 async def signin_submit(request: Request, form: FormData) -> Response:
     next_path = safe_next(form_text(form, "next", max_length=2000))
-    if sign_in(request, form_text(form, "token", max_length=500)):
+    if await sign_in(request, form_text(form, "token", max_length=500)):
         return redirect(next_path)
     return page(request, "signin.html", 401, title="Sign in", next_path=next_path, error=WRONG_TOKEN)
 
 
 async def signout_submit(request: Request, form: FormData) -> Response:
-    sign_out(request)
+    await sign_out(request)
     flash(request, "You are signed out.")
     return redirect("/signin")

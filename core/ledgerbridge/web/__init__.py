@@ -5,6 +5,7 @@ from ledgerbridge.web.bodies import decode_json, parse_json, read_body, read_jso
 from ledgerbridge.web.errors import ApiError, json_error
 from ledgerbridge.web.forms import admin_submission, is_form
 from ledgerbridge.web.pages import connection_error_page, oauth_error_words
+from ledgerbridge.web.redirects import local_path
 
 __all__ = [
     "ApiError",
@@ -14,6 +15,7 @@ __all__ = [
     "is_admin",
     "is_form",
     "json_error",
+    "local_path",
     "oauth_error_words",
     "parse_json",
     "read_body",

@@ -6,7 +6,7 @@ the path, so no id of one account reaches another's data.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from starlette.requests import Request
@@ -18,11 +18,12 @@ from ledgerbridge.runtime import Runtime
 from ledgerbridge.store import Account
 from ledgerbridge.web import operations
 from ledgerbridge.web.auth import require_admin
-from ledgerbridge.web.bodies import read_json
+from ledgerbridge.web.bodies import read_json, whole_number
 from ledgerbridge.web.errors import ApiError
 
 __all__ = ["routes"]
 DELIVERY_STATES = ("pending", "done", "skipped", "dead")
+INT64_MAX = 2**63 - 1
 
 
 class NewAccount(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -43,7 +44,7 @@ class Enablement(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 class SendSkipped(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     #: the skipped deliveries to send; omitted: every skipped delivery of the account
-    ids: list[int] | None = None
+    ids: list[Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]] | None = None
 
 
 class Backfill(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -174,9 +175,10 @@ def _int_param(request: Request, name: str, default: int | None, maximum: int = 
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not 0 < int(raw) <= maximum:
+    value = whole_number(raw, maximum)
+    if value is None or value < 1:
         raise ApiError(400, f"{name} must be a whole number from 1 to {maximum}")
-    return int(raw)
+    return value
 
 
 async def list_activity(request: Request) -> Response:
@@ -197,9 +199,10 @@ async def list_deliveries(request: Request) -> Response:
 
 def _delivery_id(request: Request) -> int:
     raw: str = request.path_params["delivery_id"]
-    if not raw.isdigit():
-        raise ApiError(404, f"no delivery {raw!r}")
-    return int(raw)
+    value = whole_number(raw, INT64_MAX)
+    if value is None:
+        raise ApiError(404, f"no delivery {raw[:40]!r}")
+    return value
 
 
 async def get_delivery(request: Request) -> Response:

@@ -18,10 +18,12 @@ from ledgerbridge.sandboxes import serve_arguments
 from ledgerbridge.settings import Settings
 from ledgerbridge.ui import routes as ui_routes
 from ledgerbridge.ui import session_middleware
-from ledgerbridge.web import admin, health
-from ledgerbridge.web.auth import load_or_create_admin_token
+from ledgerbridge.web import admin, health, openapi
+from ledgerbridge.web.auth import SESSION_KEY, admin_token_for, secure_data_dir
+from ledgerbridge.web.csrf import CsrfGuard
 from ledgerbridge.web.errors import EXCEPTION_HANDLERS
 from ledgerbridge.web.limits import BodySizeLimit
+from ledgerbridge.web.sessions import SessionGuard
 
 logger = logging.getLogger("ledgerbridge.web")
 
@@ -36,13 +38,15 @@ def create_app(
     """Build the server: health probes, the admin API, each plugin's routes and, in sandbox mode, the
     vendor sandboxes. Workers and plugin start-up run in the app's lifespan."""
     settings = settings or (runtime.settings if runtime else Settings.from_environment())
+    secure_data_dir(settings.data_dir)
+    admin_token = admin_token_for(settings)  # refuses a weak operator-set token before anything starts
     if runtime is None:
         plugins = plugins or PluginManager.discover(plugins_dir=settings.plugins_dir)
         runtime = Runtime(settings, plugins)
     sandbox_apps = _sandbox_apps(runtime) if mount_sandboxes else {}
     runtime.sandbox_urls.update({name: f"{settings.base_url}/sandbox/{name}" for name in sandbox_apps})
 
-    routes: list[BaseRoute] = [*health.routes, Mount("/admin/api", routes=admin.routes)]
+    routes: list[BaseRoute] = [*health.routes, Mount("/admin/api", routes=[*admin.routes, *openapi.routes])]
     for name in runtime.plugins.names():
         plugin_routes = runtime.plugins.routes(name, runtime.plugin_context(name))
         if plugin_routes:
@@ -56,8 +60,10 @@ def create_app(
             for sandbox in sandbox_apps.values():
                 # Mount does not run a mounted app's lifespan; the sandboxes need theirs (webhook senders)
                 await stack.enter_async_context(sandbox.router.lifespan_context(sandbox))
-            await runtime.start()
+            # registered before starting: a start that fails half-way still stops what it began, and the
+            # failure propagates so the server exits (non-zero) instead of hanging without serving
             stack.push_async_callback(runtime.stop)
+            await runtime.start()
             app.state.ready = True
             yield
             app.state.ready = False
@@ -66,13 +72,23 @@ def create_app(
         routes=routes,
         lifespan=lifespan,
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes), session_middleware(settings)],
+        middleware=[
+            Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
+            session_middleware(settings),
+            Middleware(SessionGuard, signed_in_key=SESSION_KEY),
+            Middleware(
+                CsrfGuard,
+                signed_in_key=SESSION_KEY,
+                base_url=settings.base_url,
+                exempt=tuple(f"/sandbox/{name}/" for name in sandbox_apps),
+            ),
+        ],
     )
     app.state.runtime = runtime
     app.state.ready = False
     app.state.max_body_bytes = settings.max_body_bytes
     app.state.max_json_depth = settings.max_json_depth
-    app.state.admin_token = settings.admin_token or load_or_create_admin_token(settings.data_dir)
+    app.state.admin_token = admin_token
     app.state.sandbox_urls = dict(runtime.sandbox_urls)
     return app
 

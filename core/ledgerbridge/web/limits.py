@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ledgerbridge.web.bodies import declared_length
 from ledgerbridge.web.errors import ApiError, json_error
 
 
@@ -17,7 +18,7 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+            if name == b"content-length" and declared_length(value) > self.max_bytes:
                 await self._too_large(scope, receive, send)
                 return
         received = 0

@@ -2,21 +2,29 @@
 
 Credentials live in encrypted secrets, never in settings: `token` ({"token"}) for a Private Integration
 Token, `oauth` ({"access_token", "refresh_token", "expires_at", "location_id"}) for the marketplace app.
-With neither, and the CRM sandbox mounted in this server, the account talks to the sandbox's seeded
-location with its seeded token.
+With neither, and the CRM sandbox mounted in this server, the account gets a sandbox location of its own
+(`sandbox` secret: {"location_id", "token"}): the first account the seeded one, every other a new one made
+through the sandbox's control API, so no two accounts ever share a location. With neither and no sandbox
+mounted (a production server), the account is simply not connected.
+
+Each account is sealed to the location bound to it: a location bound to another account is never used
+(the account pauses with the reason on its card), and the client refuses to call any other location.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx
 from ledgerbridge import AccountContext, PermanentFailure, ReauthorizationRequired, RetryLater
+from ledgerbridge.web.outbound import OutboundGuard
 
 from ledgerbridge_crmconnect.client import CrmApiError, CrmClient, CrmTransportError, RateLimiter, StaticToken
 from ledgerbridge_crmconnect.settings import HIGHLEVEL_API_URL, CrmConnectSettings
@@ -30,6 +38,8 @@ CLIENT_ID_ENV = "LEDGERBRIDGE_CRM_CLIENT_ID"
 CLIENT_SECRET_ENV = "LEDGERBRIDGE_CRM_CLIENT_SECRET"
 TOKEN_SECRET = "token"
 OAUTH_SECRET = "oauth"
+SANDBOX_SECRET = "sandbox"
+REFRESH_LOCK_SECONDS = 60.0
 REFRESH_EARLY_SECONDS = 300.0
 
 AuthKind = Literal["token", "oauth", "sandbox"]
@@ -58,24 +68,119 @@ async def resolve(ctx: AccountContext) -> Resolved:
     has_credentials = token is not None or oauth is not None
     if settings.api_base_url:
         base_url = settings.api_base_url.rstrip("/")
-    elif sandbox_url and not has_credentials:
-        base_url = sandbox_url
+    elif sandbox_url and (not has_credentials or (token or {}).get("api") == "sandbox"):
+        base_url = sandbox_url  # no credentials, or a token that connect found valid in the mounted sandbox
     else:
         base_url = HIGHLEVEL_API_URL
     sandbox = settings.sandbox or (sandbox_url is not None and base_url == sandbox_url)
     auth: AuthKind | None = "token" if token else "oauth" if oauth else "sandbox" if sandbox else None
     location_id = settings.location_id or str((oauth or {}).get("location_id") or "")
     if not location_id and auth == "sandbox":
-        location_id = SANDBOX_LOCATION_ID
+        location_id = await _sandbox_location(ctx, base_url, sandbox_url)
     return Resolved(base_url=base_url, location_id=location_id, auth=auth, sandbox=sandbox, settings=settings)
 
 
-async def ensure_bound(ctx: AccountContext, resolved: Resolved) -> None:
-    """Keep the routing of webhooks (`locationId` → account) in step with the settings."""
+async def sandbox_token(ctx: AccountContext) -> str:
+    assigned = await ctx.get_secret(SANDBOX_SECRET)
+    return str((assigned or {}).get("token") or SANDBOX_TOKEN)
+
+
+async def _sandbox_location(ctx: AccountContext, base_url: str, mounted_url: str | None) -> str:
+    """This account's own location in the sandbox: assigned once, the seeded one only to the first account."""
+    assigned = await ctx.get_secret(SANDBOX_SECRET)
+    if assigned:
+        location_id, token = str(assigned["location_id"]), str(assigned["token"])
+        if location_id != SANDBOX_LOCATION_ID and base_url == mounted_url:
+            await _sandbox_has(ctx, base_url, location_id, token)
+        return location_id
+    if base_url != mounted_url:
+        return ""  # a standalone sandbox: its location is set in the settings (by connect), never guessed
+    holder = await ctx.plugin_context.account_for_external_id(SANDBOX_LOCATION_ID)
+    if holder is None or holder.account_id == ctx.account_id:
+        try:
+            await ctx.bind_external_id(SANDBOX_LOCATION_ID)
+        except Exception:  # another account claimed it a moment ago: make one of our own below
+            pass
+        else:
+            await ctx.put_secret(SANDBOX_SECRET, {"location_id": SANDBOX_LOCATION_ID, "token": SANDBOX_TOKEN})
+            return SANDBOX_LOCATION_ID
+    location_id = "lb" + "".join(ch for ch in ctx.account_id if ch.isalnum())[:12] + secrets.token_hex(4)
+    token = "ledgerbridge-sandbox-" + secrets.token_urlsafe(16)
+    if not await _sandbox_has(ctx, base_url, location_id, token):
+        return ""
+    await ctx.put_secret(SANDBOX_SECRET, {"location_id": location_id, "token": token})
+    await ctx.bind_external_id(location_id)
+    await ctx.log(f"CRM Connect sandbox location {location_id} made for this account")
+    return location_id
+
+
+_ensured: set[tuple[str, str]] = set()
+
+
+async def _sandbox_has(ctx: AccountContext, base_url: str, location_id: str, token: str) -> bool:
+    """Make sure the mounted sandbox holds this account's location (once per process: a sandbox without a
+    state file forgets its locations when the server restarts)."""
+    if (base_url, location_id) in _ensured:
+        return True
+    try:
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            response = await http.post(
+                f"{base_url}/_control/locations", json={"id": location_id, "name": ctx.account.name, "token": token}
+            )
+    except httpx.HTTPError as exc:
+        await ctx.log(f"could not make a CRM sandbox location for this account: {exc}", level="warning")
+        return False
+    if response.status_code >= 300 and "already exists" not in response.text:
+        await ctx.log(f"the CRM sandbox refused a location for this account ({response.status_code})", level="warning")
+        return False
+    _ensured.add((base_url, location_id))
+    return True
+
+
+async def binding_conflict(ctx: AccountContext, location_id: str) -> str | None:
+    """Why `location_id` cannot be this account's (another account holds it), in plain words; else None."""
+    holder = await ctx.plugin_context.account_for_external_id(location_id)
+    if holder is None or holder.account_id == ctx.account_id:
+        return None
+    return (
+        f"CRM location {location_id} is already connected to the account {holder.account.name!r}. "
+        "A location serves one account: disconnect it there first, or connect this account to another location."
+    )
+
+
+async def start_account(ctx: AccountContext) -> None:
+    """At server start: bind the account's location. A problem with one account (a conflict, settings that no
+    longer validate, an unreachable sandbox) is logged and shown on its card, and never stops the server."""
+    try:
+        await ensure_bound(ctx, await resolve(ctx))
+    except Exception as exc:
+        logging.getLogger("ledgerbridge.plugins.crmconnect").exception("account %s cannot start", ctx.account_id)
+        reason = f"CRM Connect could not start for this account: {exc}"
+        with contextlib.suppress(Exception):  # the store itself is failing: the server log has it
+            await ctx.pause(reason[:500])
+
+
+async def ensure_bound(ctx: AccountContext, resolved: Resolved) -> bool:
+    """Keep the routing of webhooks (`locationId` → account) in step with the settings. False, with the
+    account paused and the reason on its card, when the location belongs to another account."""
     state = await ctx.state()
     wanted = resolved.location_id or None
-    if state.external_id != wanted:
-        await ctx.bind_external_id(wanted)
+    if state.external_id == wanted:
+        return True
+    conflict = await binding_conflict(ctx, wanted) if wanted else None
+    if conflict is None:
+        try:
+            await ctx.bind_external_id(wanted)
+        except Exception:  # claimed by another account between the check and the write
+            conflict = await binding_conflict(ctx, wanted or "")
+            if conflict is None:
+                raise
+        else:
+            if state.paused_reason and state.paused_reason.startswith("CRM location "):
+                await ctx.resume()  # the conflict that paused it is gone
+            return True
+    await ctx.pause(conflict)  # logged once, when the reason is new
+    return False
 
 
 class OAuthTokens:
@@ -103,7 +208,8 @@ class OAuthTokens:
         return grant
 
     async def _refresh(self, stale_access_token: str) -> str:
-        async with self._lock:
+        # one refresh per expiry: one task here, and one process among all that share the store
+        async with self._lock, self._ctx.exclusive("oauth-refresh", hold_seconds=REFRESH_LOCK_SECONDS + 30):
             grant = await self._grant()
             if grant["access_token"] != stale_access_token:  # another task refreshed meanwhile
                 return str(grant["access_token"])
@@ -150,7 +256,9 @@ class Connections:
     def http(self) -> httpx.AsyncClient:
         """Made on first use, inside the server's event loop."""
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=30.0)
+            # every request's address is checked: no credentials to private, link-local or metadata addresses
+            guard = OutboundGuard(allow_loopback=True)
+            self._http = httpx.AsyncClient(timeout=30.0, event_hooks={"request": [guard]})
         return self._http
 
     async def aclose(self) -> None:
@@ -162,6 +270,12 @@ class Connections:
         resolved = resolved or await resolve(ctx)
         if not resolved.ready:
             raise ReauthorizationRequired("CRM Connect is not connected: set a location and a token or OAuth grant")
+        if (await ctx.state()).external_id != resolved.location_id:
+            # sealed: a client is only made for the location bound to this very account
+            conflict = await binding_conflict(ctx, resolved.location_id)
+            raise ReauthorizationRequired(
+                conflict or f"CRM location {resolved.location_id} is not bound to this account"
+            )
         tokens: Any
         if resolved.auth == "token":
             secret = await ctx.get_secret(TOKEN_SECRET) or {}
@@ -170,12 +284,16 @@ class Connections:
             lock = self._refresh_locks.setdefault(ctx.account_id, asyncio.Lock())
             tokens = OAuthTokens(ctx, resolved.base_url, self.http, lock)
         else:
-            tokens = StaticToken(SANDBOX_TOKEN)
+            tokens = StaticToken(await sandbox_token(ctx))
         limiter = self._limiters.setdefault((resolved.base_url, resolved.location_id), RateLimiter())
         return CrmClient(resolved.base_url, tokens, http=self.http, limiter=limiter, max_retries=3), resolved
 
+    def cached_sandbox_keys(self, base_url: str) -> dict[str, str] | None:
+        return self._sandbox_keys.get(base_url)
+
     async def sandbox_keys(self, base_url: str) -> dict[str, str]:
-        """The sandbox's webhook public keys from its control API, fetched once per sandbox."""
+        """The sandbox's webhook public keys from its control API, fetched once per sandbox (at connect time, or
+        from the sandbox mounted in this very server: never because an unsigned webhook asked for it)."""
         if base_url not in self._sandbox_keys:
             response = await self.http.get(f"{base_url}/_control/webhook-keys")
             response.raise_for_status()

@@ -34,8 +34,8 @@ from ledgerbridge_crmconnect.connection import (
     SANDBOX_LOCATION_ID,
     SANDBOX_TOKEN,
     Connections,
-    ensure_bound,
     resolve,
+    start_account,
     steering,
 )
 from ledgerbridge_crmconnect.contacts import sync_contact
@@ -82,7 +82,7 @@ class CrmConnectPlugin:
     @hookimpl
     async def startup(self, plugin: PluginContext) -> None:
         for ctx in await plugin.accounts(enabled_only=True):
-            await ensure_bound(ctx, await resolve(ctx))
+            await start_account(ctx)  # one account's problem is shown on its card, never stops the server
 
     @hookimpl
     async def shutdown(self, plugin: PluginContext) -> None:
@@ -105,7 +105,7 @@ class CrmConnectPlugin:
             return await oauth.start(plugin, request)
 
         async def oauth_callback(request: Request) -> Response:
-            return await oauth.callback(plugin, connections, request)
+            return await oauth.callback_page(plugin, connections, request)
 
         return [
             Route("/webhooks", self.receiver.receive, methods=["POST"]),

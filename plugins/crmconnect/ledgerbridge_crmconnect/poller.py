@@ -45,9 +45,8 @@ def _seconds(value: str | None) -> float | None:
 async def poll(ctx: AccountContext, connections: Connections) -> int:
     """One reconciliation pass for one account, when due; returns how many payments it published."""
     resolved = await resolve(ctx)
-    await ensure_bound(ctx, resolved)
-    if not resolved.ready:
-        return 0
+    if not await ensure_bound(ctx, resolved) or not resolved.ready:
+        return 0  # another account's location: paused with the reason once, not an error every tick
     settings = resolved.settings
     now = ctx.now()
     last_run = _seconds(await ctx.get_cursor(LAST_RUN))

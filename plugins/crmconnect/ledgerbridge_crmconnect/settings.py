@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
+from ledgerbridge.web.outbound import UnsafeUrl, check_url
 
 HIGHLEVEL_API_URL = "https://services.leadconnectorhq.com"
 
@@ -35,3 +36,10 @@ class CrmConnectSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tru
     #: Refunds change old transactions: re-read this many days of them at most once per `refund_sweep_hours`.
     refund_lookback_days: int = 30
     refund_sweep_hours: float = 6.0
+
+    def __post_init__(self) -> None:
+        if self.api_base_url:  # https to a public address; http only to this machine, for a sandbox
+            try:
+                check_url(self.api_base_url, allow_loopback=self.sandbox)
+            except UnsafeUrl as exc:
+                raise ValueError(f"api_base_url is not allowed: {exc}") from None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import logging
 import time
@@ -67,6 +68,8 @@ KIND_BY_INVOICE_STATUS = {
     "deleted": "InvoiceDelete",
 }
 LAST_WEBHOOK_CURSOR = "last_webhook_at"
+RETRY_PASS = "retry-pass:"
+RETRY_PASS_SECONDS = 6 * 3600.0
 LAST_WEBHOOK_EVERY_SECONDS = 30.0
 
 
@@ -137,8 +140,10 @@ class RetryPasses:
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)
 
-    def holds(self, webhook_id: str | None) -> bool:
-        expiry = self._entries.get(webhook_id or "")
+    def holds(self, webhook_id: object) -> bool:
+        if not isinstance(webhook_id, str):
+            return False
+        expiry = self._entries.get(webhook_id)
         return expiry is not None and expiry > time.monotonic()
 
 
@@ -149,8 +154,8 @@ def peek(raw: bytes) -> WebhookEnvelope | None:
     """Routing fields only, before anything is trusted; None if the body is not a JSON object."""
     try:
         return _envelope.decode(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return None
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        return None  # read again, strictly, only once the signature is checked
 
 
 def event_kind(body: dict[str, Any]) -> str | None:
@@ -194,11 +199,17 @@ class WebhookReceiver:
         if settings and settings.webhook_ed25519_public_key:
             ed_keys.append(settings.webhook_ed25519_public_key)
         if not rsa_pems and not ed_keys:
-            sandbox_url = resolved.base_url if resolved and resolved.sandbox else self.plugin.sandbox_url("crmconnect")
+            # Nothing is fetched for an unsigned request from a URL an account configured: only the sandbox
+            # mounted in this server is asked (it is this process), other sandboxes' keys were read at connect.
+            mounted = self.plugin.sandbox_url("crmconnect")
+            sandbox_url = resolved.base_url if resolved and resolved.sandbox else mounted
             if sandbox_url and (resolved is None or resolved.sandbox):
-                keys = await self.connections.sandbox_keys(sandbox_url)
-                rsa_pems.append(keys["x-wh-signature"])
-                ed_keys.append(keys["x-ghl-signature"])
+                keys = self.connections.cached_sandbox_keys(sandbox_url)
+                if keys is None and sandbox_url == mounted:
+                    keys = await self.connections.sandbox_keys(sandbox_url)
+                if keys is not None:
+                    rsa_pems.append(keys["x-wh-signature"])
+                    ed_keys.append(keys["x-ghl-signature"])
             if resolved is None or not resolved.sandbox:
                 rsa_pems.append(HIGHLEVEL_RSA_PUBLIC_KEY)
         return WebhookKeys.from_text(rsa_pems, ed_keys)
@@ -221,7 +232,7 @@ class WebhookReceiver:
             return _error(400, "the webhook body must be a JSON object")
         max_age = resolved.settings.webhook_max_age_seconds if resolved else 300.0
         stale = self._stale(body.get("timestamp"), max_age)
-        if stale and not self.retry_passes.holds(body.get("webhookId")):
+        if stale and not await self._retry_allowed(account, body.get("webhookId")):
             return _error(400, stale)
         kind = event_kind(body)
         location = envelope.location if envelope else None
@@ -238,10 +249,41 @@ class WebhookReceiver:
         except Exception as exc:
             logger.warning("could not persist webhook %s: %s", event_id, exc)
             if isinstance(body.get("webhookId"), str):
-                self.retry_passes.grant(body["webhookId"])
+                await self._grant_retry(account, body["webhookId"])
             return _error(429, "the event could not be stored; retry later", {"Retry-After": "60"})
+        if stale:
+            await self._spend_retry(account, body.get("webhookId"))
         await self._record_receipt(account)
         return JSONResponse({"status": "stored" if created else "duplicate", "id": event_id})
+
+    # HighLevel re-sends a 429'd webhook ~10 minutes later with its original timestamp: that retry is let
+    # through the freshness check. The allowance is kept in the store (a restart must not turn the retry
+    # into a 400 that HighLevel never retries) and in memory (the store may be what just failed).
+
+    async def _grant_retry(self, account: AccountContext, webhook_id: str) -> None:
+        self.retry_passes.grant(webhook_id)
+        try:
+            await account.set_cursor(RETRY_PASS + webhook_id[:200], repr(self.plugin.now() + RETRY_PASS_SECONDS))
+        except Exception as exc:
+            logger.warning("could not keep the retry allowance of %s durably: %s", webhook_id, exc)
+
+    async def _retry_allowed(self, account: AccountContext | None, webhook_id: object) -> bool:
+        if not isinstance(webhook_id, str) or not webhook_id:
+            return False
+        if self.retry_passes.holds(webhook_id):
+            return True
+        if account is None:
+            return False
+        until = await account.get_cursor(RETRY_PASS + webhook_id[:200])
+        try:
+            return until is not None and float(until) > self.plugin.now()
+        except ValueError:
+            return False
+
+    async def _spend_retry(self, account: AccountContext, webhook_id: object) -> None:
+        if isinstance(webhook_id, str) and webhook_id:
+            with contextlib.suppress(Exception):
+                await account.set_cursor(RETRY_PASS + webhook_id[:200], None)
 
     async def _account(self, envelope: WebhookEnvelope | None) -> AccountContext | None:
         location = envelope.location if envelope else None

@@ -37,7 +37,7 @@ class CompanySetup:
 
 
 def _id_order(value: str) -> tuple[int, str]:
-    return (int(value), value) if value.isdigit() else (1 << 60, value)
+    return (int(value), value) if value.isascii() and value.isdigit() and len(value) <= 18 else (1 << 60, value)
 
 
 async def load_company(client: QuickBooksClient) -> CompanySetup:

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from ledgerbridge import AccountContext, PluginContext
-from ledgerbridge.web import admin_submission, connection_error_page
+from ledgerbridge.web import admin_submission, connection_error_page, local_path
 from ledgerbridge.web.auth import is_admin
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -39,6 +39,10 @@ async def _admin_account(plugin: PluginContext, request: Request) -> AccountCont
     return ctx
 
 
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status)
+
+
 def connect_route(plugin: PluginContext, service: Service) -> Any:
     async def connect(request: Request) -> Response:
         found = await _admin_account(plugin, request)
@@ -52,7 +56,7 @@ def connect_route(plugin: PluginContext, service: Service) -> Any:
                 integrations_url=back, status=503,
             )  # fmt: skip
         return_to = request.query_params.get("return_to", "")
-        state = await found.create_nonce({"return_to": return_to if return_to.startswith("/") else ""})
+        state = await found.create_nonce({"return_to": local_path(return_to, "")})  # never off-site
         try:
             url = await asyncio.to_thread(service.oauth.authorize_url, state)
         except errors.QuickBooksError as exc:
@@ -90,20 +94,28 @@ def callback_route(plugin: PluginContext, service: Service) -> Any:
             )  # fmt: skip
         bound = await plugin.account_for_external_id(realm_id)
         if bound is not None and bound.account_id != ctx.account_id:
+            holder = bound.account.name
+            taken = f"QuickBooks company {realm_id} is already connected to the account {holder!r}."
             return connection_error_page(
                 request, "That company is connected to another account",
-                f"QuickBooks company {realm_id} already syncs with the account “{bound.account.name}”. Disconnect "
-                "it there first, or choose another company when you try again.",
+                f"{taken} A company serves one account: disconnect it there first, or choose another.",
                 integrations_url=back, try_again_url=again, status=409,
             )  # fmt: skip
         try:
             tokens = await asyncio.to_thread(service.oauth.exchange, code, realm_id)
         except errors.QuickBooksError as exc:
             await ctx.log(f"QuickBooks code exchange failed: {exc}", level="error", **exc.details)
+            if exc.status is not None and 400 <= exc.status < 500:
+                # Intuit said no to what the browser brought (a wrong, used or expired code): the request's fault
+                return connection_error_page(
+                    request, "QuickBooks did not accept the sign-in",
+                    "Intuit refused to finish the connection: the sign-in expired or was already used, so "
+                    "start again with QB Connect (the details are in Activity).",
+                    integrations_url=back, try_again_url=again, status=400,
+                )  # fmt: skip
             return connection_error_page(
-                request, "QuickBooks did not accept the sign-in",
-                "Intuit refused to finish the connection (the sign-in may have expired). Try again; the details "
-                "are in Activity.",
+                request, "QuickBooks could not be reached",
+                "QuickBooks could not be reached to finish the connection. Try again in a minute.",
                 integrations_url=back, try_again_url=again, status=502,
             )  # fmt: skip
         connection = await connect_account(ctx, service, connection_from(tokens, realm_id, ctx.now(), ctx.now()))
@@ -150,7 +162,7 @@ async def _import_now(ctx: AccountContext, service: Service) -> None:
 
 
 def _back(request: Request, ctx: AccountContext, data: dict[str, Any], result: dict[str, str]) -> Response:
-    target = str(data.get("return_to") or "") or _ui_page(request, ctx.account_id)
+    target = local_path(str(data.get("return_to") or ""), "") or _ui_page(request, ctx.account_id)
     if target:
         separator = "&" if "?" in target else "?"
         return RedirectResponse(f"{target}{separator}{urlencode({'account': ctx.account_id, **result})}", 303)
@@ -172,7 +184,11 @@ def disconnect_route(plugin: PluginContext, service: Service) -> Any:
         found = await _admin_account(plugin, request)
         if isinstance(found, Response):
             return found
-        await admin_submission(request)  # a browser's form must carry the session's CSRF token
+        fields = await admin_submission(request)  # a browser's form must carry the session's CSRF token
+        fields.pop("account", None)  # the card's form names the account, as the URL does
+        if fields:
+            names = ", ".join(sorted(map(str, fields)))[:200]
+            return _error(422, f"disconnecting takes no fields, not {names}")
         connection = await load_connection(found)
         if connection is not None:
             try:

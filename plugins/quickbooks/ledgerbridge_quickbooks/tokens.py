@@ -1,4 +1,5 @@
-"""The token store: encrypted at rest (ctx secrets), one refresh at a time per company, rotation saved first.
+"""The token store: encrypted at rest (ctx secrets), one refresh at a time per company in every process sharing
+the store (`ctx.exclusive`), rotation saved first.
 
 Intuit's refresh token rotates on every refresh and the previous one dies 24 h later, so the newest pair is
 stored before the new access token is used. `invalid_grant` means the user must reconnect: deliveries pause.
@@ -69,9 +70,16 @@ class TokenManager:
         self._cache[account_id] = connection
 
     async def connection(self, ctx: AccountContext) -> Connection:
-        found = self._cache.get(ctx.account_id) or await load_connection(ctx)
+        found = self._cache.get(ctx.account_id)
         if found is None:
-            raise errors.ReauthorizationNeeded("QuickBooks is not connected for this account: use QB Connect")
+            found = await load_connection(ctx)
+            if found is None:
+                raise errors.ReauthorizationNeeded("QuickBooks is not connected for this account: use QB Connect")
+            if (await ctx.state()).external_id != found.realm_id:
+                # sealed: tokens are used only for the company bound to this very account
+                raise errors.ReauthorizationNeeded(
+                    f"QuickBooks company {found.realm_id} is not bound to this account: connect it again"
+                )
         self._cache[ctx.account_id] = found
         return found
 
@@ -84,7 +92,8 @@ class TokenManager:
     async def refresh(self, ctx: AccountContext, rejected: str) -> str:
         """A new access token unless another task already replaced `rejected` (then that one)."""
         current = await self.connection(ctx)
-        async with self.lock(current.realm_id):
+        # one refresh per expiry: one task in this process, then one process among all sharing the store
+        async with self.lock(current.realm_id), ctx.exclusive(f"refresh:{current.realm_id}", hold_seconds=90.0):
             stored = await load_connection(ctx)
             if stored is None:
                 self.forget(ctx.account_id)

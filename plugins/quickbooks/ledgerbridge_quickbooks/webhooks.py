@@ -51,26 +51,27 @@ def verify(verifier_token: str, body: bytes, signature: str | None) -> bool:
 
 
 def parse(body: bytes) -> tuple[list[Change], list[Any]]:
-    """(usable changes, unusable entries). Raises ValueError when the body is not JSON at all."""
-    data = json.loads(body)
+    """(usable changes, unusable entries). Raises ValueError when the body is not JSON this server can read
+    (malformed, not UTF-8, nested too deep, numbers too long): the caller quarantines it whole."""
+    try:
+        data = json.loads(body)
+    except RecursionError:
+        raise ValueError("the body is nested too deeply") from None
     changes: list[Change] = []
     rejects: list[Any] = []
     if isinstance(data, dict) and isinstance(data.get("eventNotifications"), list):
         for notification in data["eventNotifications"]:
-            realm = notification.get("realmId") if isinstance(notification, dict) else None
-            entities = ((notification or {}).get("dataChangeEvent") or {}).get("entities") if realm else None
-            if not isinstance(entities, list):
+            entities = _entities(notification)
+            if entities is None:
                 rejects.append(notification)
                 continue
+            realm = _text(notification["realmId"])
             for entity in entities:
-                try:
-                    name, ident, operation = str(entity["name"]), str(entity["id"]), str(entity["operation"])
-                except (KeyError, TypeError):
+                change = _legacy_change(realm, entity)
+                if change is None:
                     rejects.append(entity)
-                    continue
-                event_id = f"{realm}:{name}:{ident}:{operation}:{entity.get('lastUpdated', '')}"
-                deleted = entity.get("deletedId")
-                changes.append(Change(str(realm), name, ident, operation, event_id, str(deleted) if deleted else None))
+                else:
+                    changes.append(change)
     elif isinstance(data, list):
         for event in data:
             change = _cloud_event(event)
@@ -83,19 +84,52 @@ def parse(body: bytes) -> tuple[list[Change], list[Any]]:
     return changes, rejects
 
 
+def _text(value: Any) -> str | None:
+    """An identifier as text: a non-empty string or a whole number, nothing else (no lists, no floats)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str) and value and len(value) <= 200 and value.isprintable():
+        return value
+    return None
+
+
+def _entities(notification: Any) -> list[Any] | None:
+    if not isinstance(notification, dict) or _text(notification.get("realmId")) is None:
+        return None
+    event = notification.get("dataChangeEvent")
+    entities = event.get("entities") if isinstance(event, dict) else None
+    return entities if isinstance(entities, list) else None
+
+
+def _legacy_change(realm: str | None, entity: Any) -> Change | None:
+    if realm is None or not isinstance(entity, dict):
+        return None
+    name, ident, operation = _text(entity.get("name")), _text(entity.get("id")), _text(entity.get("operation"))
+    if name is None or ident is None or operation is None:
+        return None
+    updated = entity.get("lastUpdated", "")
+    event_id = f"{realm}:{name}:{ident}:{operation}:{updated if isinstance(updated, str) else ''}"
+    deleted = _text(entity.get("deletedId"))
+    return Change(realm, name, ident, operation, event_id, deleted)
+
+
 def _cloud_event(event: Any) -> Change | None:
     if not isinstance(event, dict):
         return None
-    parts = str(event.get("type", "")).split(".")
-    realm, ident, event_id = event.get("intuitaccountid"), event.get("intuitentityid"), event.get("id")
-    if len(parts) < 3 or parts[0] != "qbo" or not realm or not ident or not event_id:
+    kind = event.get("type")
+    parts = kind.split(".") if isinstance(kind, str) else []
+    realm, ident = _text(event.get("intuitaccountid")), _text(event.get("intuitentityid"))
+    event_id = _text(event.get("id"))
+    if len(parts) < 3 or parts[0] != "qbo" or not parts[1] or not realm or not ident or not event_id:
         return None
     raw = event.get("data")
     data: dict[str, Any] = raw if isinstance(raw, dict) else {}
-    deleted = data.get("deletedid") or data.get("deletedId")
+    deleted = _text(data.get("deletedid") or data.get("deletedId"))
     name = ENTITIES.get(parts[1].lower(), parts[1][:1].upper() + parts[1][1:])
     operation = OPERATIONS.get(parts[2].lower(), parts[2].title())
-    return Change(str(realm), name, str(ident), operation, str(event_id), str(deleted) if deleted else None)
+    return Change(realm, name, ident, operation, event_id, deleted)
 
 
 def receiver(plugin: PluginContext, service: Service) -> Any:
@@ -106,7 +140,7 @@ def receiver(plugin: PluginContext, service: Service) -> Any:
             return JSONResponse({"error": "invalid intuit-signature"}, 401)
         try:
             changes, rejects = parse(body)
-        except (ValueError, UnicodeDecodeError):
+        except ValueError:  # includes UnicodeDecodeError; Intuit must not be refused (it would hold later events)
             logger.warning("quarantined a signed QuickBooks webhook whose body is not JSON (%d bytes)", len(body))
             return JSONResponse({"accepted": 0, "quarantined": 1})
         for reject in rejects:
@@ -130,10 +164,10 @@ def receiver(plugin: PluginContext, service: Service) -> Any:
 
 async def _quarantine_entry(plugin: PluginContext, entry: Any) -> None:
     """Log an unusable signed entry to its company's account when it names one, else to the server log."""
-    realm = entry.get("realmId") or entry.get("intuitaccountid") if isinstance(entry, dict) else None
-    account = await plugin.account_for_external_id(str(realm)) if realm else None
+    realm = _text(entry.get("realmId") or entry.get("intuitaccountid")) if isinstance(entry, dict) else None
+    account = await plugin.account_for_external_id(realm) if realm else None
     if account is None:
-        logger.warning("quarantined an unusable QuickBooks webhook entry: %.500s", entry)
+        logger.warning("quarantined an unusable QuickBooks webhook entry: %s", _shown(entry))
         return
     await _quarantine(account, "unusable QuickBooks webhook entry", entry)
 
@@ -186,4 +220,12 @@ async def _publish_merge(ctx: AccountContext, survivor: wire.Customer, deleted_i
 
 
 async def _quarantine(ctx: AccountContext, message: str, payload: Any) -> None:
-    await ctx.log(f"quarantined: {message}", level="warning", payload=str(payload)[:500])
+    await ctx.log(f"quarantined: {message}", level="warning", payload=_shown(payload))
+
+
+def _shown(value: Any) -> str:
+    """At most 500 characters of a value for a log, whatever its shape."""
+    try:
+        return repr(value)[:500]
+    except RecursionError:
+        return "(a value nested too deeply to show)"

@@ -13,6 +13,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from . import jsonbody
+
 _ALNUM = string.ascii_letters + string.digits
 CENT = Decimal("0.01")
 
@@ -122,7 +124,7 @@ async def json_body(request: Request) -> dict[str, Any]:
     if not raw:
         return {}
     try:
-        data = json.loads(raw)
+        data = jsonbody.loads(raw)
     except ValueError:
         raise ApiError(400, "Unexpected token in JSON body") from None
     if not isinstance(data, dict):

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from . import errors, query
+from . import errors, jsonbody, query
 from .clock import iso_ms
 from .engine import Sandbox
 from .entities import ENTITIES, URL_NAMES
@@ -55,7 +55,7 @@ def throttle_response(sandbox: Sandbox) -> Response:
 
 def _body_json(raw: bytes) -> dict[str, Any]:
     try:
-        data = json.loads(raw or b"{}")
+        data = jsonbody.loads(raw or b"{}")
     except (ValueError, UnicodeDecodeError):
         raise errors.QBOError("2010", "Request has invalid or unsupported property",
                               "Request body is not valid JSON") from None  # fmt: skip

@@ -5,7 +5,6 @@ Not an Intuit API; it has no authentication because the sandbox only ever holds 
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from typing import Any
 
@@ -13,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import errors
+from . import errors, jsonbody
 from .clock import iso
 from .config import AppRegistration
 from .engine import Sandbox
@@ -30,7 +29,7 @@ async def _json(request: Request) -> dict[str, Any]:
     if not raw:
         return {}
     try:
-        data = json.loads(raw)
+        data = jsonbody.loads(raw)
     except ValueError:
         raise errors.validation("The body must be JSON") from None
     if not isinstance(data, dict):

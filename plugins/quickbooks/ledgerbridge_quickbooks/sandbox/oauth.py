@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 from html import escape
 from typing import Any
 from urllib.parse import urlencode
@@ -14,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from . import jsonbody
 from .engine import Sandbox
 
 ACCOUNTING_SCOPE = "com.intuit.quickbooks.accounting"
@@ -192,7 +192,7 @@ async def revoke(request: Request) -> Response:
     if client_id is None:
         return _oauth_error("invalid_client", "Client authentication failed", 401)
     try:
-        payload: Any = json.loads(await request.body() or b"{}")
+        payload: Any = jsonbody.loads(await request.body() or b"{}")
     except ValueError:
         return _oauth_error("invalid_request", "The body must be JSON")
     value = payload.get("token") if isinstance(payload, dict) else None
