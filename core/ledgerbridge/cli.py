@@ -62,6 +62,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"  sandbox {name}: {url}")
     if forgotten is not None:
         print(f"  sandboxes reset: {', '.join(forgotten) or 'none had kept anything'}")
+    sys.stdout.flush()  # uvicorn re-raises the stopping signal at exit: what is still buffered would be lost
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=False)
     return 0
 

@@ -18,6 +18,7 @@ from typing import Any
 import aiosqlite
 import msgspec
 
+from ledgerbridge.store import rows as records
 from ledgerbridge.store.base import (
     Account,
     ActivityEntry,
@@ -32,17 +33,10 @@ from ledgerbridge.store.base import (
     PluginState,
 )
 from ledgerbridge.store.migrations import MIGRATIONS, statements
-from ledgerbridge.store.rows import tally
 
 _json_encode = msgspec.json.Encoder().encode
 _json_decode = msgspec.json.Decoder(dict[str, Any]).decode
 
-_DELIVERY_COLUMNS = (
-    "d.id, d.event_seq, d.account_id, d.plugin, d.event_type, d.object_key, d.state, d.attempts, "
-    "d.next_attempt_at, d.last_error, d.updated_at, d.forced"
-)
-_DELIVERY_WIDTH = 12
-_EVENT_COLUMNS = "e.seq, e.account_id, e.source, e.external_id, e.type, e.object_key, e.payload, e.received_at"
 _INSERT_CHUNK = 100
 # ready_at is set on the oldest pending delivery of each object whose plugin is not paused, NULL elsewhere
 _PAUSED = (
@@ -63,69 +57,6 @@ _FAIR_TURNS = (
     " turns AS (SELECT h.id, ROW_NUMBER() OVER (ORDER BY b.n + h.turn, h.ready_at, h.id) AS rank"
     " FROM heads h JOIN busy b ON b.account_id = h.account_id)"
 )
-
-
-def _delivery(row: Sequence[Any]) -> Delivery:
-    return Delivery(
-        id=row[0],
-        event_seq=row[1],
-        account_id=row[2],
-        plugin=row[3],
-        event_type=row[4],
-        object_key=row[5],
-        state=row[6],
-        attempts=row[7],
-        next_attempt_at=row[8],
-        last_error=row[9],
-        updated_at=row[10],
-        forced=bool(row[11]),
-    )
-
-
-def _event(row: Sequence[Any]) -> EventRecord:
-    return EventRecord(
-        seq=row[0],
-        account_id=row[1],
-        source=row[2],
-        external_id=row[3],
-        type=row[4],
-        object_key=row[5],
-        payload=bytes(row[6]),
-        received_at=row[7],
-    )
-
-
-_ACCOUNT_COLUMNS = "id, name, created_at, backfill_since"
-
-
-def _account(row: Sequence[Any]) -> Account:
-    return Account(id=row[0], name=row[1], created_at=row[2], backfill_since=row[3])
-
-
-def _plugin_state(account_id: str, plugin: str, row: Sequence[Any]) -> PluginState:
-    return PluginState(
-        account_id=account_id,
-        plugin=plugin,
-        enabled=bool(row[0]),
-        settings=_json_decode(row[1]),
-        external_id=row[2],
-        paused_reason=row[3],
-        connected_at=row[4],
-    )
-
-
-_PLUGIN_STATE_COLUMNS = "enabled, settings, external_id, paused_reason, connected_at"
-
-
-def _link(row: Sequence[Any]) -> Link:
-    return Link(
-        account_id=row[0],
-        plugin=row[1],
-        kind=row[2],
-        local_id=row[3],
-        remote_id=row[4],
-        data=_json_decode(row[5]),
-    )
 
 
 def owner_only(path: str) -> None:
@@ -235,12 +166,12 @@ class SQLiteStore:
         return Account(id=account_id, name=name, created_at=now)
 
     async def get_account(self, account_id: str) -> Account | None:
-        row = await self._fetch_one(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = ?", (account_id,))
-        return _account(row) if row else None
+        row = await self._fetch_one(f"SELECT {records.ACCOUNT_COLUMNS} FROM accounts WHERE id = ?", (account_id,))
+        return records.account(row) if row else None
 
     async def list_accounts(self) -> list[Account]:
-        rows = await self._fetch_all(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts ORDER BY created_at, id")
-        return [_account(r) for r in rows]
+        rows = await self._fetch_all(f"SELECT {records.ACCOUNT_COLUMNS} FROM accounts ORDER BY created_at, id")
+        return [records.account(r) for r in rows]
 
     async def set_backfill_since(self, account_id: str, since: float | None) -> None:
         await self._write("UPDATE accounts SET backfill_since = ? WHERE id = ?", (since, account_id))
@@ -258,21 +189,21 @@ class SQLiteStore:
 
     async def get_plugin_state(self, account_id: str, plugin: str) -> PluginState:
         row = await self._fetch_one(
-            f"SELECT {_PLUGIN_STATE_COLUMNS} FROM plugin_accounts WHERE account_id = ? AND plugin = ?",
+            f"SELECT {records.PLUGIN_STATE_COLUMNS} FROM plugin_accounts WHERE account_id = ? AND plugin = ?",
             (account_id, plugin),
         )
         if row is None:
             return PluginState(
                 account_id=account_id, plugin=plugin, enabled=False, settings={}, external_id=None, paused_reason=None
             )
-        return _plugin_state(account_id, plugin, row)
+        return records.plugin_state(account_id, plugin, row)
 
     async def list_plugin_states(self, account_id: str) -> list[PluginState]:
         rows = await self._fetch_all(
-            f"SELECT plugin, {_PLUGIN_STATE_COLUMNS} FROM plugin_accounts WHERE account_id = ? ORDER BY plugin",
+            f"SELECT plugin, {records.PLUGIN_STATE_COLUMNS} FROM plugin_accounts WHERE account_id = ? ORDER BY plugin",
             (account_id,),
         )
-        return [_plugin_state(account_id, r[0], r[1:]) for r in rows]
+        return [records.plugin_state(account_id, r[0], r[1:]) for r in rows]
 
     async def _upsert_plugin_column(self, account_id: str, plugin: str, column: str, value: Any) -> None:
         await self._write(
@@ -421,7 +352,7 @@ class SQLiteStore:
         async with self._tx() as conn:
             rows = await self._all(
                 conn,
-                f"WITH {_FAIR_TURNS} SELECT {_DELIVERY_COLUMNS}, {_EVENT_COLUMNS} FROM turns t"
+                f"WITH {_FAIR_TURNS} SELECT {records.DELIVERY_COLUMNS}, {records.EVENT_COLUMNS} FROM turns t"
                 " JOIN deliveries d ON d.id = t.id JOIN events e ON e.seq = d.event_seq ORDER BY t.rank LIMIT ?2",
                 (now, limit),
             )
@@ -436,10 +367,11 @@ class SQLiteStore:
             )
         claimed = []
         for r in rows:
-            d = _delivery(r[:_DELIVERY_WIDTH])
+            d = records.delivery(r[: records.DELIVERY_WIDTH])
             claimed.append(
                 ClaimedDelivery(
-                    delivery=msgspec.structs.replace(d, attempts=d.attempts + 1), event=_event(r[_DELIVERY_WIDTH:])
+                    delivery=msgspec.structs.replace(d, attempts=d.attempts + 1),
+                    event=records.event(r[records.DELIVERY_WIDTH :]),
                 )
             )
         return claimed
@@ -538,17 +470,17 @@ class SQLiteStore:
             where += " AND d.event_type != ?"
             params.append(exclude_type)
         rows = await self._fetch_all(
-            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d WHERE {where} ORDER BY d.id DESC LIMIT ?",
+            f"SELECT {records.DELIVERY_COLUMNS} FROM deliveries d WHERE {where} ORDER BY d.id DESC LIMIT ?",
             (*params, limit),
         )
-        return [_delivery(r) for r in rows]
+        return [records.delivery(r) for r in rows]
 
     async def get_delivery(self, account_id: str, delivery_id: int) -> Delivery | None:
         row = await self._fetch_one(
-            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d WHERE d.account_id = ? AND d.id = ?",
+            f"SELECT {records.DELIVERY_COLUMNS} FROM deliveries d WHERE d.account_id = ? AND d.id = ?",
             (account_id, delivery_id),
         )
-        return _delivery(row) if row else None
+        return records.delivery(row) if row else None
 
     async def replay_delivery(self, account_id: str, delivery_id: int, now: float) -> bool:
         async with self._tx() as conn:
@@ -581,9 +513,9 @@ class SQLiteStore:
 
     async def get_event(self, account_id: str, seq: int) -> EventRecord | None:
         row = await self._fetch_one(
-            f"SELECT {_EVENT_COLUMNS} FROM events e WHERE e.account_id = ? AND e.seq = ?", (account_id, seq)
+            f"SELECT {records.EVENT_COLUMNS} FROM events e WHERE e.account_id = ? AND e.seq = ?", (account_id, seq)
         )
-        return _event(row) if row else None
+        return records.event(row) if row else None
 
     async def count_deliveries(self, account_id: str) -> dict[str, int]:
         rows = await self._fetch_all(
@@ -598,7 +530,7 @@ class SQLiteStore:
             " AND NOT (event_type = 'notification' AND state = 'skipped') GROUP BY plugin, state",
             (account_id,),
         )
-        return tally(rows)
+        return records.tally(rows)
 
     # links
 
@@ -608,7 +540,7 @@ class SQLiteStore:
             " WHERE account_id = ? AND plugin = ? AND kind = ? AND local_id = ?",
             (account_id, plugin, kind, local_id),
         )
-        return _link(row) if row else None
+        return records.link(row) if row else None
 
     async def find_link(self, account_id: str, plugin: str, kind: str, remote_id: str) -> Link | None:
         row = await self._fetch_one(
@@ -616,7 +548,7 @@ class SQLiteStore:
             " WHERE account_id = ? AND plugin = ? AND kind = ? AND remote_id = ? LIMIT 1",
             (account_id, plugin, kind, remote_id),
         )
-        return _link(row) if row else None
+        return records.link(row) if row else None
 
     def _link_params(self, link: Link) -> tuple[Any, ...]:
         return (
@@ -695,7 +627,7 @@ class SQLiteStore:
             )
         if row is None:
             return None
-        return Nonce(key=row[0], account_id=row[1], plugin=row[2], data=_json_decode(row[3]), expires_at=row[4])
+        return records.nonce(row)
 
     # leases on a name
 
@@ -733,7 +665,7 @@ class SQLiteStore:
             " WHERE account_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
             (account_id, before_id if before_id is not None else 2**62, limit),
         )
-        return _activity_entries(rows)
+        return [records.activity_entry(r) for r in rows]
 
     async def activity_of_deliveries(self, account_id: str, delivery_ids: Sequence[int]) -> list[ActivityEntry]:
         ids = sorted({int(i) for i in delivery_ids})
@@ -745,19 +677,4 @@ class SQLiteStore:
             f" WHERE account_id = ? AND json_extract(data, '$.delivery_id') IN ({marks}) ORDER BY id DESC",
             (account_id, *ids),
         )
-        return _activity_entries(rows)
-
-
-def _activity_entries(rows: Sequence[Sequence[Any]]) -> list[ActivityEntry]:
-    return [
-        ActivityEntry(
-            id=r[0],
-            account_id=r[1],
-            plugin=r[2],
-            level=r[3],
-            message=r[4],
-            data=_json_decode(r[5]),
-            created_at=r[6],
-        )
-        for r in rows
-    ]
+        return [records.activity_entry(r) for r in rows]

@@ -22,7 +22,8 @@ def _counts(invoice: wire.Invoice) -> bool:
 
 def _order(invoice: wire.Invoice) -> tuple[date, int, str]:
     identifier = invoice.Id or ""
-    return (invoice.TxnDate or date.max, int(identifier) if identifier.isdigit() else 1 << 60, identifier)
+    numeric = identifier.isascii() and identifier.isdigit() and len(identifier) < 19
+    return (invoice.TxnDate or date.max, int(identifier) if numeric else 1 << 60, identifier)
 
 
 async def check_invoices(ctx: AccountContext, client: QuickBooksClient, invoice_ids: list[str]) -> None:

@@ -593,6 +593,7 @@ def _check_environment() -> None:
 
 async def run(options: Options) -> int:
     from ledgerbridge.web.app import create_app
+    from ledgerbridge.web.auth import TOKEN_FILE_NAME
 
     say = options.say
     _check_environment()
@@ -628,7 +629,8 @@ async def run(options: Options) -> int:
         report = await demo.settle(options.timeout)
         say(demo.render(report))
         say("")
-        say(f"Sign in at {settings.base_url}/signin with the admin token {app.state.admin_token}")
+        token_file = (settings.data_dir / TOKEN_FILE_NAME).resolve()
+        say(f"Sign in at {settings.base_url}/signin with the admin token in {token_file}")
         say(f"  activity:   {settings.base_url}/accounts/{ACCOUNT}/activity")
         say(demo.books_link())
         say(f"  CRM:        {demo.crm}/_control/messages, {demo.crm}/_control/webhooks/deliveries")
