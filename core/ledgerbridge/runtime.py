@@ -18,6 +18,7 @@ from ledgerbridge.events import ROLES, Role
 from ledgerbridge.models import Event
 from ledgerbridge.pipeline import Backoff, Dispatcher, Intake, Scheduler
 from ledgerbridge.plugins import PluginManager
+from ledgerbridge.sandboxes import SandboxSpec
 from ledgerbridge.secrets import SecretBox
 from ledgerbridge.settings import Settings
 from ledgerbridge.store import Account, Delivery, PluginState, Store, open_store
@@ -61,6 +62,7 @@ class Runtime:
         self.secrets = secrets or SecretBox.from_environment_or_file(settings.data_dir, settings.secret_keys)
         self.clock = clock
         self.sandbox_urls: dict[str, str] = {}
+        self.sandbox_specs: dict[str, SandboxSpec] = {}  # of the sandboxes mounted in this server
         self._resumed_at: dict[tuple[str, str], float] = {}
         self._plugin_contexts: dict[str, PluginContext] = {}
         # short-lived, so a change made by the CLI in another process shows within a second

@@ -98,7 +98,7 @@ def page(request: Request, template: str, status: int = 200, **context: Any) -> 
         "signed_in": signed_in,
         "csrf_token": csrf_token(request),
         "flashes": take_flashes(request),
-        "sandboxes": sandbox_links(runtime.sandbox_urls, runtime.plugins.sandboxes()) if signed_in else [],
+        "sandboxes": sandbox_links(runtime.sandbox_urls, runtime.sandbox_specs) if signed_in else [],
         "account": None,
         "section": None,
     }

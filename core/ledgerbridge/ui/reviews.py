@@ -43,7 +43,7 @@ async def review_view(runtime: Runtime, account: Account) -> ReviewView | None:
     settings: ReviewSettings = await ctx.settings()
     default_link = await runtime.default_review_link(account.id)
     ready = msgspec.structs.replace(settings, enabled=True)
-    problems = tuple(await operations.review_problems(runtime, account, ready))
+    problems = tuple(await operations.review_problems(runtime, account, ready, default_link))
     return ReviewView(settings=settings, default_link=default_link, problems=problems)
 
 

@@ -106,6 +106,7 @@ def _sandbox_apps(runtime: Runtime) -> dict[str, Any]:
             ", ".join(sorted(specs)),
         )
     apps = {}
+    runtime.sandbox_specs.update(specs)
     for name, spec in specs.items():
         parser = argparse.ArgumentParser(prog=f"sandbox {name}")
         spec.add_arguments(parser)

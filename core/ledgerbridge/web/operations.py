@@ -96,18 +96,20 @@ async def update_settings(
     except SettingsError as exc:
         raise ApiError(422, str(exc)) from exc
     if isinstance(settings, reviews.ReviewSettings) and settings.enabled:
-        problems = await review_problems(runtime, account, settings)
+        problems = await review_problems(runtime, account, settings, await runtime.default_review_link(account.id))
         if problems:
             raise ApiError(422, "Review requests cannot be switched on yet: " + "; ".join(problems) + ".")
     await runtime.store.set_plugin_settings(account.id, plugin, msgspec.to_builtins(settings))
     return settings
 
 
-async def review_problems(runtime: Runtime, account: Account, settings: reviews.ReviewSettings) -> list[str]:
+async def review_problems(
+    runtime: Runtime, account: Account, settings: reviews.ReviewSettings, default_link: str | None
+) -> list[str]:
     """What keeps the account's review requests from working (the switch stays off until this is empty)."""
     crm = await runtime.active_plugin(account.id, "crm")
     books = await runtime.active_plugin(account.id, "accounting")
-    problems = reviews.missing(settings, await runtime.default_review_link(account.id), crm)
+    problems = reviews.missing(settings, default_link, crm)
     if books is None:
         problems.insert(0, "turn on the books (an accounting plugin): they tell when a first invoice is paid")
     return problems
