@@ -56,6 +56,7 @@ from ledgerbridge.store.rows import (
     delivery,
     event,
     link,
+    link_values,
     nonce,
     plugin_state,
     tally,
@@ -653,30 +654,19 @@ class PostgresStore:
         )
         return link(row) if row else None
 
-    @staticmethod
-    def _link_params(value: Link) -> tuple[Any, ...]:
-        return (
-            value.account_id,
-            value.plugin,
-            value.kind,
-            value.local_id,
-            value.remote_id,
-            _json_encode(value.data).decode(),
-        )
-
     async def put_link(self, link: Link) -> None:
         await self._write(
             "INSERT INTO links(account_id, plugin, kind, local_id, remote_id, data) VALUES (%s, %s, %s, %s, %s, %s)"
             " ON CONFLICT(account_id, plugin, kind, local_id)"
             " DO UPDATE SET remote_id = excluded.remote_id, data = excluded.data",
-            self._link_params(link),
+            link_values(link),
         )
 
     async def claim_link(self, link: Link) -> bool:
         changed = await self._write(
             "INSERT INTO links(account_id, plugin, kind, local_id, remote_id, data) VALUES (%s, %s, %s, %s, %s, %s)"
             " ON CONFLICT DO NOTHING",
-            self._link_params(link),
+            link_values(link),
         )
         return changed == 1
 

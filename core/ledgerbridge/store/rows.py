@@ -28,6 +28,7 @@ PLUGIN_STATE_COLUMNS = "enabled, settings, external_id, paused_reason, connected
 EVENT_COLUMNS = "e.seq, e.account_id, e.source, e.external_id, e.type, e.object_key, e.payload, e.received_at"
 
 _json_decode = msgspec.json.Decoder(dict[str, Any]).decode
+_json_encode = msgspec.json.Encoder().encode
 
 
 def account(row: Sequence[Any]) -> Account:
@@ -79,6 +80,18 @@ def event(row: Sequence[Any]) -> EventRecord:
 def link(row: Sequence[Any]) -> Link:
     return Link(
         account_id=row[0], plugin=row[1], kind=row[2], local_id=row[3], remote_id=row[4], data=_json_decode(row[5])
+    )
+
+
+def link_values(value: Link) -> tuple[Any, ...]:
+    """A link as the values of an INSERT into links(account_id, plugin, kind, local_id, remote_id, data)."""
+    return (
+        value.account_id,
+        value.plugin,
+        value.kind,
+        value.local_id,
+        value.remote_id,
+        _json_encode(value.data).decode(),
     )
 
 

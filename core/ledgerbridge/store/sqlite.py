@@ -550,29 +550,19 @@ class SQLiteStore:
         )
         return records.link(row) if row else None
 
-    def _link_params(self, link: Link) -> tuple[Any, ...]:
-        return (
-            link.account_id,
-            link.plugin,
-            link.kind,
-            link.local_id,
-            link.remote_id,
-            _json_encode(link.data).decode(),
-        )
-
     async def put_link(self, link: Link) -> None:
         await self._write(
             "INSERT INTO links(account_id, plugin, kind, local_id, remote_id, data) VALUES (?, ?, ?, ?, ?, ?)"
             " ON CONFLICT(account_id, plugin, kind, local_id)"
             " DO UPDATE SET remote_id = excluded.remote_id, data = excluded.data",
-            self._link_params(link),
+            records.link_values(link),
         )
 
     async def claim_link(self, link: Link) -> bool:
         changed = await self._write(
             "INSERT OR IGNORE INTO links(account_id, plugin, kind, local_id, remote_id, data)"
             " VALUES (?, ?, ?, ?, ?, ?)",
-            self._link_params(link),
+            records.link_values(link),
         )
         return changed == 1
 
