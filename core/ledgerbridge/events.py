@@ -24,6 +24,7 @@ from ledgerbridge.models import (
     Notification,
     Payment,
     event_type,
+    event_type_of,
 )
 
 Role: TypeAlias = Literal["accounting", "crm"]
@@ -42,13 +43,6 @@ class EventType:
     def __post_init__(self) -> None:
         if event_type_of(self.model) != self.name:
             raise ValueError(f"{self.model.__name__} is tagged {event_type_of(self.model)!r}, not {self.name!r}")
-
-
-def event_type_of(model: type[Event]) -> str:
-    tag = model.__struct_config__.tag
-    if not isinstance(tag, str):
-        raise TypeError(f'{model.__name__} has no event tag: declare it with `tag="..."`')
-    return tag
 
 
 _registry: dict[str, EventType] = {}
@@ -78,11 +72,6 @@ def lookup(name: str) -> EventType:
 
 def definition_of(event: Event) -> EventType:
     return lookup(event_type(event))
-
-
-def event_hooks() -> dict[str, str]:
-    """Event type name → the hook that receives it."""
-    return {name: definition.hook for name, definition in _registry.items()}
 
 
 def decode_event(data: bytes) -> Event:

@@ -285,7 +285,12 @@ def encode_event(event: Event) -> bytes:
 
 
 def event_type(event: Event) -> str:
-    tag = type(event).__struct_config__.tag
+    return event_type_of(type(event))
+
+
+def event_type_of(model: type[Event]) -> str:
+    """The tag an event model is stored under (its `type` field)."""
+    tag = model.__struct_config__.tag
     if not isinstance(tag, str):
-        raise TypeError(f"{type(event).__name__} has no event tag")
+        raise TypeError(f'{model.__name__} has no event tag: declare it with `tag="..."`')
     return tag
