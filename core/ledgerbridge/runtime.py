@@ -14,7 +14,7 @@ from ledgerbridge import rules
 from ledgerbridge.cache import TtlCache
 from ledgerbridge.context import AccountContext, PluginContext, new_event
 from ledgerbridge.errors import RetryLater
-from ledgerbridge.events import ROLES, Role
+from ledgerbridge.events import ROLES, Role, decode_event
 from ledgerbridge.models import Event
 from ledgerbridge.pipeline import Backoff, Dispatcher, Intake, Scheduler
 from ledgerbridge.plugins import PluginManager
@@ -240,10 +240,17 @@ class Runtime:
     async def skip_reason(self, account: Account, state: PluginState, event: Event) -> str | None:
         return rules.skip_reason(self.plugins, await self.enabled_plugins(account.id), account, state, event)
 
-    async def send_skipped(self, account_id: str, delivery: Delivery) -> str:
-        """Queue a skipped delivery now, to its plugin or its role's plugin; the plugin it went to."""
+    async def send_skipped(self, account_id: str, delivery: Delivery, *, one_by_one: bool = True) -> str:
+        """Queue a skipped delivery now, to its plugin or its role's plugin; the plugin it went to.
+
+        Sent in bulk (`one_by_one=False`), a delivery goes only when sending it is what the skip was waiting for:
+        a vendor's routine notice, or a document created before the books' sync start, goes only when chosen by
+        itself (a bulk send must not book old documents the sync start was set to leave out).
+        """
         if delivery.state != "skipped":
             raise NothingToSend(f"delivery {delivery.id} is {delivery.state}, not skipped")
+        if not one_by_one:
+            await self._check_bulk_send(account_id, delivery)
         target = delivery.plugin
         role = rules.role_of_target(target)
         if role is not None:
@@ -261,6 +268,28 @@ class Runtime:
             raise NothingToSend(f"delivery {delivery.id} could not be sent again (it already went to {target})")
         self.dispatcher.wake()
         return target
+
+    async def _check_bulk_send(self, account_id: str, delivery: Delivery) -> None:
+        if delivery.event_type == "notification":
+            raise NothingToSend(f"delivery {delivery.id} is a vendor's routine notice: send it by itself if needed")
+        account = await self.account(account_id)
+        record = await self.store.get_event(account_id, delivery.event_seq)
+        if account is None or record is None:
+            return
+        target = delivery.plugin
+        role = rules.role_of_target(target) or (self.plugins.role(target) if self.plugins.has(target) else None)
+        if role != "accounting":
+            return
+        books = await self.active_plugin(account_id, "accounting") if rules.role_of_target(target) else target
+        if books is None:
+            return
+        created = decode_event(record.payload).object_created_at
+        start = rules.sync_start(account, await self.store.get_plugin_state(account_id, books))
+        if created is not None and start is not None and created.timestamp() < start:
+            raise NothingToSend(
+                f"delivery {delivery.id} is a document created {rules.day(created.timestamp())}, before the sync"
+                " start: set a backfill date, or send it by itself"
+            )
 
     def forget_account(self, account_id: str) -> None:
         self._enabled.forget(account_id)

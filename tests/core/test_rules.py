@@ -130,6 +130,35 @@ async def test_documents_from_before_the_sync_start_are_skipped_with_the_reason_
     assert payments(books) == ["pay-older"]
 
 
+async def test_send_all_skipped_leaves_documents_from_before_the_sync_start_unless_chosen_one_by_one(
+    make_runtime,
+) -> None:
+    from ledgerbridge.web import operations
+
+    books = Recorder(role="accounting")
+    runtime = await make_runtime({"producer": Producer(), "books": books})
+    await runtime.create_account("acme", "Acme")
+    last_week = msgspec.structs.replace(make_payment("pay-old"), paid_at=datetime.now(UTC) - timedelta(days=7))
+    await publish(runtime, "pay-old", last_week)
+    await runtime.set_enabled("acme", "books", False)
+    await publish(runtime, "pay-while-off")
+    await settle(runtime, "acme")
+    await runtime.set_enabled("acme", "books", True)
+    account = await runtime.store.get_account("acme")
+    assert account is not None
+
+    report = await operations.send_skipped(runtime, account)
+    assert len(report["sent"]) == 1
+    [refused] = report["refused"]
+    assert "before the sync start: set a backfill date, or send it by itself" in refused["reason"]
+    await settle(runtime, "acme")
+    assert payments(books) == ["pay-while-off"]
+
+    await operations.send_skipped(runtime, account, [refused["id"]])  # chosen by itself: the user's call
+    await settle(runtime, "acme")
+    assert payments(books) == ["pay-while-off", "pay-old"]
+
+
 class StatefulBooks:
     """A class-based plugin: the core builds one per server with its context; state lives on the instance."""
 

@@ -134,7 +134,7 @@ async def send_skipped(runtime: Runtime, account: Account, delivery_ids: list[in
     refused: list[dict[str, Any]] = []
     for delivery in sorted(chosen, key=lambda d: d.id):
         try:
-            target = await runtime.send_skipped(account.id, delivery)
+            target = await runtime.send_skipped(account.id, delivery, one_by_one=delivery_ids is not None)
         except NothingToSend as exc:
             refused.append({"id": delivery.id, "reason": str(exc)})
             continue
