@@ -52,7 +52,7 @@ async def integration_card(ctx: AccountContext, service: Service) -> Integration
         CardField(label="Company", value=connection.company_name or "—"),
         CardField(label="Realm", value=connection.realm_id),
         CardField(label="Connected since", value=_when(connection.connected_at), at=connection.connected_at),
-        CardField(label="Last sync", value=watermark or "—", at=_epoch(watermark)),
+        CardField(label="Customer changes read up to", value=watermark or "—", at=_epoch(watermark)),
         *(CardField(label=label, value=str(count)) for label, count in counts),
     ]
     disconnect = CardAction(label="Disconnect", url=plugin.url(f"disconnect?account={ctx.account_id}"),
