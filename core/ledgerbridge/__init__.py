@@ -5,7 +5,7 @@ The public API for plugin authors is what this package exports; see docs/plugins
 
 from ledgerbridge.cards import CardAction, CardField, CardProgress, CardToggle, IntegrationCard
 from ledgerbridge.context import AccountContext, DeliveryContext, PluginContext
-from ledgerbridge.errors import PermanentFailure, ReauthorizationRequired, RetryLater, Skip
+from ledgerbridge.errors import ExternalIdTaken, PermanentFailure, ReauthorizationRequired, RetryLater, Skip
 from ledgerbridge.events import ROLES, EventType, Role, decode_event, event_types, register_event_type
 from ledgerbridge.hookspecs import hookimpl
 from ledgerbridge.models import (
@@ -56,6 +56,7 @@ __all__ = [
     "Discount",
     "Event",
     "EventType",
+    "ExternalIdTaken",
     "FirstInvoicePaid",
     "IntegrationCard",
     "Invoice",

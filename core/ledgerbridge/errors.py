@@ -33,3 +33,7 @@ class PermanentFailure(DeliveryError):
 
 class Skip(DeliveryError):
     """Nothing to do for this event (for example an invoice created before the connection); recorded."""
+
+
+class ExternalIdTaken(ValueError):
+    """A vendor identity (a company, a location) is already bound to another account: one account each."""

@@ -3,6 +3,7 @@ Integrations" — never a raw JSON body or an OAuth error code. API clients stil
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
 
@@ -46,6 +47,39 @@ async def test_a_company_already_used_by_another_account_is_refused_in_words(adm
     assert f'href="{product.url}/plugins/quickbooks/connect?account=globex">Try again</a>' in second.text
     assert "/accounts/globex/settings/integrations" in second.text
     assert (await product.runtime.store.get_plugin_state("globex", "quickbooks")).external_id is None
+
+
+async def test_two_accounts_finishing_the_sign_in_to_one_company_together_get_one_connection_and_one_refusal(
+    admin: Browser,
+    product: Product,  # noqa: F811
+) -> None:
+    for account in ("acme", "globex", "initech"):
+        await product.runtime.create_account(account, account.title())
+    first = await qb_sign_in(admin, "acme")
+    realm = parse_qs(urlsplit(first.headers["location"]).query)["realm_id"][0]
+    await product.runtime.store.set_external_id("acme", "quickbooks", None)  # the company is free again
+
+    async def signed_in_until_the_callback(account: str) -> str:
+        start = await admin.client.get(f"/plugins/quickbooks/connect?account={account}")
+        query = {k: v[0] for k, v in parse_qs(urlsplit(start.headers["location"]).query).items()}
+        form = {name: query.get(name, "") for name in ("client_id", "redirect_uri", "state", "scope")}
+        allowed = await admin.client.post(
+            start.headers["location"].split("?")[0],
+            data={**form, "email": "owner@example.com", "realm_id": realm, "company_name": "Acme", "action": "allow"},
+        )
+        return allowed.headers["location"]
+
+    callbacks = [await signed_in_until_the_callback(account) for account in ("globex", "initech")]
+    answers = await asyncio.gather(*(admin.client.get(url) for url in callbacks))
+    assert sorted(answer.status_code for answer in answers) == [303, 409]
+    refused = next(answer for answer in answers if answer.status_code == 409)
+    assert "<h1>That company is connected to another account</h1>" in refused.text
+    holders = [
+        (await product.runtime.store.get_plugin_state(a, "quickbooks")).external_id for a in ("globex", "initech")
+    ]
+    assert sorted(holders, key=str) == sorted([realm, None], key=str)
+    loser = "globex" if holders[1] == realm else "initech"
+    assert await product.runtime.store.get_secret(loser, "quickbooks", "connection") is None
 
 
 async def test_connecting_an_unknown_account_is_a_404_page(admin: Browser) -> None:

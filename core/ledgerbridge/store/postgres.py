@@ -31,6 +31,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from ledgerbridge.errors import ExternalIdTaken
 from ledgerbridge.store.base import (
     Account,
     ActivityEntry,
@@ -277,7 +278,7 @@ class PostgresStore:
         try:
             await self._upsert_plugin_column(account_id, plugin, "external_id", external_id)
         except psycopg.errors.UniqueViolation as exc:
-            raise ValueError(f"{plugin} {external_id!r} is already bound to another account") from exc
+            raise ExternalIdTaken(f"{plugin} {external_id!r} is already bound to another account") from exc
 
     async def find_account_by_external_id(self, plugin: str, external_id: str) -> str | None:
         row = await self._fetch_one(

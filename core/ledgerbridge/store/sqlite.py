@@ -18,6 +18,7 @@ from typing import Any
 import aiosqlite
 import msgspec
 
+from ledgerbridge.errors import ExternalIdTaken
 from ledgerbridge.store import rows as records
 from ledgerbridge.store.base import (
     Account,
@@ -222,7 +223,7 @@ class SQLiteStore:
         try:
             await self._upsert_plugin_column(account_id, plugin, "external_id", external_id)
         except sqlite3.IntegrityError as exc:
-            raise ValueError(f"{plugin} {external_id!r} is already bound to another account") from exc
+            raise ExternalIdTaken(f"{plugin} {external_id!r} is already bound to another account") from exc
 
     async def find_account_by_external_id(self, plugin: str, external_id: str) -> str | None:
         row = await self._fetch_one(

@@ -10,7 +10,7 @@ import logging
 from typing import Any
 from urllib.parse import urlencode
 
-from ledgerbridge import AccountContext, PluginContext
+from ledgerbridge import AccountContext, ExternalIdTaken, PluginContext
 from ledgerbridge.web import admin_submission, connection_error_page, local_path
 from ledgerbridge.web.auth import is_admin
 from starlette.requests import Request
@@ -94,13 +94,7 @@ def callback_route(plugin: PluginContext, service: Service) -> Any:
             )  # fmt: skip
         bound = await plugin.account_for_external_id(realm_id)
         if bound is not None and bound.account_id != ctx.account_id:
-            holder = bound.account.name
-            taken = f"QuickBooks company {realm_id} is already connected to the account {holder!r}."
-            return connection_error_page(
-                request, "That company is connected to another account",
-                f"{taken} A company serves one account: disconnect it there first, or choose another.",
-                integrations_url=back, try_again_url=again, status=409,
-            )  # fmt: skip
+            return await _taken_page(request, plugin, realm_id, back, again)
         try:
             tokens = await asyncio.to_thread(service.oauth.exchange, code, realm_id)
         except errors.QuickBooksError as exc:
@@ -118,15 +112,33 @@ def callback_route(plugin: PluginContext, service: Service) -> Any:
                 "QuickBooks could not be reached to finish the connection. Try again in a minute.",
                 integrations_url=back, try_again_url=again, status=502,
             )  # fmt: skip
-        connection = await connect_account(ctx, service, connection_from(tokens, realm_id, ctx.now(), ctx.now()))
+        try:
+            connection = await connect_account(ctx, service, connection_from(tokens, realm_id, ctx.now(), ctx.now()))
+        except ExternalIdTaken:
+            return await _taken_page(request, plugin, realm_id, back, again)
         return _back(request, ctx, data, {"connected": "1", "realm_id": connection.realm_id,
                                           "company": connection.company_name or ""})  # fmt: skip
 
     return callback
 
 
+async def _taken_page(request: Request, plugin: PluginContext, realm_id: str, back: str, again: str) -> Response:
+    bound = await plugin.account_for_external_id(realm_id)
+    holder = f"the account {bound.account.name!r}" if bound is not None else "another account"
+    return connection_error_page(
+        request, "That company is connected to another account",
+        f"QuickBooks company {realm_id} is already connected to {holder}. A company serves one account: "
+        "disconnect it there first, or choose another.",
+        integrations_url=back, try_again_url=again, status=409,
+    )  # fmt: skip
+
+
 async def connect_account(ctx: AccountContext, service: Service, connection: Connection) -> Connection:
-    """Store the tokens, bind the realm, read the company, resume deliveries and start the contact import."""
+    """Bind the realm, store the tokens, read the company, resume deliveries and start the contact import.
+
+    Raises `ExternalIdTaken` (nothing stored) when another account bound the realm meanwhile.
+    """
+    await ctx.bind_external_id(connection.realm_id)  # first: a realm another account holds gets no tokens here
     # the core keeps the first connection as the sync start: reconnecting keeps it, so nothing in between is lost
     connection.connected_at = await ctx.record_connection(connection.connected_at)
     previous = await load_connection(ctx)
@@ -137,7 +149,6 @@ async def connect_account(ctx: AccountContext, service: Service, connection: Con
         await save_connection(ctx, connection)
         service.tokens.remember(ctx.account_id, connection)
     service.forget_company(connection.realm_id)
-    await ctx.bind_external_id(connection.realm_id)
     try:
         client = await service.client(ctx)
         setup = await service.company(client)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from ledgerbridge import AccountContext, PluginContext
+from ledgerbridge import AccountContext, ExternalIdTaken, PluginContext
 from ledgerbridge.web import admin_submission, connection_error_page
 from ledgerbridge.web.auth import is_admin
 from starlette.requests import Request
@@ -94,12 +94,7 @@ def callback_route(plugin_context: PluginContext, plugin: XeroPlugin) -> Any:
         tenant = tenants[0]
         bound = await plugin_context.account_for_external_id(tenant.tenant_id.lower())
         if bound is not None and bound.account_id != ctx.account_id:
-            return connection_error_page(
-                request, "That organisation is connected to another account",
-                f"Xero organisation {tenant.tenant_name} already syncs with the account “{bound.account.name}”. "
-                "Disconnect it there first, or choose another organisation when you try again.",
-                integrations_url=back, try_again_url=again, status=409,
-            )  # fmt: skip
+            return _taken_page(request, tenant.tenant_name, bound.account.name, back, again)
         now = ctx.now()
         connection = Connection(
             tenant_id=tenant.tenant_id.lower(),
@@ -110,7 +105,10 @@ def callback_route(plugin_context: PluginContext, plugin: XeroPlugin) -> Any:
             access_expires_at=now + tokens.expires_in,
             connected_at=now,
         )
-        await connect_account(ctx, plugin, connection)
+        try:
+            await connect_account(ctx, plugin, connection)
+        except ExternalIdTaken:
+            return _taken_page(request, tenant.tenant_name, None, back, again)
         return _back(
             request,
             ctx,
@@ -121,8 +119,22 @@ def callback_route(plugin_context: PluginContext, plugin: XeroPlugin) -> Any:
     return callback
 
 
+def _taken_page(request: Request, organisation: str | None, holder: str | None, back: str, again: str) -> Response:
+    account = f"the account “{holder}”" if holder else "another account"
+    return connection_error_page(
+        request, "That organisation is connected to another account",
+        f"Xero organisation {organisation or ''} already syncs with {account}. "
+        "Disconnect it there first, or choose another organisation when you try again.",
+        integrations_url=back, try_again_url=again, status=409,
+    )  # fmt: skip
+
+
 async def connect_account(ctx: AccountContext, plugin: XeroPlugin, connection: Connection) -> None:
-    """Store the tokens, bind the tenant, record the sync start, resume deliveries, import contacts."""
+    """Bind the tenant, store the tokens, record the sync start, resume deliveries, import contacts.
+
+    Raises `ExternalIdTaken` (nothing stored) when another account bound the tenant meanwhile.
+    """
+    await ctx.bind_external_id(connection.tenant_id)  # first: a tenant another account holds gets no tokens here
     first_key = f"connected_at:{connection.tenant_id}"
     first = await ctx.get_cursor(first_key)
     if first is None:
@@ -134,7 +146,6 @@ async def connect_account(ctx: AccountContext, plugin: XeroPlugin, connection: C
         await save_connection(ctx, connection)
         plugin.tokens.remember(ctx.account_id, connection)
     plugin.forget_setup(connection.tenant_id)
-    await ctx.bind_external_id(connection.tenant_id)
     await ctx.record_connection()  # the core's sync start: documents created before it are not synced
     await ctx.log(f"connected to Xero organisation {connection.tenant_name} ({connection.tenant_id})")
     await ctx.resume()
