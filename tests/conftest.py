@@ -7,7 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests import stores
 from tests.postgres_cluster import Cluster, PostgresUnavailable, running_cluster
+from tests.stores import _store_of_the_running_test  # noqa: F401 (autouse)
 
 
 @pytest.fixture(scope="session")
@@ -29,10 +31,6 @@ def postgres_url(postgres_cluster: Cluster) -> str:
 
 
 @pytest.fixture
-def test_database_url(request: pytest.FixtureRequest) -> str | None:
-    """The database the core's runtimes use: their SQLite file, or with LEDGERBRIDGE_TEST_STORE=postgresql a fresh
-    PostgreSQL database (`tox -e postgresql` runs the core's tests that way)."""
-    if os.environ.get("LEDGERBRIDGE_TEST_STORE", "sqlite") != "postgresql":
-        return None
-    url: str = request.getfixturevalue("postgres_url")
-    return url
+def test_database_url() -> str | None:
+    """The database the test's runtimes use (`tests.stores.database_url`): None for SQLite."""
+    return stores.database_url()

@@ -9,6 +9,7 @@ from ledgerbridge.plugins import PluginManager
 from ledgerbridge.runtime import Runtime
 from ledgerbridge.settings import Settings
 
+from tests import stores
 from tests.core.plugins import make_payment  # noqa: F401  (re-exported for tests)
 
 
@@ -23,6 +24,8 @@ def fast_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "lease_seconds": 30.0,
     }
     values.update(overrides)
+    if "database_url" not in values:
+        values["database_url"] = stores.database_url()
     return Settings(**values)
 
 

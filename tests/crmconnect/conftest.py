@@ -26,6 +26,7 @@ from ledgerbridge_crmconnect.poller import TICK_ENV
 from ledgerbridge_crmconnect.sandbox import LocationSeed, SandboxConfig, SandboxEngine
 from ledgerbridge_crmconnect.sandbox import create_app as create_sandbox
 
+from tests import stores
 from tests.core.plugins import Producer, Recorder
 
 LOCATION = "locTestCrm0000000001"
@@ -119,6 +120,7 @@ def server_settings(tmp_path: Path, port: int) -> Settings:
         poll_interval_seconds=0.05,
         max_attempts=4,
         lease_seconds=30.0,
+        database_url=stores.database_url(),
     )
 
 

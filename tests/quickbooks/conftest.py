@@ -44,6 +44,8 @@ from ledgerbridge_quickbooks.sandbox import Sandbox
 from ledgerbridge_quickbooks.service import Service
 from starlette.routing import Mount
 
+from tests import stores
+
 ADMIN = "test-admin-token"
 ACCOUNT = "acme"
 
@@ -193,7 +195,7 @@ async def harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncItera
     settings = Settings(
         data_dir=tmp_path, admin_token=ADMIN, public_url=f"http://127.0.0.1:{port}", port=port,
         backoff_base_seconds=0.05, backoff_cap_seconds=0.2, poll_interval_seconds=0.05, max_attempts=8,
-        lease_seconds=30.0,
+        lease_seconds=30.0, database_url=stores.database_url(),
     )  # fmt: skip
     manager = PluginManager()
     crm = FakeCRM()

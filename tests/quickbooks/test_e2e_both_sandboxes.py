@@ -27,6 +27,8 @@ from ledgerbridge_crmconnect.sandbox import SandboxEngine
 from ledgerbridge_quickbooks.sandbox import Sandbox
 from starlette.routing import Mount
 
+from tests import stores
+
 ADMIN = "both-sandboxes-admin"
 ACCOUNT = "books"
 
@@ -109,6 +111,7 @@ async def books(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
     settings = Settings(
         data_dir=tmp_path, admin_token=ADMIN, public_url=f"http://127.0.0.1:{port}", port=port,
         backoff_base_seconds=0.05, backoff_cap_seconds=0.2, poll_interval_seconds=0.05, max_attempts=8,
+        database_url=stores.database_url(),
     )  # fmt: skip
     app = create_app(settings)
     async with running_server(app, port=port) as url, httpx.AsyncClient(timeout=30) as http:

@@ -17,6 +17,8 @@ from ledgerbridge.testing import free_port, running_server
 from ledgerbridge.web.app import create_app
 from starlette.applications import Starlette
 
+from tests import stores
+
 TOKEN = "security-test-admin-token"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -42,6 +44,8 @@ def product_settings(data_dir: Path, port: int, **overrides: object) -> Settings
         "backoff_base_seconds": 0.05, "backoff_cap_seconds": 0.2, "poll_interval_seconds": 0.05,
     }  # fmt: skip
     values.update(overrides)
+    if "database_url" not in values:
+        values["database_url"] = stores.database_url()
     return Settings(**values)  # type: ignore[arg-type]
 
 

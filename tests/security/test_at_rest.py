@@ -25,7 +25,7 @@ async def test_the_data_dir_and_every_database_file_are_owner_only(tmp_path: Pat
     data = tmp_path / "data"
     data.mkdir(mode=0o755)
     port = free_port()
-    settings = product_settings(data, port, admin_token=None)
+    settings = product_settings(data, port, admin_token=None, database_url=None)  # SQLite's files at rest
     app = create_app(settings, plugins=real_plugins())
     async with running_server(app, port=port) as url, httpx.AsyncClient(base_url=url) as http:
         token = (data / "admin-token").read_text()
@@ -47,7 +47,7 @@ async def test_an_existing_world_readable_database_is_narrowed_to_its_owner(tmp_
     data.mkdir()
     (data / "ledgerbridge.db").touch(mode=0o644)
     port = free_port()
-    app = create_app(product_settings(data, port), plugins=real_plugins())
+    app = create_app(product_settings(data, port, database_url=None), plugins=real_plugins())
     async with running_server(app, port=port):
         assert mode(data / "ledgerbridge.db") == 0o600
         assert mode(data / "ledgerbridge.db-wal") == 0o600

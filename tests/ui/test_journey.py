@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from ledgerbridge_crmconnect.poller import TICK_ENV
 from playwright.async_api import Browser, Page, async_playwright, expect
 from starlette.routing import Mount
 
+from tests import stores
 from tests.ui.browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE, Shots, low_contrast, overflows_horizontally
 from tests.ui.conftest import TOKEN
 from tests.ui.conftest import Browser as UiBrowser
@@ -79,14 +79,9 @@ class Product:
         transaction_id: str = result["transaction"]["_id"]
         return transaction_id
 
-    def crm_payments_stored(self, account: str) -> int:
-        """Payment events the CRM plugin has stored in the server's inbox (read straight from the database)."""
-        with sqlite3.connect(self.runtime.settings.database_path) as db:
-            row = db.execute(
-                "SELECT COUNT(*) FROM events WHERE account_id = ? AND source = 'crmconnect' AND type = 'payment'",
-                (account,),
-            ).fetchone()
-        return int(row[0])
+    async def payments_kept_for_later(self, account: str) -> int:
+        """Payments the server stored but did not book (the books were off): skipped, with their reason."""
+        return len(await self.runtime.store.list_deliveries(account, "skipped", 1000, event_type="payment"))
 
     async def delivered(self, account: str, plugin: str, event_type: str) -> bool:
         deliveries = await self.runtime.store.list_deliveries(account, "done")
@@ -122,6 +117,7 @@ async def serve(data_dir: Path, port: int) -> AsyncIterator[Product]:
     settings = Settings(
         data_dir=data_dir, admin_token=TOKEN, port=port, public_url=f"http://127.0.0.1:{port}",
         backoff_base_seconds=0.05, backoff_cap_seconds=0.2, poll_interval_seconds=0.05, max_attempts=8,
+        database_url=stores.database_url(),
     )  # fmt: skip
     manager = PluginManager()
     manager.register(quickbooks_plugin.QuickBooksPlugin, "quickbooks")
@@ -366,9 +362,13 @@ async def test_connect_pay_sync_then_turn_off(chromium: Browser, product: Produc
         "aria-checked", "false"
     )
     booked = len(product.receipts(realm))
-    stored = product.crm_payments_stored("acme-coaching")
+    kept = await product.payments_kept_for_later("acme-coaching")
     await product.take_payment("grace@example.com")
-    await until(lambda: product.crm_payments_stored("acme-coaching") == stored + 1)
+
+    async def kept_one_more() -> bool:
+        return await product.payments_kept_for_later("acme-coaching") == kept + 1
+
+    await until(kept_one_more)
     await asyncio.sleep(1.0)  # time enough for a delivery, were there one
     assert len(product.receipts(realm)) == booked
     await books.reload()
