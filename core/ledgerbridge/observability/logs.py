@@ -21,7 +21,8 @@ LOG_FORMATS = ("text", "json")
 QUIET_LOGGERS = ("httpx", "httpcore")
 CONTEXT_FIELDS = ("request_id", "account", "plugin", "delivery_id")
 #: attributes every LogRecord has; anything else on a record was passed in `extra`
-_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+#: (and uvicorn's `color_message`, the same message with terminal colours)
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "color_message"}
 
 
 class ContextFilter(logging.Filter):

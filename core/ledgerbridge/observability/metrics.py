@@ -8,7 +8,7 @@ names, outcomes and status codes only: never an account, a name, an e-mail or a 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -91,8 +91,14 @@ _REFUSAL_REASONS = {
 }
 
 
+_received: dict[str, Any] = {}  # each plugin's child counter: resolving labels per webhook costs a lock
+
+
 def count_webhook(plugin: str, status: int) -> None:
-    WEBHOOKS_RECEIVED.labels(plugin).inc()
+    received = _received.get(plugin)
+    if received is None:
+        received = _received[plugin] = WEBHOOKS_RECEIVED.labels(plugin)
+    received.inc()
     if status >= 400:
         reason = _REFUSAL_REASONS.get(status, "error" if status >= 500 else "other")
         WEBHOOKS_REFUSED.labels(plugin, reason).inc()
