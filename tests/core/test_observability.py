@@ -60,6 +60,7 @@ class Books:
         self.http = instrument(
             httpx.AsyncClient(transport=httpx.MockTransport(answer), base_url="https://books.example"),
             vendor="quickbooks",
+            vendor_id_header="intuit_tid",
         )
         self.written: list[str] = []
         self.wrote = asyncio.Event()

@@ -1,13 +1,14 @@
 """Vendor calls, measured and logged: httpx event hooks added to a plugin's client.
 
-`instrument(client, vendor="quickbooks")` counts each answered request by status (`ledgerbridge_vendor_requests`,
+`instrument(client, vendor="books")` counts each answered request by status (`ledgerbridge_vendor_requests`,
 429s also in `ledgerbridge_vendor_throttled`), times it to its response headers, and logs one line carrying the
 request id of the event being delivered, the account, the plugin and the delivery. The line names the method
-and the path, never the query string (QuickBooks queries hold e-mail addresses) or a header.
+and the path, never the query string (vendors' query languages hold e-mail addresses) or a header.
 
-Our request id is not sent to the vendors: none of them documents a request header for it (Intuit's `requestid`
-is the idempotency key, which the plugins derive from the delivery). Where a vendor documents an id of its own
-on the response (Intuit's `intuit_tid`), the log line carries it, so a support ticket can quote both.
+Our request id is not sent to the vendors: the plugin decides, by what its vendor documents (none of the built-in
+plugins' vendors documents a request header for it; their idempotency keys come from the delivery). Where a
+vendor documents an id of its own on each response, the plugin names that header (`vendor_id_header`) and the log
+line carries it as `vendor_request_id`, so a support ticket can quote both.
 """
 
 from __future__ import annotations
@@ -24,16 +25,17 @@ from ledgerbridge.observability.metrics import VENDOR_REQUESTS, VENDOR_SECONDS, 
 logger = logging.getLogger("ledgerbridge.vendor")
 
 _STARTED = "ledgerbridge.started"
-#: the response header in which a vendor documents its own id of the request
-VENDOR_ID_HEADERS = {"quickbooks": "intuit_tid"}
 
 
-def instrument(client: httpx.AsyncClient, *, vendor: str) -> httpx.AsyncClient:
-    """Add the hooks to `client` (once: instrumenting it again changes nothing) and return it."""
+def instrument(client: httpx.AsyncClient, *, vendor: str, vendor_id_header: str | None = None) -> httpx.AsyncClient:
+    """Add the hooks to `client` (once: instrumenting it again changes nothing) and return it.
+
+    `vendor` labels the metrics and log lines; `vendor_id_header` names the response header in which the vendor
+    documents its own id of each request, logged beside ours."""
     hooks = client.event_hooks
     if any(getattr(hook, "ledgerbridge_vendor", None) for hook in hooks.get("response", [])):
         return client
-    id_header = VENDOR_ID_HEADERS.get(vendor)
+    id_header = vendor_id_header
 
     async def started(request: httpx.Request) -> None:
         request.extensions[_STARTED] = time.perf_counter()
