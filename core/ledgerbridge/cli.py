@@ -44,10 +44,15 @@ def _print_json(value: Any) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from ledgerbridge.observability import configure_logging
     from ledgerbridge.web.app import create_app
     from ledgerbridge.web.auth import WeakAdminToken, token_path
 
     settings = _settings(args)
+    try:
+        configure_logging(settings.log_format, args.log_level)
+    except ValueError as exc:
+        return _fail(str(exc))
     forgotten = sandboxes.reset_state(settings.data_dir) if args.reset_sandboxes else None
     try:
         app = create_app(settings, mount_sandboxes=not args.no_sandboxes)
@@ -63,7 +68,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if forgotten is not None:
         print(f"  sandboxes reset: {', '.join(forgotten) or 'none had kept anything'}")
     sys.stdout.flush()  # uvicorn re-raises the stopping signal at exit: what is still buffered would be lost
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=False)
+    # JSON: uvicorn's own lines go through the root logger's JSON handler too (log_config=None leaves them there)
+    log_config = None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG
+    uvicorn.run(
+        app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=False, log_config=log_config
+    )
     return 0
 
 

@@ -36,6 +36,10 @@ class Settings(msgspec.Struct, kw_only=True):
     poll_interval_seconds: float = 1.0
     max_body_bytes: int = 1_048_576
     max_json_depth: int = 64
+    #: `json`: one JSON object per log line (ts, level, logger, msg, request_id, account, plugin, delivery_id)
+    log_format: str = "text"
+    #: serve `/metrics` without the admin token (only where the port is reachable from a private network only)
+    metrics_public: bool = False
 
     @property
     def base_url(self) -> str:

@@ -18,6 +18,8 @@ import msgspec
 from ledgerbridge.context import DeliveryContext
 from ledgerbridge.errors import DeliveryError, PermanentFailure, ReauthorizationRequired, RetryLater, Skip
 from ledgerbridge.events import decode_event
+from ledgerbridge.observability import metrics
+from ledgerbridge.observability.context import delivery_scope
 from ledgerbridge.pipeline.backoff import Backoff
 from ledgerbridge.store import ClaimedDelivery, DeliveryState
 
@@ -110,7 +112,10 @@ class Dispatcher:
                     claimed = await store.claim_deliveries(self.owner, free, self._lease_seconds, self._runtime.clock())
                 except Exception:
                     logger.exception("claiming deliveries failed")
+            now = self._runtime.clock() if claimed else 0.0
             for item in claimed:
+                # ready_at, as the store sets it, is the later of the next attempt and an expired lease
+                metrics.CLAIM_LAG.labels(item.delivery.plugin).observe(max(now - item.delivery.next_attempt_at, 0.0))
                 task = asyncio.create_task(self._process(item))
                 self._in_flight[task] = item.delivery.id
                 task.add_done_callback(self._finished)
@@ -142,6 +147,12 @@ class Dispatcher:
             await asyncio.wait_for(self._wake.wait(), timeout)
 
     async def _process(self, item: ClaimedDelivery) -> None:
+        delivery = item.delivery
+        # its event's request id, the account, plugin and delivery go into every log line while it runs
+        with delivery_scope(item.event.request_id, delivery.account_id, delivery.plugin, delivery.id):
+            await self._run(item)
+
+    async def _run(self, item: ClaimedDelivery) -> None:
         runtime, store = self._runtime, self._runtime.store
         delivery, event_record = item.delivery, item.event
         account = await store.get_account(delivery.account_id)
@@ -172,11 +183,14 @@ class Dispatcher:
                 await self._finish(ctx, "skipped", reason, label)
                 return
         try:
-            await runtime.plugins.deliver(delivery.plugin, ctx, event)
+            with metrics.DELIVERY_SECONDS.labels(delivery.plugin).time():
+                await runtime.plugins.deliver(delivery.plugin, ctx, event)
         except Skip as exc:
             await self._finish(ctx, "skipped", describe(exc), label)
         except ReauthorizationRequired as exc:
             # refused with credentials the user may have replaced meanwhile: then just try again
+            metrics.DELIVERY_PAUSES.labels(delivery.plugin).inc()
+            logger.warning("%s: paused %s: %s", label, delivery.plugin, describe(exc))
             await runtime.pause(account.id, delivery.plugin, describe(exc), observed_at=started_at)
             await store.release_delivery(delivery.id, self.owner, refund_attempt=True, now=runtime.clock())
         except PermanentFailure as exc:
@@ -197,6 +211,8 @@ class Dispatcher:
         delay = self._backoff.delay(ctx.attempt, retry_after)
         now = self._runtime.clock()
         if await self._runtime.store.schedule_retry(ctx.delivery_id, self.owner, now + delay, message, now):
+            metrics.DELIVERY_RETRIES.labels(ctx.plugin).inc()
+            logger.info("%s: attempt %d failed, retrying in %.1f s: %s", label, ctx.attempt, delay, message)
             await ctx.log(
                 f"{label}: attempt {ctx.attempt} failed, retrying in {delay:.1f}s: {message}",
                 level="warning",
@@ -216,6 +232,14 @@ class Dispatcher:
         if not await store.finish_delivery(ctx.delivery_id, self.owner, state, error, self._runtime.clock()):
             logger.warning("delivery %s: lease lost before it finished", ctx.delivery_id)
             return
+        metrics.DELIVERIES_FINISHED.labels(ctx.plugin, state).inc()
+        logger.log(
+            logging.WARNING if state == "dead" else logging.INFO,
+            "%s: %s%s",
+            label,
+            state,
+            f": {error}" if error else "",
+        )
         if state == "dead":
             await ctx.log(
                 f"{label}: dead letter: {error}", level="error", delivery_id=ctx.delivery_id, **(details or {})

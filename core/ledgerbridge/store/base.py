@@ -11,6 +11,8 @@ from typing import Any, Literal, Protocol
 
 import msgspec
 
+from ledgerbridge.observability.context import current_request_id
+
 DeliveryState = Literal["pending", "done", "skipped", "dead"]
 
 
@@ -49,6 +51,8 @@ class NewEvent(Record, frozen=True):
     consumers: tuple[str, ...]
     #: deliveries recorded as skipped from the start: (plugin, or "@role" when no plugin has it; reason)
     skipped: tuple[tuple[str, str], ...] = ()
+    #: the X-Request-ID of the request publishing it (taken from the request's context when not given)
+    request_id: str | None = msgspec.field(default_factory=current_request_id)
 
 
 class EventRecord(Record, frozen=True):
@@ -60,6 +64,8 @@ class EventRecord(Record, frozen=True):
     object_key: str
     payload: bytes
     received_at: float
+    #: the X-Request-ID of the request that stored it, if any: logs of its deliveries carry it
+    request_id: str | None = None
 
 
 class Delivery(Record, frozen=True):
@@ -84,6 +90,17 @@ class DeliveryTally(Record, frozen=True):
     plugin: str
     counts: dict[str, int]
     last_done_at: float | None
+
+
+class Backlog(Record, frozen=True):
+    """The fleet's work in the store (the same from every replica), for `/metrics`."""
+
+    #: pending deliveries no worker holds (due now, waiting behind an older one of their object, or retrying later)
+    pending: int
+    #: pending deliveries under a worker's lease (running, or left by a dead worker until the lease expires)
+    leased: int
+    #: per plugin, how many accounts have it paused (waiting for the user to reconnect)
+    paused: dict[str, int]
 
 
 class ClaimedDelivery(Record, frozen=True):
@@ -167,6 +184,10 @@ class Store(Protocol):
     async def release_leases(self, owner: str) -> int: ...
     async def renew_leases(self, owner: str, delivery_ids: Sequence[int], lease_until: float) -> int: ...
     async def next_due_at(self) -> float | None: ...
+    async def backlog(self) -> Backlog:
+        """Pending and leased deliveries and paused plugins, counted in the store (cheap: partial indexes)."""
+        ...
+
     async def list_deliveries(
         self,
         account_id: str,

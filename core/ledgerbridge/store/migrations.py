@@ -129,6 +129,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX deliveries_leased ON deliveries(account_id, lease_until) WHERE lease_owner IS NOT NULL;
     DROP INDEX deliveries_due;
     """,
+    """
+    -- the X-Request-ID of the request that stored the event (logs follow it from the webhook to the vendor)
+    ALTER TABLE events ADD COLUMN request_id TEXT;
+    """,
 )
 
 POSTGRES_MIGRATIONS: tuple[str, ...] = (
@@ -253,6 +257,10 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX deliveries_ready_by_account ON deliveries(account_id, ready_at, id) WHERE ready_at IS NOT NULL;
     CREATE INDEX deliveries_leased ON deliveries(account_id, lease_until) WHERE lease_owner IS NOT NULL;
     DROP INDEX deliveries_due;
+    """,
+    """
+    -- the X-Request-ID of the request that stored the event (logs follow it from the webhook to the vendor)
+    ALTER TABLE events ADD COLUMN request_id TEXT;
     """,
 )
 

@@ -35,6 +35,7 @@ from ledgerbridge.errors import ExternalIdTaken
 from ledgerbridge.store.base import (
     Account,
     ActivityEntry,
+    Backlog,
     ClaimedDelivery,
     Delivery,
     DeliveryState,
@@ -363,9 +364,10 @@ class PostgresStore:
                 pairs = sorted({(e.account_id, p) for e in events for p in e.consumers})
                 await self._hold_pause_states(conn, pairs)
             cursor = await conn.execute(
-                "INSERT INTO events(account_id, source, external_id, type, object_key, payload, received_at)"
-                " SELECT a, s, x, t, k, p, %s FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[],"
-                " %s::text[], %s::bytea[]) WITH ORDINALITY AS u(a, s, x, t, k, p, n) ORDER BY n"
+                "INSERT INTO events(account_id, source, external_id, type, object_key, payload, received_at,"
+                " request_id) SELECT a, s, x, t, k, p, %s, i FROM unnest(%s::text[], %s::text[], %s::text[],"
+                " %s::text[], %s::text[], %s::bytea[], %s::text[]) WITH ORDINALITY AS u(a, s, x, t, k, p, i, n)"
+                " ORDER BY n"
                 " ON CONFLICT (account_id, source, external_id) DO NOTHING"
                 " RETURNING seq, account_id, source, external_id",
                 (
@@ -376,6 +378,7 @@ class PostgresStore:
                     [e.type for e in events],
                     [e.object_key for e in events],
                     [e.payload for e in events],
+                    [e.request_id for e in events],
                 ),
             )
             seqs = {(r[1], r[2], r[3]): r[0] for r in await cursor.fetchall()}
@@ -542,6 +545,14 @@ class PostgresStore:
     async def next_due_at(self) -> float | None:
         row = await self._fetch_one("SELECT MIN(ready_at) FROM deliveries WHERE ready_at IS NOT NULL")
         return row[0] if row and row[0] is not None else None
+
+    async def backlog(self) -> Backlog:
+        row = await self._fetch_one("SELECT COUNT(*), COUNT(lease_owner) FROM deliveries WHERE state = 'pending'")
+        pending, leased = (int(row[0]), int(row[1])) if row else (0, 0)
+        paused = await self._fetch_all(
+            "SELECT plugin, COUNT(*) FROM plugin_accounts WHERE paused_reason IS NOT NULL GROUP BY plugin"
+        )
+        return Backlog(pending=pending - leased, leased=leased, paused={r[0]: int(r[1]) for r in paused})
 
     async def list_deliveries(
         self,

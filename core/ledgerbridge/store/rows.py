@@ -25,7 +25,9 @@ DELIVERY_COLUMNS = (
 DELIVERY_WIDTH = 12
 ACCOUNT_COLUMNS = "id, name, created_at, backfill_since"
 PLUGIN_STATE_COLUMNS = "enabled, settings, external_id, paused_reason, connected_at"
-EVENT_COLUMNS = "e.seq, e.account_id, e.source, e.external_id, e.type, e.object_key, e.payload, e.received_at"
+EVENT_COLUMNS = (
+    "e.seq, e.account_id, e.source, e.external_id, e.type, e.object_key, e.payload, e.received_at, e.request_id"
+)
 
 _json_decode = msgspec.json.Decoder(dict[str, Any]).decode
 _json_encode = msgspec.json.Encoder().encode
@@ -74,6 +76,7 @@ def event(row: Sequence[Any]) -> EventRecord:
         object_key=row[5],
         payload=bytes(row[6]),
         received_at=row[7],
+        request_id=row[8],
     )
 
 

@@ -23,6 +23,7 @@ from ledgerbridge.store import rows as records
 from ledgerbridge.store.base import (
     Account,
     ActivityEntry,
+    Backlog,
     ClaimedDelivery,
     Delivery,
     DeliveryState,
@@ -307,14 +308,23 @@ class SQLiteStore:
         async with self._tx() as conn:
             for start in range(0, len(events), _INSERT_CHUNK):
                 chunk = events[start : start + _INSERT_CHUNK]
-                values = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
+                values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
                 params: list[Any] = []
                 for e in chunk:
-                    params += [e.account_id, e.source, e.external_id, e.type, e.object_key, e.payload, now]
+                    params += [
+                        e.account_id,
+                        e.source,
+                        e.external_id,
+                        e.type,
+                        e.object_key,
+                        e.payload,
+                        now,
+                        e.request_id,
+                    ]
                 rows = await self._all(
                     conn,
                     "INSERT OR IGNORE INTO events(account_id, source, external_id, type, object_key, payload,"
-                    f" received_at) VALUES {values} RETURNING seq, account_id, source, external_id",
+                    f" received_at, request_id) VALUES {values} RETURNING seq, account_id, source, external_id",
                     params,
                 )
                 seqs = {(r[1], r[2], r[3]): r[0] for r in rows}
@@ -449,6 +459,14 @@ class SQLiteStore:
     async def next_due_at(self) -> float | None:
         row = await self._fetch_one("SELECT MIN(ready_at) FROM deliveries WHERE ready_at IS NOT NULL")
         return row[0] if row and row[0] is not None else None
+
+    async def backlog(self) -> Backlog:
+        row = await self._fetch_one("SELECT COUNT(*), COUNT(lease_owner) FROM deliveries WHERE state = 'pending'")
+        pending, leased = (int(row[0]), int(row[1])) if row else (0, 0)
+        paused = await self._fetch_all(
+            "SELECT plugin, COUNT(*) FROM plugin_accounts WHERE paused_reason IS NOT NULL GROUP BY plugin"
+        )
+        return Backlog(pending=pending - leased, leased=leased, paused={r[0]: int(r[1]) for r in paused})
 
     async def list_deliveries(
         self,

@@ -12,6 +12,8 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount
 
+from ledgerbridge.observability import endpoint as metrics_endpoint
+from ledgerbridge.observability.middleware import RequestIdMiddleware, webhook_paths
 from ledgerbridge.plugins import PluginManager
 from ledgerbridge.runtime import Runtime
 from ledgerbridge.sandboxes import serve_arguments
@@ -46,7 +48,11 @@ def create_app(
     sandbox_apps = _sandbox_apps(runtime) if mount_sandboxes else {}
     runtime.sandbox_urls.update({name: f"{settings.base_url}/sandbox/{name}" for name in sandbox_apps})
 
-    routes: list[BaseRoute] = [*health.routes, Mount("/admin/api", routes=[*admin.routes, *openapi.routes])]
+    routes: list[BaseRoute] = [
+        *health.routes,
+        *metrics_endpoint.routes,
+        Mount("/admin/api", routes=[*admin.routes, *openapi.routes]),
+    ]
     for name in runtime.plugins.names():
         plugin_routes = runtime.plugins.routes(name, runtime.plugin_context(name))
         if plugin_routes:
@@ -73,6 +79,7 @@ def create_app(
         lifespan=lifespan,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
+            Middleware(RequestIdMiddleware, webhooks=webhook_paths(runtime.plugins.names())),
             Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
             session_middleware(settings),
             Middleware(SessionGuard, signed_in_key=SESSION_KEY),
@@ -89,6 +96,7 @@ def create_app(
     app.state.max_body_bytes = settings.max_body_bytes
     app.state.max_json_depth = settings.max_json_depth
     app.state.admin_token = admin_token
+    app.state.metrics_public = settings.metrics_public
     app.state.sandbox_urls = dict(runtime.sandbox_urls)
     return app
 
