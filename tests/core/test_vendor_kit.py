@@ -22,10 +22,12 @@ from ledgerbridge.vendor import (
     Limiters,
     LocalLimiter,
     RetryPolicy,
+    SecretGrant,
     StaticToken,
     TokenManager,
     TokenRejected,
     VendorClient,
+    VendorRules,
     parse_retry_after,
 )
 
@@ -127,9 +129,7 @@ def client(
         httpx.AsyncClient(transport=httpx.MockTransport(handler)),
         tokens or StaticToken("tok"),
         limiter or LocalLimiter(100, 1.0, 4, clock=lambda: clock.now, sleep=clock.sleep),
-        classify=classify,
-        transport_error=unreachable,
-        budget=budget,
+        VendorRules(classify=classify, transport_error=unreachable, budget=budget),
         policy=policy or RetryPolicy(attempts=3, wait_initial=0.2, wait_max=2.0, longest_wait=5.0),
     )
     return vendor, seen
@@ -255,19 +255,13 @@ class Grant(msgspec.Struct, kw_only=True):
     access_expires_at: float
 
 
-class VendorGrants:
+class VendorGrants(SecretGrant[Grant]):
     """A plugin's grant store for the tests: ctx secrets, and a token endpoint that rotates the pair."""
 
     def __init__(self, refused: bool = False) -> None:
+        super().__init__("grant", Grant)
         self.renewals = 0
         self.refused_tokens = refused
-
-    async def load(self, ctx: AccountContext) -> Grant | None:
-        stored = await ctx.get_secret("grant")
-        return msgspec.convert(stored, Grant) if stored else None
-
-    async def save(self, ctx: AccountContext, grant: Grant) -> None:
-        await ctx.put_secret("grant", msgspec.to_builtins(grant))
 
     async def renew(self, ctx: AccountContext, grant: Grant) -> Grant:
         self.renewals += 1

@@ -2,7 +2,16 @@
 client"). A plugin supplies its URLs, headers, the classification of its vendor's answers into its own typed
 errors, and its entity calls; the kit does the sending, the short retries, the token refresh and the limits."""
 
-from ledgerbridge.vendor.client import SAFE_METHODS, Classifier, TokenRejected, TransportFailure, VendorClient, bearer
+from ledgerbridge.vendor.client import (
+    SAFE_METHODS,
+    Classifier,
+    TokenRejected,
+    TransportFailure,
+    VendorApi,
+    VendorClient,
+    VendorRules,
+    bearer,
+)
 from ledgerbridge.vendor.limiter import AdaptiveLimiter, Budget, Limiter, Limiters, LocalLimiter
 from ledgerbridge.vendor.policy import NO_RETRIES, RetryPolicy
 from ledgerbridge.vendor.retry_after import parse_retry_after
@@ -11,6 +20,7 @@ from ledgerbridge.vendor.tokens import (
     Grant,
     GrantRefused,
     GrantStore,
+    SecretGrant,
     StaticToken,
     TokenManager,
     TokenSource,
@@ -30,12 +40,15 @@ __all__ = [
     "Limiters",
     "LocalLimiter",
     "RetryPolicy",
+    "SecretGrant",
     "StaticToken",
     "TokenManager",
     "TokenRejected",
     "TokenSource",
     "TransportFailure",
+    "VendorApi",
     "VendorClient",
+    "VendorRules",
     "bearer",
     "parse_retry_after",
 ]

@@ -15,6 +15,7 @@ that never opened and a 429 are repeated anyway, since nothing was done.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
@@ -55,6 +56,17 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+@dataclass(frozen=True)
+class VendorRules:
+    """What is one vendor's own in every request: how to read its answers, name a lost connection, read its
+    rate-limit headers and present the token. A plugin declares it once, at module level."""
+
+    classify: Classifier
+    transport_error: TransportFailure
+    budget: Callable[[httpx.Headers], Budget | None] = no_budget
+    authorization: Callable[[str], dict[str, str]] = bearer
+
+
 class _Failed(Exception):
     """One failed send, as the retry loop sees it."""
 
@@ -70,22 +82,16 @@ class VendorClient:
         http: httpx.AsyncClient,
         tokens: TokenSource,
         limiter: Limiter,
+        rules: VendorRules,
         *,
-        classify: Classifier,
-        transport_error: TransportFailure,
-        budget: Callable[[httpx.Headers], Budget | None] = no_budget,
         policy: RetryPolicy | None = None,
-        authorization: Callable[[str], dict[str, str]] = bearer,
         timeout: float | None = None,
     ) -> None:
         self.http = http
         self.tokens = tokens
         self.limiter = limiter
-        self.classify = classify
-        self.transport_error = transport_error
-        self.budget = budget
+        self.rules = rules
         self.policy = policy or RetryPolicy()
-        self.authorization = authorization
         self.timeout = timeout
         self.calls = 0  # requests sent, retries included (benchmarks read it)
         self.waits: list[float] = []  # the waits this client chose before resending
@@ -172,7 +178,7 @@ class VendorClient:
         content: bytes | None,
         json: Any,
     ) -> httpx.Response:
-        all_headers = {**self.authorization(token), **(headers or {})}
+        all_headers = {**self.rules.authorization(token), **(headers or {})}
         extra: dict[str, Any] = {} if self.timeout is None else {"timeout": self.timeout}
         try:
             async with self.limiter.slot():
@@ -181,17 +187,32 @@ class VendorClient:
                     method, url, params=params, headers=all_headers, content=content, json=json, **extra
                 )
         except httpx.TransportError as exc:
-            error = self.transport_error(exc, method, url)
+            error = self.rules.transport_error(exc, method, url)
             error.__cause__ = exc
             raise _Failed(error, performed=not isinstance(exc, NOT_SENT)) from exc
         adaptive = self.limiter if isinstance(self.limiter, AdaptiveLimiter) else None
-        budget = self.budget(response.headers)
+        budget = self.rules.budget(response.headers)
         if adaptive is not None and budget is not None:
             adaptive.observe(budget)
-        failure = self.classify(response)
+        failure = self.rules.classify(response)
         if failure is None:
             return response
         asked = failure.retry_after if isinstance(failure, RetryLater) else None
         if response.status_code == 429 and adaptive is not None and asked is not None:
             adaptive.hold(asked)  # the location / realm / tenant sends nothing until then
         raise _Failed(failure, performed=response.status_code != 429)
+
+
+class VendorApi:
+    """Base of a plugin's API client: its `VendorClient`, and the counters benchmarks and cards read."""
+
+    vendor: VendorClient
+
+    @property
+    def calls(self) -> int:
+        """Requests sent, retries included."""
+        return self.vendor.calls
+
+    @property
+    def limiter(self) -> Limiter:
+        return self.vendor.limiter

@@ -11,7 +11,9 @@ to reconnect, unless the user reconnected meanwhile.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+
+import msgspec
 
 if TYPE_CHECKING:
     from ledgerbridge.context import AccountContext
@@ -79,6 +81,22 @@ class GrantStore(Protocol[G]):
     async def refused(self, ctx: AccountContext, error: GrantRefused) -> Exception:
         """Log the refusal on the account's activity and return the error to raise."""
         ...
+
+
+class SecretGrant(Generic[G]):
+    """The load and save of a `GrantStore` for a grant kept in one of the account's secrets (encrypted at
+    rest); a plugin subclasses it and adds `renew`, `missing` and `refused`."""
+
+    def __init__(self, secret: str, kind: type[G]) -> None:
+        self.secret = secret
+        self.kind = kind
+
+    async def load(self, ctx: AccountContext) -> G | None:
+        stored: dict[str, Any] | None = await ctx.get_secret(self.secret)
+        return msgspec.convert(stored, self.kind) if stored else None
+
+    async def save(self, ctx: AccountContext, grant: G) -> None:
+        await ctx.put_secret(self.secret, msgspec.to_builtins(grant))
 
 
 class TokenManager(Generic[G]):

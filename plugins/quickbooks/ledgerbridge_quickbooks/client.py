@@ -10,7 +10,15 @@ from urllib.parse import quote
 
 import httpx
 import msgspec
-from ledgerbridge.vendor import Limiter, RetryPolicy, TokenSource, VendorClient, parse_retry_after
+from ledgerbridge.vendor import (
+    Limiter,
+    RetryPolicy,
+    TokenSource,
+    VendorApi,
+    VendorClient,
+    VendorRules,
+    parse_retry_after,
+)
 
 from . import errors, wire
 from .settings import Limits
@@ -36,7 +44,7 @@ def quote_value(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-class QuickBooksClient:
+class QuickBooksClient(VendorApi):
     """The Accounting API for one realm, on the core's `VendorClient`: Intuit's URLs and minorversion, its
     faults as typed errors, `requestid` on writes (so any write may be resent: Intuit de-duplicates it)."""
 
@@ -54,24 +62,8 @@ class QuickBooksClient:
         self.base = f"{api_url.rstrip('/')}/v3/company/{realm_id}"
         self.realm_id = realm_id
         self.limits = limits
-        self.vendor = VendorClient(
-            http,
-            tokens,
-            limiter,
-            classify=classify,
-            transport_error=unreachable,
-            policy=policy or RetryPolicy(attempts=min(limits.max_attempts, RetryPolicy.attempts)),
-            timeout=limits.timeout,
-        )
-
-    @property
-    def calls(self) -> int:
-        """API requests sent, retries included (the benchmark reads it)."""
-        return self.vendor.calls
-
-    @property
-    def limiter(self) -> Limiter:
-        return self.vendor.limiter
+        policy = policy or RetryPolicy(attempts=min(limits.max_attempts, RetryPolicy.attempts))
+        self.vendor = VendorClient(http, tokens, limiter, INTUIT, policy=policy, timeout=limits.timeout)
 
     async def send(
         self,
@@ -183,3 +175,6 @@ def classify(response: httpx.Response) -> errors.QuickBooksError | None:
 def unreachable(error: httpx.TransportError, method: str, url: str) -> errors.QuickBooksError:
     # the request may have been performed: a write is repeated only with the same requestid
     return errors.TransportError(f"QuickBooks unreachable: {error!r}")
+
+
+INTUIT = VendorRules(classify=classify, transport_error=unreachable)

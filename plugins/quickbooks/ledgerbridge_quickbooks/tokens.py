@@ -45,26 +45,17 @@ def connection_from(tokens: TokenResponse, realm_id: str, now: float, connected_
     )
 
 
-async def load_connection(ctx: AccountContext) -> Connection | None:
-    stored = await ctx.get_secret(SECRET)
-    return msgspec.convert(stored, Connection) if stored else None
+SECRETS = vendor.SecretGrant(SECRET, Connection)
+load_connection = SECRETS.load
+save_connection = SECRETS.save
 
 
-async def save_connection(ctx: AccountContext, connection: Connection) -> None:
-    await ctx.put_secret(SECRET, msgspec.to_builtins(connection))
-
-
-class IntuitGrants:
+class IntuitGrants(vendor.SecretGrant[Connection]):
     """Where a QuickBooks connection lives (the account's secrets) and how Intuit renews it."""
 
     def __init__(self, oauth: OAuthApp) -> None:
+        super().__init__(SECRET, Connection)
         self.oauth = oauth
-
-    async def load(self, ctx: AccountContext) -> Connection | None:
-        return await load_connection(ctx)
-
-    async def save(self, ctx: AccountContext, grant: Connection) -> None:
-        await save_connection(ctx, grant)
 
     async def renew(self, ctx: AccountContext, grant: Connection) -> Connection:
         try:

@@ -6,7 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from ledgerbridge.vendor import Limiter, RetryPolicy, TokenSource, VendorClient, parse_retry_after
+from ledgerbridge.vendor import (
+    Limiter,
+    RetryPolicy,
+    TokenSource,
+    VendorApi,
+    VendorClient,
+    VendorRules,
+    parse_retry_after,
+)
 
 from . import errors
 from .limiter import budget
@@ -21,7 +29,7 @@ def idempotency_key(*parts: str) -> str:
     return key if len(key) <= MAX_KEY else key[-MAX_KEY:]
 
 
-class XeroClient:
+class XeroClient(VendorApi):
     """The Accounting API for one tenant, on the core's `VendorClient`: bearer + tenant headers, an
     Idempotency-Key on every write (so writes may be resent), Xero's answers as typed errors."""
 
@@ -39,31 +47,14 @@ class XeroClient:
         self.api_url = api_url
         self.tenant_id = tenant_id
         self.limits = limits
-        self.vendor = VendorClient(
-            http,
-            tokens,
-            limiter,
-            classify=classify,
-            transport_error=unreachable,
-            budget=budget,
-            policy=policy
-            or RetryPolicy(
-                attempts=min(limits.max_attempts, RetryPolicy.attempts),
-                wait_initial=limits.backoff_base,
-                wait_max=min(limits.backoff_cap, RetryPolicy.wait_max),
-                longest_wait=limits.longest_wait,
-                time_scale=limits.time_scale,
-            ),
-            timeout=limits.timeout,
+        policy = policy or RetryPolicy(
+            attempts=min(limits.max_attempts, RetryPolicy.attempts),
+            wait_initial=limits.backoff_base,
+            wait_max=min(limits.backoff_cap, RetryPolicy.wait_max),
+            longest_wait=limits.longest_wait,
+            time_scale=limits.time_scale,
         )
-
-    @property
-    def calls(self) -> int:
-        return self.vendor.calls
-
-    @property
-    def limiter(self) -> Limiter:
-        return self.vendor.limiter
+        self.vendor = VendorClient(http, tokens, limiter, XERO, policy=policy, timeout=limits.timeout)
 
     async def get(self, path: str, *, params: dict[str, str] | None = None, modified_since: str | None = None) -> bytes:
         headers = {"If-Modified-Since": modified_since} if modified_since else {}
@@ -135,3 +126,6 @@ def _validation(where: str, response: httpx.Response) -> errors.XeroError:
             messages.append(str(body["Message"]))
     summary = "; ".join(messages) or "validation failed"
     return errors.ValidationError(f"Xero refused {where}: {summary}", status=400, messages=tuple(messages))
+
+
+XERO = VendorRules(classify=classify, transport_error=unreachable, budget=budget)

@@ -27,26 +27,17 @@ class Connection(msgspec.Struct, kw_only=True):
     connected_at: float
 
 
-async def load_connection(ctx: AccountContext) -> Connection | None:
-    stored = await ctx.get_secret(SECRET)
-    return msgspec.convert(stored, Connection) if stored else None
+SECRETS = vendor.SecretGrant(SECRET, Connection)
+load_connection = SECRETS.load
+save_connection = SECRETS.save
 
 
-async def save_connection(ctx: AccountContext, connection: Connection) -> None:
-    await ctx.put_secret(SECRET, msgspec.to_builtins(connection))
-
-
-class XeroGrants:
+class XeroGrants(vendor.SecretGrant[Connection]):
     """Where a Xero connection lives (the account's secrets) and how Xero's identity service renews it."""
 
     def __init__(self, identity: IdentityClient) -> None:
+        super().__init__(SECRET, Connection)
         self.identity = identity
-
-    async def load(self, ctx: AccountContext) -> Connection | None:
-        return await load_connection(ctx)
-
-    async def save(self, ctx: AccountContext, grant: Connection) -> None:
-        await save_connection(ctx, grant)
 
     async def renew(self, ctx: AccountContext, grant: Connection) -> Connection:
         try:
