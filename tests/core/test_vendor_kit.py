@@ -191,6 +191,18 @@ async def test_a_429_with_a_far_retry_after_raises_at_once_and_holds_the_key_wit
     assert len(seen) == 2
 
 
+async def test_a_held_key_raises_the_vendors_own_retry_later_error_and_sends_nothing() -> None:
+    seen: list[httpx.Request] = []
+    limiter = LocalLimiter(100, 1.0, 4)
+    limiter.hold(60.0)
+    rules = VendorRules(classify, unreachable, held=lambda hold: Busy(f"held: {hold}", retry_after=hold.retry_after))
+    http = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: seen.append(r) or httpx.Response(200)))
+    vendor = VendorClient(http, StaticToken("tok"), limiter, rules)
+    with pytest.raises(Busy) as raised:
+        await vendor.send("GET", URL)
+    assert raised.value.retry_after == pytest.approx(60.0, abs=1.0) and seen == [] and vendor.calls == 0
+
+
 async def test_a_time_scaled_sandbox_shrinks_the_vendors_waits() -> None:
     vendor, _ = client(
         [httpx.Response(429, headers={"Retry-After": "4"}), httpx.Response(200)],

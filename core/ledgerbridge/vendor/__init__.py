@@ -12,7 +12,7 @@ from ledgerbridge.vendor.client import (
     VendorRules,
     bearer,
 )
-from ledgerbridge.vendor.limiter import AdaptiveLimiter, Budget, Limiter, Limiters, LocalLimiter
+from ledgerbridge.vendor.limiter import AdaptiveLimiter, Budget, Held, Limiter, Limiters, LocalLimiter
 from ledgerbridge.vendor.policy import NO_RETRIES, RetryPolicy
 from ledgerbridge.vendor.retry_after import parse_retry_after
 from ledgerbridge.vendor.tokens import (
@@ -36,6 +36,7 @@ __all__ = [
     "Grant",
     "GrantRefused",
     "GrantStore",
+    "Held",
     "Limiter",
     "Limiters",
     "LocalLimiter",

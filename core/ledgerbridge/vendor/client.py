@@ -22,7 +22,7 @@ import httpx
 import stamina
 
 from ledgerbridge.errors import RetryLater
-from ledgerbridge.vendor.limiter import AdaptiveLimiter, Budget, Limiter
+from ledgerbridge.vendor.limiter import AdaptiveLimiter, Budget, Held, Limiter
 from ledgerbridge.vendor.policy import RetryPolicy
 from ledgerbridge.vendor.tokens import TokenSource
 
@@ -56,6 +56,10 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def held_as_is(held: Held) -> Exception:
+    return held
+
+
 @dataclass(frozen=True)
 class VendorRules:
     """What is one vendor's own in every request: how to read its answers, name a lost connection, read its
@@ -65,6 +69,7 @@ class VendorRules:
     transport_error: TransportFailure
     budget: Callable[[httpx.Headers], Budget | None] = no_budget
     authorization: Callable[[str], dict[str, str]] = bearer
+    held: Callable[[Held], Exception] = held_as_is  # the vendor's RetryLater error for a limiter's long hold
 
 
 class _Failed(Exception):
@@ -186,6 +191,8 @@ class VendorClient:
                 response = await self.http.request(
                     method, url, params=params, headers=all_headers, content=content, json=json, **extra
                 )
+        except Held as held:  # sent nothing: the vendor asked for a long pause, the delivery goes back
+            raise self.rules.held(held) from held
         except httpx.TransportError as exc:
             error = self.rules.transport_error(exc, method, url)
             error.__cause__ = exc

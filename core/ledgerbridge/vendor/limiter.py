@@ -21,6 +21,10 @@ from ledgerbridge.errors import RetryLater
 WINDOW_SLACK = 1.02
 
 
+class Held(RetryLater):
+    """A limiter's slot is held longer than a worker should wait (the vendor said so): retry later."""
+
+
 @runtime_checkable
 class Limiter(Protocol):
     def slot(self) -> contextlib.AbstractAsyncContextManager[None]: ...
@@ -53,8 +57,8 @@ class LocalLimiter:
     and then `rate` per `period`, so a window that starts idle can see up to twice the rate: right for a
     vendor whose headers say when the budget runs out. With a smaller `burst` the bucket lets `burst` go at
     once and drips `rate - burst` per `period`, so **no** window of `period` seconds ever holds more than
-    `rate` (for vendors that count windows and say nothing until they refuse: Intuit; or whose refusals
-    cost a window: HighLevel). When the vendor's headers say the budget is down to `reserve`, or a 429 says
+    `rate` (for vendors that count windows and say nothing until they refuse, or whose refusals cost a
+    whole window). When the vendor's headers say the budget is down to `reserve`, or a 429 says
     to wait, new slots wait until the window has reset; a hold longer than `longest_hold` raises
     `RetryLater` instead of keeping a worker waiting.
     """
@@ -92,7 +96,7 @@ class LocalLimiter:
             while (wait := self._held_until - self._clock()) > 0:
                 if wait > self.longest_hold:
                     # a worker does not sit out a long refusal: the delivery goes back to the durable queue
-                    raise RetryLater(f"the vendor's rate limit holds requests for {wait:.0f} s", retry_after=wait)
+                    raise Held(f"the vendor's rate limit holds requests for {wait:.0f} s", retry_after=wait)
                 await self._sleep(wait)
             await self._bucket.acquire()
             yield

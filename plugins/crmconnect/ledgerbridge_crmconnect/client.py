@@ -19,6 +19,7 @@ import msgspec
 from ledgerbridge import RetryLater
 from ledgerbridge.vendor import (
     Budget,
+    Held,
     Limiter,
     LocalLimiter,
     RetryPolicy,
@@ -238,4 +239,8 @@ def classify(response: httpx.Response) -> CrmApiError | None:
     return None if response.is_success else error_from_response(response)
 
 
-HIGHLEVEL = VendorRules(classify=classify, transport_error=unreachable, budget=budget)
+def held(hold: Held) -> CrmApiError:
+    return CrmRetryableError(429, f"this location is rate limited: {hold}", retry_after=hold.retry_after)
+
+
+HIGHLEVEL = VendorRules(classify=classify, transport_error=unreachable, budget=budget, held=held)

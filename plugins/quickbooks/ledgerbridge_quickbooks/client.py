@@ -11,6 +11,7 @@ from urllib.parse import quote
 import httpx
 import msgspec
 from ledgerbridge.vendor import (
+    Held,
     Limiter,
     RetryPolicy,
     TokenSource,
@@ -177,4 +178,8 @@ def unreachable(error: httpx.TransportError, method: str, url: str) -> errors.Qu
     return errors.TransportError(f"QuickBooks unreachable: {error!r}")
 
 
-INTUIT = VendorRules(classify=classify, transport_error=unreachable)
+def held(hold: Held) -> errors.QuickBooksError:
+    return errors.ThrottledError(f"QuickBooks throttled this company: {hold}", retry_after=hold.retry_after)
+
+
+INTUIT = VendorRules(classify=classify, transport_error=unreachable, held=held)

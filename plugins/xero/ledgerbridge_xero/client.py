@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 from ledgerbridge.vendor import (
+    Held,
     Limiter,
     RetryPolicy,
     TokenSource,
@@ -128,4 +129,8 @@ def _validation(where: str, response: httpx.Response) -> errors.XeroError:
     return errors.ValidationError(f"Xero refused {where}: {summary}", status=400, messages=tuple(messages))
 
 
-XERO = VendorRules(classify=classify, transport_error=unreachable, budget=budget)
+def held(hold: Held) -> errors.XeroError:
+    return errors.RateLimitedError(f"Xero's rate limit: {hold}", retry_after=hold.retry_after or 1.0)
+
+
+XERO = VendorRules(classify=classify, transport_error=unreachable, budget=budget, held=held)
