@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import random
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
+import stamina
+from ledgerbridge import RetryLater
+from ledgerbridge.vendor import LocalLimiter, RetryPolicy
 from ledgerbridge_quickbooks import errors, wire
 from ledgerbridge_quickbooks.client import QuickBooksClient, quote_value, request_id
-from ledgerbridge_quickbooks.limiter import RealmLimiter
 from ledgerbridge_quickbooks.settings import Limits
 
 THROTTLE = (
@@ -17,6 +20,19 @@ THROTTLE = (
     b"<Detail>The request limit was reached.</Detail></Error></Fault></IntuitResponse>"
 )
 CUSTOMER = b'{"Customer":{"Id":"7","SyncToken":"0","DisplayName":"Ada","LineEx":{"any":[]}},"time":"t"}'
+
+
+class Middle(random.Random):
+    """Jitter that always lands in the middle of its range."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return (a + b) / 2
+
+
+@pytest.fixture(autouse=True)
+def no_real_waits() -> Iterator[None]:
+    with stamina.set_testing(True, attempts=100, cap=True):  # the client's own attempt count, no sleeping
+        yield
 
 
 class Tokens:
@@ -36,15 +52,11 @@ class Tokens:
 def make(
     handler: Callable[[httpx.Request], httpx.Response], tokens: Tokens | None = None
 ) -> tuple[QuickBooksClient, list[float]]:
-    slept: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        slept.append(seconds)
-
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    client = QuickBooksClient(http, "https://qbo.test", "123", tokens or Tokens(), RealmLimiter(500, 10),
-                              Limits(max_attempts=4), sleep=sleep, jitter=lambda: 0.5)  # fmt: skip
-    return client, slept
+    policy = RetryPolicy(attempts=4, wait_initial=0.5, rng=Middle())
+    client = QuickBooksClient(http, "https://qbo.test", "123", tokens or Tokens(), LocalLimiter(500, 60, 10),
+                              Limits(), policy=policy)  # fmt: skip
+    return client, client.vendor.waits
 
 
 async def test_a_write_retried_after_429_5xx_and_a_dropped_connection_keeps_its_requestid() -> None:
@@ -64,19 +76,27 @@ async def test_a_write_retried_after_429_5xx_and_a_dropped_connection_keeps_its_
     assert created.Id == "7" and client.calls == 4
     assert {r.url.params["requestid"] for r in seen} == {"lb-1-cust0"}
     assert all(r.url.params["minorversion"] == "75" for r in seen)
-    assert slept[0] == 3.0  # Retry-After honoured (jitter would be lower)
-    assert slept[1] == pytest.approx(0.5 * 0.5)  # full jitter of the second backoff step
+    assert slept[0] == 3.0  # a short Retry-After honoured (jitter would be lower)
+    assert slept[1] == pytest.approx(0.5 * 1.0)  # full jitter of the second backoff step (ceiling 0.5·2)
 
 
-async def test_throttling_that_outlasts_the_attempts_becomes_retry_later_with_the_tid() -> None:
+async def test_a_far_retry_after_goes_back_to_the_pipeline_at_once_with_the_tid() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(429, content=THROTTLE, headers={"intuit_tid": "tid-9", "retry-after": "7"})
 
-    client, _ = make(handler)
+    client, slept = make(handler)
     with pytest.raises(errors.ThrottledError) as caught:
         await client.read(wire.Customer, "7")
+    assert isinstance(caught.value, RetryLater) and client.calls == 1 and slept == []
     assert caught.value.retry_after == 7.0 and caught.value.code == "3001"
     assert caught.value.details == {"status": 429, "code": "3001", "vendor_transaction_id": "tid-9"}
+
+
+async def test_an_outage_is_tried_a_few_times_then_handed_back_as_retry_later() -> None:
+    client, slept = make(lambda request: httpx.Response(503, json={}))
+    with pytest.raises(errors.ServerError) as caught:
+        await client.read(wire.Customer, "7")
+    assert isinstance(caught.value, RetryLater) and client.calls == 4 and len(slept) == 3
 
 
 async def test_401_refreshes_once_then_retries() -> None:

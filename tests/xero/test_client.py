@@ -4,13 +4,15 @@ one refresh on 401, Xero's validation errors; and the token store: encrypted, on
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import stamina
 from ledgerbridge import PermanentFailure, ReauthorizationRequired, RetryLater
 from ledgerbridge.testing.harness import PluginHarness
+from ledgerbridge.vendor import LocalLimiter, RetryPolicy
 from ledgerbridge_xero import errors
 from ledgerbridge_xero.client import XeroClient, idempotency_key
 from ledgerbridge_xero.identity import IdentityClient
@@ -20,6 +22,15 @@ from ledgerbridge_xero.settings import Credentials, Limits, sandbox_endpoints
 from ledgerbridge_xero.tokens import Connection, TokenManager, load_connection, save_connection
 
 FAST = Limits(time_scale=1000, backoff_base=0.001, backoff_cap=0.002, max_attempts=4)
+FOUR_ATTEMPTS = RetryPolicy(attempts=4, wait_initial=0.001, wait_max=0.002, longest_wait=10.0, time_scale=1000)
+
+
+@pytest.fixture(autouse=True)
+def no_real_waits() -> Iterator[None]:
+    with stamina.set_testing(True, attempts=100, cap=True):  # the client's own attempt count, no sleeping
+        yield
+
+
 CONTACTS = b'{"Contacts":[{"ContactID":"c-1","Name":"Ada"}]}'
 
 
@@ -41,7 +52,7 @@ def make(handler: Callable[[httpx.Request], httpx.Response | Awaitable[httpx.Res
          tokens: Tokens | None = None) -> XeroClient:  # fmt: skip
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler))  # type: ignore[arg-type]
     return XeroClient(http, "https://api.xero.test/api.xro/2.0", "tenant-1", tokens or Tokens(),  # type: ignore[arg-type]
-                      Limiters(limits).for_tenant("tenant-1"), limits)  # fmt: skip
+                      Limiters(limits).for_tenant("tenant-1"), limits, policy=FOUR_ATTEMPTS)  # fmt: skip
 
 
 async def test_a_write_retried_after_429_5xx_and_a_dropped_connection_keeps_its_idempotency_key() -> None:
@@ -60,7 +71,10 @@ async def test_a_write_retried_after_429_5xx_and_a_dropped_connection_keeps_its_
     await client.put("/Contacts", {"Contacts": [{"Name": "Ada"}]}, key="delivery-7:contact:0")
     assert {r.headers["Idempotency-Key"] for r in seen} == {"delivery-7:contact:0"}
     assert {r.headers["xero-tenant-id"] for r in seen} == {"tenant-1"}
-    assert client.limiter.waits == [2.0] and client.limiter.day_remaining == 4321
+    limiter = client.limiter
+    assert isinstance(limiter, LocalLimiter) and limiter.waits == [2.0]
+    assert limiter.budget is not None and limiter.budget.daily_remaining == 4321
+    assert client.calls == 4 and client.vendor.waits[0] == pytest.approx(2.0 / 1000)  # scaled sandbox time
 
 
 async def test_a_long_retry_after_hands_the_delivery_back_to_the_pipeline() -> None:
@@ -68,6 +82,7 @@ async def test_a_long_retry_after_hands_the_delivery_back_to_the_pipeline() -> N
     with pytest.raises(RetryLater) as raised:
         await client.get("/Contacts")
     assert raised.value.retry_after == 3600 and isinstance(raised.value, errors.RateLimitedError)
+    assert client.calls == 1  # no worker waits out Xero's day
 
 
 async def test_401_refreshes_once_then_asks_for_reconnection() -> None:

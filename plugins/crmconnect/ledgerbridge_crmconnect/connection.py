@@ -192,13 +192,13 @@ class OAuthTokens:
         self._http = http
         self._lock = lock
 
-    async def token(self) -> str:
+    async def access_token(self) -> str:
         grant = await self._grant()
         if float(grant.get("expires_at", 0)) - REFRESH_EARLY_SECONDS <= self._ctx.now():
             return await self._refresh(grant["access_token"])
         return str(grant["access_token"])
 
-    async def refreshed(self, rejected: str) -> str | None:
+    async def refresh(self, rejected: str) -> str | None:
         return await self._refresh(rejected)
 
     async def _grant(self) -> dict[str, Any]:

@@ -1,19 +1,27 @@
-"""An async Accounting API client (httpx): limiter, retries with full jitter, requestid, typed faults, 401 refresh."""
+"""The Accounting API client: Intuit's URLs, minorversion, requestid and typed faults on the core's vendor kit
+(limiter slot, short retries, one 401 refresh; long waits go back to the pipeline as `RetryLater`)."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import random
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, Protocol
+from collections.abc import AsyncIterator
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 import msgspec
+from ledgerbridge.vendor import (
+    Held,
+    Limiter,
+    RetryPolicy,
+    TokenSource,
+    VendorApi,
+    VendorClient,
+    VendorRules,
+    parse_retry_after,
+)
 
 from . import errors, wire
-from .limiter import RealmLimiter
 from .settings import Limits
 
 MINOR_VERSION = "75"
@@ -21,12 +29,6 @@ MAX_REQUEST_ID = 50
 PAGE_SIZE = 1000
 LONG_QUERY = 1500  # longer queries go in a POST body (application/text), as python-quickbooks does
 BATCH_MAX = 30
-
-
-class TokenSource(Protocol):
-    async def access_token(self) -> str: ...
-
-    async def refresh(self, rejected: str) -> str: ...
 
 
 def request_id(key: str, step: str) -> str:
@@ -43,35 +45,26 @@ def quote_value(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-class QuickBooksClient:
+class QuickBooksClient(VendorApi):
+    """The Accounting API for one realm, on the core's `VendorClient`: Intuit's URLs and minorversion, its
+    faults as typed errors, `requestid` on writes (so any write may be resent: Intuit de-duplicates it)."""
+
     def __init__(
         self,
         http: httpx.AsyncClient,
         api_url: str,
         realm_id: str,
         tokens: TokenSource,
-        limiter: RealmLimiter,
+        limiter: Limiter,
         limits: Limits,
         *,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        jitter: Callable[[], float] = random.random,
+        policy: RetryPolicy | None = None,
     ) -> None:
-        self.http = http
         self.base = f"{api_url.rstrip('/')}/v3/company/{realm_id}"
         self.realm_id = realm_id
-        self.tokens = tokens
-        self.limiter = limiter
         self.limits = limits
-        self.calls = 0  # API requests sent, retries included (the benchmark reads it)
-        self._sleep = sleep
-        self._jitter = jitter
-
-    # transport
-
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        ceiling = min(self.limits.backoff_cap, self.limits.backoff_base * 2 ** (attempt - 1))
-        delay = self._jitter() * ceiling
-        return float(max(delay, retry_after) if retry_after is not None else delay)
+        policy = policy or RetryPolicy(attempts=min(limits.max_attempts, RetryPolicy.attempts))
+        self.vendor = VendorClient(http, tokens, limiter, INTUIT, policy=policy, timeout=limits.timeout)
 
     async def send(
         self,
@@ -83,56 +76,16 @@ class QuickBooksClient:
         content_type: str = "application/json",
         request_id: str | None = None,
     ) -> httpx.Response:
-        """One logical request: retried on 429, 5xx and transport errors (same requestid), refreshed once on 401."""
+        """One logical request. Every request may be resent: reads, and writes with their `requestid`."""
         query = {"minorversion": MINOR_VERSION, **(params or {})}
         if request_id is not None:
             query["requestid"] = request_id
-        refreshed = False
-        attempt = 0
-        while True:
-            attempt += 1
-            token = await self.tokens.access_token()
-            headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-            if content is not None:
-                headers["Content-Type"] = content_type
-            try:
-                async with self.limiter.slot():
-                    self.calls += 1
-                    response = await self.http.request(
-                        method,
-                        f"{self.base}/{path}",
-                        params=query,
-                        content=content,
-                        headers=headers,
-                        timeout=self.limits.timeout,
-                    )
-            except httpx.TransportError as exc:
-                # the request may have been performed: a write is repeated only with the same requestid
-                failure: errors.QuickBooksError = errors.TransportError(f"QuickBooks unreachable: {exc!r}")
-                if attempt >= self.limits.max_attempts:
-                    raise failure from exc
-                await self._sleep(self._backoff(attempt, None))
-                continue
-            if response.is_success:
-                return response
-            failure = wire.error_from_response(
-                response.status_code,
-                response.content,
-                response.headers.get("content-type", ""),
-                response.headers.get("intuit_tid"),
-            )
-            if isinstance(failure, errors.AuthenticationError) and not refreshed:
-                refreshed = True
-                await self.tokens.refresh(token)
-                attempt -= 1  # a refresh is not a failed attempt
-                continue
-            if isinstance(failure, errors.RetryableError) and attempt < self.limits.max_attempts:
-                retry_after = _retry_after(response.headers.get("retry-after"))
-                await self._sleep(self._backoff(attempt, retry_after))
-                continue
-            if isinstance(failure, errors.RetryableError):
-                failure.retry_after = _retry_after(response.headers.get("retry-after"))
-            raise failure
+        headers = {"Accept": "application/json"}
+        if content is not None:
+            headers["Content-Type"] = content_type
+        return await self.vendor.send(
+            method, f"{self.base}/{path}", params=query, headers=headers, content=content, repeatable=True
+        )
 
     # reads
 
@@ -205,10 +158,28 @@ class QuickBooksClient:
         )
 
 
-def _retry_after(value: str | None) -> float | None:
-    if not value:
+def classify(response: httpx.Response) -> errors.QuickBooksError | None:
+    """Intuit's answer as a typed error (None for success); a retryable one carries Intuit's Retry-After."""
+    if response.is_success:
         return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
+    failure = wire.error_from_response(
+        response.status_code,
+        response.content,
+        response.headers.get("content-type", ""),
+        response.headers.get("intuit_tid"),
+    )
+    if isinstance(failure, errors.RetryableError):
+        failure.retry_after = parse_retry_after(response.headers.get("retry-after"))
+    return failure
+
+
+def unreachable(error: httpx.TransportError, method: str, url: str) -> errors.QuickBooksError:
+    # the request may have been performed: a write is repeated only with the same requestid
+    return errors.TransportError(f"QuickBooks unreachable: {error!r}")
+
+
+def held(hold: Held) -> errors.QuickBooksError:
+    return errors.ThrottledError(f"QuickBooks throttled this company: {hold}", retry_after=hold.retry_after)
+
+
+INTUIT = VendorRules(classify=classify, transport_error=unreachable, held=held)

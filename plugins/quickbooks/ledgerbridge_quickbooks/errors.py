@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ledgerbridge import PermanentFailure, ReauthorizationRequired, RetryLater
+from ledgerbridge.vendor import TokenRejected
 
 
 class QuickBooksError(Exception):
@@ -66,8 +67,8 @@ class QueryRefusedError(FaultError):
     """4000/4001: the query could not be parsed or names a property that cannot be filtered."""
 
 
-class AuthenticationError(QuickBooksError):
-    """401: the access token is missing, invalid or expired."""
+class AuthenticationError(QuickBooksError, TokenRejected):
+    """401: the access token is missing, invalid or expired (the client refreshes it once and resends)."""
 
 
 class AuthorizationError(QuickBooksError, PermanentFailure):  # type: ignore[misc, unused-ignore]
@@ -79,7 +80,7 @@ class ReauthorizationNeeded(QuickBooksError, ReauthorizationRequired):  # type: 
 
 
 class RetryableError(QuickBooksError, RetryLater):  # type: ignore[misc, unused-ignore]
-    """Throttled, overloaded or unreachable after the client's own retries; the pipeline tries later."""
+    """Throttled, overloaded or unreachable (after the client's short retries); the pipeline tries later."""
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
         QuickBooksError.__init__(self, message, **kwargs)

@@ -145,7 +145,7 @@ async def connect_account(ctx: AccountContext, service: Service, connection: Con
     if previous is not None and previous.realm_id != connection.realm_id:
         await ctx.set_cursor(contacts_import.IMPORT_CURSOR, None)
         await ctx.set_cursor(contacts_import.WATERMARK_CURSOR, None)
-    async with service.tokens.lock(connection.realm_id):  # never between a refresh and its outcome
+    async with service.tokens.lock(ctx.account_id):  # never between a refresh and its outcome
         await save_connection(ctx, connection)
         service.tokens.remember(ctx.account_id, connection)
     service.forget_company(connection.realm_id)

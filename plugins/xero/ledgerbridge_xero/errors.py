@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ledgerbridge import PermanentFailure, ReauthorizationRequired, RetryLater
+from ledgerbridge.vendor import TokenRejected
 
 
 class XeroError(Exception):
@@ -33,7 +34,7 @@ class NotFoundError(XeroError, PermanentFailure):  # type: ignore[misc, unused-i
 
 
 class RateLimitedError(XeroError, RetryLater):  # type: ignore[misc, unused-ignore]
-    """429 with a Retry-After longer than the client waits itself: the pipeline retries later."""
+    """429: retried in the client when Retry-After is short, else the pipeline retries later."""
 
     def __init__(self, message: str, *, retry_after: float, problem: str | None = None) -> None:
         XeroError.__init__(self, message, status=429)
@@ -42,7 +43,7 @@ class RateLimitedError(XeroError, RetryLater):  # type: ignore[misc, unused-igno
 
 
 class UnavailableError(XeroError, RetryLater):  # type: ignore[misc, unused-ignore]
-    """5xx or a transport failure that outlasted the client's retries."""
+    """5xx or a transport failure that outlasted the client's short retries."""
 
     def __init__(self, message: str, *, status: int | None = None) -> None:
         XeroError.__init__(self, message, status=status)
@@ -51,3 +52,7 @@ class UnavailableError(XeroError, RetryLater):  # type: ignore[misc, unused-igno
 
 class ReauthorizationNeeded(XeroError, ReauthorizationRequired):  # type: ignore[misc, unused-ignore]
     """No connection, a refused refresh token, or a tenant that is no longer connected."""
+
+
+class TokenRefusedError(ReauthorizationNeeded, TokenRejected):
+    """401: the client refreshes the token once and resends; a second 401 asks the user to reconnect."""

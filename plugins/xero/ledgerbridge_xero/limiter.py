@@ -1,54 +1,41 @@
-"""Xero's per-tenant limits on our side: at most 60 calls in a minute (aiolimiter) and 5 in flight."""
+"""Xero's per-tenant limits on our side (60 calls a minute, 5 in flight) on the core's `LocalLimiter`, which
+reads Xero's X-MinLimit-Remaining / X-DayLimit-Remaining and holds the tenant's slots after a 429."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-
-from aiolimiter import AsyncLimiter
+import httpx
+from ledgerbridge.vendor import Budget, LocalLimiter
+from ledgerbridge.vendor import Limiters as KeyedLimiters
 
 from .settings import Limits
 
 
-@dataclass
-class TenantLimiter:
-    rate: AsyncLimiter
-    in_flight: asyncio.Semaphore
-    day_remaining: int | None = None
-    minute_remaining: int | None = None
-    waits: list[float] = field(default_factory=list)  # Retry-After values honoured (tests, the card)
-
-    @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        async with self.in_flight:
-            await self.rate.acquire()
-            yield
-
-    def observe(self, headers: dict[str, str] | object) -> None:
-        get = getattr(headers, "get", None)
-        if get is None:
-            return
-        for name, attribute in (
-            ("x-daylimit-remaining", "day_remaining"),
-            ("x-minlimit-remaining", "minute_remaining"),
-        ):
-            value = get(name)
-            if value is not None and str(value).isdigit():
-                setattr(self, attribute, int(value))
+def budget(headers: httpx.Headers) -> Budget | None:
+    """Xero's remaining calls: this minute's (the window resets within the limiter's minute) and today's."""
+    minute, day = _count(headers.get("x-minlimit-remaining")), _count(headers.get("x-daylimit-remaining"))
+    if minute is None and day is None:
+        return None
+    return Budget(remaining=minute, daily_remaining=day)
 
 
-class Limiters:
+def _count(value: str | None) -> int | None:
+    return int(value) if value is not None and value.isdigit() else None
+
+
+class Limiters(KeyedLimiters[LocalLimiter]):
+    """One limiter per tenant, created on first use."""
+
     def __init__(self, limits: Limits) -> None:
-        self.limits = limits
-        self._by_tenant: dict[str, TenantLimiter] = {}
-
-    def for_tenant(self, tenant_id: str) -> TenantLimiter:
-        found = self._by_tenant.get(tenant_id)
-        if found is None:
-            found = self._by_tenant[tenant_id] = TenantLimiter(
-                AsyncLimiter(self.limits.calls_per_minute, self.limits.minute),
-                asyncio.Semaphore(self.limits.concurrent),
+        super().__init__(
+            lambda: LocalLimiter(
+                limits.calls_per_minute,
+                limits.minute,
+                limits.concurrent,
+                longest_hold=limits.longest_wait,
+                time_scale=limits.time_scale,
             )
-        return found
+        )
+        self.limits = limits
+
+    def for_tenant(self, tenant_id: str) -> LocalLimiter:
+        return self.for_realm(tenant_id)
