@@ -129,7 +129,7 @@ def client(
         httpx.AsyncClient(transport=httpx.MockTransport(handler)),
         tokens or StaticToken("tok"),
         limiter or LocalLimiter(100, 1.0, 4, clock=lambda: clock.now, sleep=clock.sleep),
-        VendorRules(classify=classify, transport_error=unreachable, budget=budget),
+        VendorRules(name="test-vendor", classify=classify, transport_error=unreachable, budget=budget),
         policy=policy or RetryPolicy(attempts=3, wait_initial=0.2, wait_max=2.0, longest_wait=5.0),
     )
     return vendor, seen
@@ -161,6 +161,19 @@ async def test_a_dropped_connection_and_a_503_are_resent_and_the_answer_returned
     assert response.json() == {"ok": 1} and vendor.calls == 3 and len(seen) == 3
     assert len(vendor.waits) == 2 and all(0 <= wait <= 0.4 for wait in vendor.waits)  # quick backoff steps
     assert all(r.headers["Authorization"] == "Bearer tok" for r in seen)
+
+
+async def test_every_answered_call_is_counted_in_metrics_under_the_vendors_name() -> None:
+    from prometheus_client import REGISTRY
+
+    def answered(status: str) -> float:
+        labels = {"vendor": "test-vendor", "status": status}
+        return REGISTRY.get_sample_value("ledgerbridge_vendor_requests_total", labels) or 0.0
+
+    before = answered("503"), answered("200")
+    vendor, _ = client([httpx.Response(503), httpx.Response(200, json={"ok": 1})])
+    await vendor.send("GET", URL)
+    assert (answered("503"), answered("200")) == (before[0] + 1, before[1] + 1)
 
 
 async def test_an_outage_is_handed_back_as_the_vendors_retry_later_after_a_few_quick_attempts() -> None:
@@ -195,7 +208,9 @@ async def test_a_held_key_raises_the_vendors_own_retry_later_error_and_sends_not
     seen: list[httpx.Request] = []
     limiter = LocalLimiter(100, 1.0, 4)
     limiter.hold(60.0)
-    rules = VendorRules(classify, unreachable, held=lambda hold: Busy(f"held: {hold}", retry_after=hold.retry_after))
+    rules = VendorRules(
+        "test-vendor", classify, unreachable, held=lambda hold: Busy(f"held: {hold}", retry_after=hold.retry_after)
+    )
     http = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: seen.append(r) or httpx.Response(200)))
     vendor = VendorClient(http, StaticToken("tok"), limiter, rules)
     with pytest.raises(Busy) as raised:

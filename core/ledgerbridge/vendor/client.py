@@ -22,6 +22,7 @@ import httpx
 import stamina
 
 from ledgerbridge.errors import RetryLater
+from ledgerbridge.observability import instrument
 from ledgerbridge.vendor.limiter import AdaptiveLimiter, Budget, Held, Limiter
 from ledgerbridge.vendor.policy import RetryPolicy
 from ledgerbridge.vendor.tokens import TokenSource
@@ -65,11 +66,15 @@ class VendorRules:
     """What is one vendor's own in every request: how to read its answers, name a lost connection, read its
     rate-limit headers and present the token. A plugin declares it once, at module level."""
 
+    #: labels the vendor's calls in /metrics and the logs
+    name: str
     classify: Classifier
     transport_error: TransportFailure
     budget: Callable[[httpx.Headers], Budget | None] = no_budget
     authorization: Callable[[str], dict[str, str]] = bearer
     held: Callable[[Held], Exception] = held_as_is  # the vendor's RetryLater error for a limiter's long hold
+    #: the response header in which the vendor documents its own id of each request (logged beside ours)
+    response_id_header: str | None = None
 
 
 class _Failed(Exception):
@@ -92,7 +97,7 @@ class VendorClient:
         policy: RetryPolicy | None = None,
         timeout: float | None = None,
     ) -> None:
-        self.http = http
+        self.http = instrument(http, vendor=rules.name, vendor_id_header=rules.response_id_header)
         self.tokens = tokens
         self.limiter = limiter
         self.rules = rules

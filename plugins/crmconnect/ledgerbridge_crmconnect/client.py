@@ -243,4 +243,4 @@ def held(hold: Held) -> CrmApiError:
     return CrmRetryableError(429, f"this location is rate limited: {hold}", retry_after=hold.retry_after)
 
 
-HIGHLEVEL = VendorRules(classify=classify, transport_error=unreachable, budget=budget, held=held)
+HIGHLEVEL = VendorRules(name="crmconnect", classify=classify, transport_error=unreachable, budget=budget, held=held)

@@ -182,4 +182,6 @@ def held(hold: Held) -> errors.QuickBooksError:
     return errors.ThrottledError(f"QuickBooks throttled this company: {hold}", retry_after=hold.retry_after)
 
 
-INTUIT = VendorRules(classify=classify, transport_error=unreachable, held=held)
+INTUIT = VendorRules(
+    name="quickbooks", classify=classify, transport_error=unreachable, held=held, response_id_header="intuit_tid"
+)

@@ -133,4 +133,4 @@ def held(hold: Held) -> errors.XeroError:
     return errors.RateLimitedError(f"Xero's rate limit: {hold}", retry_after=hold.retry_after or 1.0)
 
 
-XERO = VendorRules(classify=classify, transport_error=unreachable, budget=budget, held=held)
+XERO = VendorRules(name="xero", classify=classify, transport_error=unreachable, budget=budget, held=held)
