@@ -98,7 +98,14 @@ def _key_lock(account_id: str, plugin: str, object_key: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+def _name_lock(kind: str, name: str) -> int:
+    digest = hashlib.blake2b(f"{kind}\0{name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 class PostgresStore:
+    shared_by_replicas = True
+
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10, connect_timeout: float = 30.0) -> None:
         self.url = url
         self._min_size = min_size
@@ -740,6 +747,55 @@ class PostgresStore:
     async def lock_holder(self, name: str, now: float) -> str | None:
         row = await self._fetch_one("SELECT owner FROM locks WHERE name = %s AND expires_at > %s", (name, now))
         return str(row[0]) if row else None
+
+    # shared rate limits
+
+    async def count_request(self, key: str, limit: int, window_seconds: float, now: float) -> float | None:
+        async with self._tx() as conn:
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_name_lock("rate", key),))
+            cursor = await conn.execute(
+                "WITH gone AS (DELETE FROM rate_stamps WHERE key = %(k)s AND at <= %(since)s)"
+                " SELECT COUNT(*), MIN(at) FROM rate_stamps WHERE key = %(k)s AND at > %(since)s",
+                {"k": key, "since": now - window_seconds},
+            )
+            count, oldest = await cursor.fetchone() or (0, None)
+            if count >= limit:
+                return float(oldest) + window_seconds
+            await conn.execute("INSERT INTO rate_stamps(key, at) VALUES (%s, %s)", (key, now))
+        return None
+
+    async def take_slot(self, key: str, holder: str, slots: int, ttl_seconds: float, now: float) -> bool:
+        # each holder takes a numbered slot, so the primary key allows no more than `slots` at once; two
+        # holders choosing the same free number meet on the key, and the later one retries
+        for _ in range(3):
+            taken = await self._fetch_one(
+                "INSERT INTO rate_slots(key, slot, holder, expires_at)"
+                " SELECT %(k)s, s, %(holder)s, %(until)s FROM generate_series(0, %(slots)s - 1) AS s"
+                " WHERE NOT EXISTS (SELECT 1 FROM rate_slots r WHERE r.key = %(k)s AND r.expires_at > %(now)s"
+                "  AND r.slot = s) AND (SELECT COUNT(*) FROM rate_slots r WHERE r.key = %(k)s"
+                "  AND r.expires_at > %(now)s) < %(slots)s"
+                " ORDER BY random() LIMIT 1"
+                " ON CONFLICT (key, slot) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at"
+                " WHERE rate_slots.expires_at <= %(now)s RETURNING slot",
+                {"k": key, "holder": holder, "until": now + ttl_seconds, "slots": slots, "now": now},
+            )
+            if taken is not None:
+                return True
+            held = await self._fetch_one(
+                "SELECT COUNT(*) FROM rate_slots WHERE key = %s AND expires_at > %s", (key, now)
+            )
+            if held[0] >= slots:
+                return False
+        return False
+
+    async def renew_slot(self, key: str, holder: str, ttl_seconds: float, now: float) -> bool:
+        changed = await self._write(
+            "UPDATE rate_slots SET expires_at = %s WHERE key = %s AND holder = %s", (now + ttl_seconds, key, holder)
+        )
+        return changed == 1
+
+    async def free_slot(self, key: str, holder: str) -> None:
+        await self._write("DELETE FROM rate_slots WHERE key = %s AND holder = %s", (key, holder))
 
     # activity
 

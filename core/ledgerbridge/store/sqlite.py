@@ -67,6 +67,8 @@ def owner_only(path: str) -> None:
 
 
 class SQLiteStore:
+    shared_by_replicas = False
+
     def __init__(self, path: str | Path, *, busy_timeout_ms: int = 5000) -> None:
         self.path = str(path)
         self._busy_timeout_ms = busy_timeout_ms
@@ -636,6 +638,44 @@ class SQLiteStore:
     async def lock_holder(self, name: str, now: float) -> str | None:
         row = await self._fetch_one("SELECT owner FROM locks WHERE name = ? AND expires_at > ?", (name, now))
         return str(row[0]) if row else None
+
+    # shared rate limits
+
+    async def count_request(self, key: str, limit: int, window_seconds: float, now: float) -> float | None:
+        async with self._tx() as conn:
+            await conn.execute("DELETE FROM rate_stamps WHERE key = ? AND at <= ?", (key, now - window_seconds))
+            count, oldest = await self._one(conn, "SELECT COUNT(*), MIN(at) FROM rate_stamps WHERE key = ?", (key,))
+            if count >= limit:
+                return float(oldest) + window_seconds
+            await conn.execute("INSERT INTO rate_stamps(key, at) VALUES (?, ?)", (key, now))
+        return None
+
+    async def take_slot(self, key: str, holder: str, slots: int, ttl_seconds: float, now: float) -> bool:
+        async with self._tx() as conn:
+            held = {
+                r[0]
+                for r in await self._all(
+                    conn, "SELECT slot FROM rate_slots WHERE key = ? AND expires_at > ?", (key, now)
+                )
+            }
+            if len(held) >= slots:
+                return False
+            free = min(set(range(slots)) - held)
+            await conn.execute(
+                "INSERT INTO rate_slots(key, slot, holder, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT(key, slot)"
+                " DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at",
+                (key, free, holder, now + ttl_seconds),
+            )
+        return True
+
+    async def renew_slot(self, key: str, holder: str, ttl_seconds: float, now: float) -> bool:
+        changed = await self._write(
+            "UPDATE rate_slots SET expires_at = ? WHERE key = ? AND holder = ?", (now + ttl_seconds, key, holder)
+        )
+        return changed == 1
+
+    async def free_slot(self, key: str, holder: str) -> None:
+        await self._write("DELETE FROM rate_slots WHERE key = ? AND holder = ?", (key, holder))
 
     # activity
 
