@@ -73,6 +73,12 @@ Params = Sequence[Any] | Mapping[str, Any]
 
 
 _READY = "GREATEST(next_attempt_at, COALESCE(lease_until, 0))"
+# the head of an object's pending deliveries, the only one that may be claimed: the one under way if any, else
+# the oldest (a delivery replayed or sent on request behind one under way waits for it)
+_HEAD = (
+    "(SELECT o.id FROM deliveries o WHERE o.account_id = {0}.account_id AND o.plugin = {0}.plugin"
+    " AND o.object_key = {0}.object_key AND o.state = 'pending' ORDER BY o.lease_owner IS NULL, o.id LIMIT 1)"
+)
 _KEEP_READY = "CASE WHEN ready_at IS NULL THEN NULL ELSE {} END"  # a change of time on a row that may be claimed
 # the ready deliveries a claim may take, ranked so accounts share the workers: each account's first rows take
 # turns, and an account with deliveries in flight waits that many turns; twice the limit per account, so a claim
@@ -305,17 +311,18 @@ class PostgresStore:
                 (account_id, plugin, reason),
             )
             if reason is not None:
+                # rows locked in id order, as release_leases locks them, so the two never wait for each other
                 await conn.execute(
-                    "UPDATE deliveries SET ready_at = NULL WHERE account_id = %s AND plugin = %s"
-                    " AND state = 'pending' AND ready_at IS NOT NULL",
+                    "UPDATE deliveries SET ready_at = NULL WHERE id IN (SELECT id FROM deliveries"
+                    " WHERE account_id = %s AND plugin = %s AND state = 'pending' AND ready_at IS NOT NULL"
+                    " ORDER BY id FOR UPDATE)",
                     (account_id, plugin),
                 )
             elif before is not None and before[0] is not None:
                 await conn.execute(
-                    f"UPDATE deliveries d SET ready_at = {_READY} WHERE account_id = %s AND plugin = %s"
-                    " AND state = 'pending' AND NOT EXISTS (SELECT 1 FROM deliveries o"
-                    " WHERE o.account_id = d.account_id AND o.plugin = d.plugin AND o.object_key = d.object_key"
-                    " AND o.state = 'pending' AND o.id < d.id)",
+                    f"UPDATE deliveries d SET ready_at = {_READY} WHERE id IN (SELECT id FROM deliveries"
+                    " WHERE account_id = %s AND plugin = %s AND state = 'pending' ORDER BY id FOR UPDATE)"
+                    f" AND d.id = {_HEAD.format('d')}",
                     (account_id, plugin),
                 )
                 await self._wake_replicas(conn)
@@ -484,22 +491,31 @@ class PostgresStore:
 
     @staticmethod
     async def _ready_oldest(conn: Connection, account_id: str, plugin: str, object_key: str) -> None:
-        """Make the oldest pending delivery about an object the only one with a ready_at."""
-        oldest = (
-            "(SELECT MIN(id) FROM deliveries WHERE account_id = %(a)s AND plugin = %(p)s AND object_key = %(k)s"
-            " AND state = 'pending')"
+        """Make the head of an object's pending deliveries the only one with a ready_at: the one under way if
+        any (a delivery replayed or sent behind it waits for it), else the oldest.
+
+        The pending rows are locked first, in id order, so a claim under way commits before they are read.
+        """
+        cursor = await conn.execute(
+            "SELECT id, lease_owner IS NOT NULL FROM deliveries WHERE account_id = %s AND plugin = %s"
+            " AND object_key = %s AND state = 'pending' ORDER BY id FOR UPDATE",
+            (account_id, plugin, object_key),
         )
-        key = {"a": account_id, "p": plugin, "k": object_key}
+        pending = await cursor.fetchall()
+        if not pending:
+            return
+        head = next((id_ for id_, leased in pending if leased), pending[0][0])
+        others = [id_ for id_, _ in pending if id_ != head]
+        if others:
+            await conn.execute(
+                "UPDATE deliveries SET ready_at = NULL WHERE id = ANY(%s::bigint[]) AND ready_at IS NOT NULL",
+                (others,),
+            )
         await conn.execute(
-            "UPDATE deliveries SET ready_at = NULL WHERE account_id = %(a)s AND plugin = %(p)s"
-            f" AND object_key = %(k)s AND state = 'pending' AND ready_at IS NOT NULL AND id > {oldest}",
-            key,
-        )
-        await conn.execute(
-            f"UPDATE deliveries d SET ready_at = CASE WHEN EXISTS (SELECT 1 FROM plugin_accounts pa"
-            f" WHERE pa.account_id = d.account_id AND pa.plugin = d.plugin AND pa.paused_reason IS NOT NULL)"
-            f" THEN NULL ELSE {_READY} END WHERE id = {oldest}",
-            key,
+            "UPDATE deliveries d SET ready_at = CASE WHEN EXISTS (SELECT 1 FROM plugin_accounts pa"
+            " WHERE pa.account_id = d.account_id AND pa.plugin = d.plugin AND pa.paused_reason IS NOT NULL)"
+            f" THEN NULL ELSE {_READY} END WHERE id = %s",
+            (head,),
         )
 
     async def schedule_retry(
@@ -529,7 +545,8 @@ class PostgresStore:
         async with self._tx() as conn:
             cursor = await conn.execute(
                 "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, attempts = GREATEST(attempts - 1, 0),"
-                f" ready_at = {_KEEP_READY.format('next_attempt_at')} WHERE lease_owner = %s AND state = 'pending'",
+                f" ready_at = {_KEEP_READY.format('next_attempt_at')} WHERE id IN (SELECT id FROM deliveries"
+                f" WHERE lease_owner = %s AND state = 'pending' ORDER BY id FOR UPDATE)",
                 (owner,),
             )
             if cursor.rowcount:
@@ -540,8 +557,9 @@ class PostgresStore:
         if not delivery_ids:
             return 0
         return await self._write(
-            f"UPDATE deliveries SET lease_until = %s, ready_at = {_KEEP_READY.format('%s')}"
-            " WHERE lease_owner = %s AND state = 'pending' AND id = ANY(%s::bigint[])",
+            f"UPDATE deliveries SET lease_until = %s, ready_at = {_KEEP_READY.format('%s')} WHERE id IN (SELECT id"
+            " FROM deliveries WHERE lease_owner = %s AND state = 'pending' AND id = ANY(%s::bigint[])"
+            " ORDER BY id FOR UPDATE)",
             (lease_until, lease_until, owner, list(delivery_ids)),
         )
 

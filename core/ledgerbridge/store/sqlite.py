@@ -44,6 +44,12 @@ _PAUSED = (
     " AND p.plugin = deliveries.plugin AND p.paused_reason IS NOT NULL)"
 )
 _READY = "MAX(next_attempt_at, COALESCE(lease_until, 0))"
+# the head of an object's pending deliveries, the only one that may be claimed: the one under way if any, else
+# the oldest (a delivery replayed or sent on request behind one under way waits for it)
+_HEAD = (
+    "(SELECT o.id FROM deliveries o WHERE o.account_id = {0}.account_id AND o.plugin = {0}.plugin"
+    " AND o.object_key = {0}.object_key AND o.state = 'pending' ORDER BY o.lease_owner IS NULL, o.id LIMIT 1)"
+)
 _KEEP_READY = "CASE WHEN ready_at IS NULL THEN NULL ELSE {} END"  # a change of time on a row that may be claimed
 # the ready deliveries a claim may take, ranked so accounts share the workers: each account's first rows take
 # turns, and an account with deliveries in flight waits that many turns (parameters: ?1 now, ?2 limit)
@@ -253,9 +259,7 @@ class SQLiteStore:
             elif before is not None and before[0] is not None:
                 await conn.execute(
                     f"UPDATE deliveries SET ready_at = {_READY} WHERE account_id = ? AND plugin = ?"
-                    " AND state = 'pending' AND NOT EXISTS (SELECT 1 FROM deliveries o"
-                    " WHERE o.account_id = deliveries.account_id AND o.plugin = deliveries.plugin"
-                    " AND o.object_key = deliveries.object_key AND o.state = 'pending' AND o.id < deliveries.id)",
+                    f" AND state = 'pending' AND id = {_HEAD.format('deliveries')}",
                     (account_id, plugin),
                 )
 
@@ -395,18 +399,19 @@ class SQLiteStore:
 
     @staticmethod
     async def _ready_oldest(conn: aiosqlite.Connection, account_id: str, plugin: str, object_key: str) -> None:
-        """Make the oldest pending delivery about an object the only one with a ready_at."""
-        oldest = (
-            "(SELECT MIN(id) FROM deliveries WHERE account_id = ?1 AND plugin = ?2 AND object_key = ?3"
-            " AND state = 'pending')"
+        """Make the head of an object's pending deliveries (the one under way if any, else the oldest) the only
+        one with a ready_at."""
+        head = (
+            "(SELECT id FROM deliveries WHERE account_id = ?1 AND plugin = ?2 AND object_key = ?3"
+            " AND state = 'pending' ORDER BY lease_owner IS NULL, id LIMIT 1)"
         )
         await conn.execute(
             "UPDATE deliveries SET ready_at = NULL WHERE account_id = ?1 AND plugin = ?2 AND object_key = ?3"
-            f" AND state = 'pending' AND ready_at IS NOT NULL AND id > {oldest}",
+            f" AND state = 'pending' AND ready_at IS NOT NULL AND id <> {head}",
             (account_id, plugin, object_key),
         )
         await conn.execute(
-            f"UPDATE deliveries SET ready_at = CASE WHEN {_PAUSED} THEN NULL ELSE {_READY} END WHERE id = {oldest}",
+            f"UPDATE deliveries SET ready_at = CASE WHEN {_PAUSED} THEN NULL ELSE {_READY} END WHERE id = {head}",
             (account_id, plugin, object_key),
         )
 
