@@ -24,6 +24,9 @@ from ledgerbridge.store import Store
 
 # A stamp is taken before the request leaves, the vendor's when it arrives: keep a little slack at the edge.
 WINDOW_SLACK = 1.02
+# A shared stamp is the time its request asked the store, which may be busy a while before admitting it
+# (a round trip, and other replicas' requests for the same company ahead in line): more slack, in seconds.
+ADMISSION_ALLOWANCE = 0.25
 
 
 class Limiter(Protocol):
@@ -109,7 +112,7 @@ class SharedLimiter:
         self.store = store
         self.key = key
         self.requests_per_window = requests_per_window
-        self.window = window_seconds * WINDOW_SLACK
+        self.window = window_seconds * WINDOW_SLACK + ADMISSION_ALLOWANCE
         self.max_in_flight = max_in_flight
         self.slot_ttl = slot_ttl_seconds
         self._poll = poll_seconds

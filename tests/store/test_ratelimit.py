@@ -64,7 +64,7 @@ async def test_two_replicas_never_have_more_requests_in_flight_than_the_limit(op
 
 
 async def test_two_replicas_never_send_more_requests_in_a_window_than_the_limit(open_stores: StoreFactory) -> None:
-    window, limit = 0.5, 4
+    window, limit = 1.0, 3  # a window long enough that a busy machine's scheduling delays do not blur it
     replicas = [SharedLimiters(await open_stores(), limit, window, 10, name="qbo") for _ in range(2)]
     sent: list[float] = []
 
@@ -73,10 +73,10 @@ async def test_two_replicas_never_send_more_requests_in_a_window_than_the_limit(
             sent.append(time.monotonic())
 
     started = time.monotonic()
-    await asyncio.gather(*(request(replicas[i % 2]) for i in range(10)))
-    assert len(sent) == 10
+    await asyncio.gather(*(request(replicas[i % 2]) for i in range(7)))
+    assert len(sent) == 7
     assert max(sum(1 for t in sent if s <= t < s + window) for s in sent) == limit
-    assert time.monotonic() - started >= 2 * window  # the 9th and 10th waited for a third window
+    assert time.monotonic() - started >= 2 * window  # the 7th waited for a third window
 
 
 async def test_a_request_waits_for_the_slot_of_a_crashed_replica_to_expire(open_stores: StoreFactory) -> None:

@@ -65,6 +65,7 @@ from ledgerbridge.store.rows import (
 logger = logging.getLogger("ledgerbridge.store")
 
 WORK_CHANNEL = "ledgerbridge_work"
+_CLAIMED_KEPT = 10_000  # objects of claimed deliveries remembered (finishing a forgotten one looks it up)
 _MIGRATION_LOCK = 0x1ED6E7B71D6E  # any constant: serialises replicas migrating the same database
 _json_encode = msgspec.json.Encoder().encode
 
@@ -120,6 +121,8 @@ class PostgresStore:
         self._pool: AsyncConnectionPool[Connection] | None = None
         self._watchers: list[Callable[[], None]] = []
         self._listener: asyncio.Task[None] | None = None
+        # the object of each delivery claimed through this handle, so finishing it needs no lookup first
+        self._claimed: dict[int, tuple[str, str, str]] = {}
 
     # lifecycle
 
@@ -446,24 +449,43 @@ class PostgresStore:
             " ORDER BY d.id",
             {"now": now, "limit": limit, "owner": owner, "until": now + lease_seconds},
         )
-        return [ClaimedDelivery(delivery=delivery(r[:DELIVERY_WIDTH]), event=event(r[DELIVERY_WIDTH:])) for r in rows]
+        claimed = [
+            ClaimedDelivery(delivery=delivery(r[:DELIVERY_WIDTH]), event=event(r[DELIVERY_WIDTH:])) for r in rows
+        ]
+        if len(self._claimed) > _CLAIMED_KEPT:
+            self._claimed.clear()
+        for c in claimed:
+            self._claimed[c.delivery.id] = (c.delivery.account_id, c.delivery.plugin, c.delivery.object_key)
+        return claimed
 
     async def finish_delivery(
         self, delivery_id: int, owner: str, state: DeliveryState, error: str | None, now: float
     ) -> bool:
-        async with self._tx() as conn:
-            if not await self._lock_object_of(conn, delivery_id):
+        found = self._claimed.pop(delivery_id, None)
+        if found is None:  # claimed through another handle: its object, which a delivery never changes
+            row = await self._fetch_one(
+                "SELECT account_id, plugin, object_key FROM deliveries WHERE id = %s", (delivery_id,)
+            )
+            if row is None:
                 return False
-            cursor = await conn.execute(
+            found = (row[0], row[1], row[2])
+        account_id, plugin, object_key = found
+        # the hot path of every delivery: its statements go out together (psycopg's pipeline mode), so the
+        # locks, the update and the read of the object's other pending deliveries cost one round trip
+        async with self._connections.connection() as conn, conn.pipeline(), conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_key_lock(account_id, plugin, object_key),))
+            await self._hold_pause_states(conn, [(account_id, plugin)])
+            updated = await conn.execute(
                 "UPDATE deliveries SET state = %s, last_error = %s, lease_owner = NULL, lease_until = NULL,"
                 " ready_at = NULL, updated_at = %s WHERE id = %s AND lease_owner = %s AND state = 'pending'"
-                " RETURNING account_id, plugin, object_key",
+                " RETURNING id",
                 (state, error, now, delivery_id, owner),
             )
-            row = await cursor.fetchone()
-            if row is not None:
-                await self._ready_oldest(conn, *row)
-        return row is not None
+            pending = await self._pending_of(conn, account_id, plugin, object_key)
+            if await updated.fetchone() is None:
+                return False
+            await self._make_head(conn, list(await pending.fetchall()))
+        return True
 
     async def _lock_object_of(self, conn: Connection, delivery_id: int) -> bool:
         """Serialise with appends and pauses touching the delivery's object; False if there is no such delivery.
@@ -490,18 +512,19 @@ class PostgresStore:
         )
 
     @staticmethod
-    async def _ready_oldest(conn: Connection, account_id: str, plugin: str, object_key: str) -> None:
-        """Make the head of an object's pending deliveries the only one with a ready_at: the one under way if
-        any (a delivery replayed or sent behind it waits for it), else the oldest.
-
-        The pending rows are locked first, in id order, so a claim under way commits before they are read.
-        """
-        cursor = await conn.execute(
+    async def _pending_of(conn: Connection, account_id: str, plugin: str, object_key: str) -> Any:
+        """The object's pending deliveries (id, under way), locked in id order, so a claim under way commits
+        before they are read."""
+        return await conn.execute(
             "SELECT id, lease_owner IS NOT NULL FROM deliveries WHERE account_id = %s AND plugin = %s"
             " AND object_key = %s AND state = 'pending' ORDER BY id FOR UPDATE",
             (account_id, plugin, object_key),
         )
-        pending = await cursor.fetchall()
+
+    @staticmethod
+    async def _make_head(conn: Connection, pending: list[Any]) -> None:
+        """Make the head of an object's pending deliveries the only one with a ready_at: the one under way if
+        any (a delivery replayed or sent behind it waits for it), else the oldest."""
         if not pending:
             return
         head = next((id_ for id_, leased in pending if leased), pending[0][0])
@@ -518,9 +541,14 @@ class PostgresStore:
             (head,),
         )
 
+    async def _ready_oldest(self, conn: Connection, account_id: str, plugin: str, object_key: str) -> None:
+        cursor = await self._pending_of(conn, account_id, plugin, object_key)
+        await self._make_head(conn, list(await cursor.fetchall()))
+
     async def schedule_retry(
         self, delivery_id: int, owner: str, next_attempt_at: float, error: str, now: float
     ) -> bool:
+        self._claimed.pop(delivery_id, None)
         changed = await self._write(
             "UPDATE deliveries SET next_attempt_at = %s, last_error = %s, lease_owner = NULL, lease_until = NULL,"
             f" ready_at = {_KEEP_READY.format('%s')}, updated_at = %s WHERE id = %s AND lease_owner = %s"
@@ -530,6 +558,7 @@ class PostgresStore:
         return changed == 1
 
     async def release_delivery(self, delivery_id: int, owner: str, *, refund_attempt: bool, now: float) -> bool:
+        self._claimed.pop(delivery_id, None)
         async with self._tx() as conn:
             cursor = await conn.execute(
                 "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, attempts = attempts - %s,"
