@@ -94,6 +94,19 @@ _FAIR_TURNS = (
 )
 
 
+# make the head of an object's pending deliveries (the one under way if any, else the oldest) the only one with a
+# ready_at, in one statement: the pending rows are locked in id order first, so a claim under way commits first
+_READY_HEAD = (
+    "WITH pending AS (SELECT id, lease_owner IS NOT NULL AS leased FROM deliveries WHERE account_id = %(a)s"
+    " AND plugin = %(p)s AND object_key = %(k)s AND state = 'pending' ORDER BY id FOR UPDATE),"
+    " head AS (SELECT id FROM pending ORDER BY leased DESC, id LIMIT 1)"
+    " UPDATE deliveries d SET ready_at = CASE WHEN d.id <> (SELECT id FROM head) THEN NULL"
+    " WHEN EXISTS (SELECT 1 FROM plugin_accounts pa WHERE pa.account_id = d.account_id AND pa.plugin = d.plugin"
+    f" AND pa.paused_reason IS NOT NULL) THEN NULL ELSE {_READY} END"
+    " FROM pending p WHERE d.id = p.id AND (d.id = (SELECT id FROM head) OR d.ready_at IS NOT NULL)"
+)
+
+
 def _where(url: str) -> str:
     """host:port/dbname of a connection URL, without its password."""
     info = conninfo_to_dict(url)
@@ -470,22 +483,21 @@ class PostgresStore:
                 return False
             found = (row[0], row[1], row[2])
         account_id, plugin, object_key = found
-        # the hot path of every delivery: its statements go out together (psycopg's pipeline mode), so the
-        # locks, the update and the read of the object's other pending deliveries cost one round trip
-        async with self._connections.connection() as conn, conn.pipeline(), conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_key_lock(account_id, plugin, object_key),))
-            await self._hold_pause_states(conn, [(account_id, plugin)])
-            updated = await conn.execute(
-                "UPDATE deliveries SET state = %s, last_error = %s, lease_owner = NULL, lease_until = NULL,"
-                " ready_at = NULL, updated_at = %s WHERE id = %s AND lease_owner = %s AND state = 'pending'"
-                " RETURNING id",
-                (state, error, now, delivery_id, owner),
-            )
-            pending = await self._pending_of(conn, account_id, plugin, object_key)
-            if await updated.fetchone() is None:
-                return False
-            await self._make_head(conn, list(await pending.fetchall()))
-        return True
+        # the hot path of every delivery: its statements go out together, COMMIT included (psycopg's pipeline
+        # mode), so finishing costs one round trip; the object's next delivery is made claimable by one statement
+        # that is right whether or not this one still held its lease
+        async with self._connections.connection() as conn, conn.pipeline():
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_key_lock(account_id, plugin, object_key),))
+                await self._hold_pause_states(conn, [(account_id, plugin)])
+                updated = await conn.execute(
+                    "UPDATE deliveries SET state = %s, last_error = %s, lease_owner = NULL, lease_until = NULL,"
+                    " ready_at = NULL, updated_at = %s WHERE id = %s AND lease_owner = %s AND state = 'pending'"
+                    " RETURNING id",
+                    (state, error, now, delivery_id, owner),
+                )
+                await conn.execute(_READY_HEAD, {"a": account_id, "p": plugin, "k": object_key})
+            return await updated.fetchone() is not None
 
     async def _lock_object_of(self, conn: Connection, delivery_id: int) -> bool:
         """Serialise with appends and pauses touching the delivery's object; False if there is no such delivery.
@@ -512,38 +524,8 @@ class PostgresStore:
         )
 
     @staticmethod
-    async def _pending_of(conn: Connection, account_id: str, plugin: str, object_key: str) -> Any:
-        """The object's pending deliveries (id, under way), locked in id order, so a claim under way commits
-        before they are read."""
-        return await conn.execute(
-            "SELECT id, lease_owner IS NOT NULL FROM deliveries WHERE account_id = %s AND plugin = %s"
-            " AND object_key = %s AND state = 'pending' ORDER BY id FOR UPDATE",
-            (account_id, plugin, object_key),
-        )
-
-    @staticmethod
-    async def _make_head(conn: Connection, pending: list[Any]) -> None:
-        """Make the head of an object's pending deliveries the only one with a ready_at: the one under way if
-        any (a delivery replayed or sent behind it waits for it), else the oldest."""
-        if not pending:
-            return
-        head = next((id_ for id_, leased in pending if leased), pending[0][0])
-        others = [id_ for id_, _ in pending if id_ != head]
-        if others:
-            await conn.execute(
-                "UPDATE deliveries SET ready_at = NULL WHERE id = ANY(%s::bigint[]) AND ready_at IS NOT NULL",
-                (others,),
-            )
-        await conn.execute(
-            "UPDATE deliveries d SET ready_at = CASE WHEN EXISTS (SELECT 1 FROM plugin_accounts pa"
-            " WHERE pa.account_id = d.account_id AND pa.plugin = d.plugin AND pa.paused_reason IS NOT NULL)"
-            f" THEN NULL ELSE {_READY} END WHERE id = %s",
-            (head,),
-        )
-
-    async def _ready_oldest(self, conn: Connection, account_id: str, plugin: str, object_key: str) -> None:
-        cursor = await self._pending_of(conn, account_id, plugin, object_key)
-        await self._make_head(conn, list(await cursor.fetchall()))
+    async def _ready_oldest(conn: Connection, account_id: str, plugin: str, object_key: str) -> None:
+        await conn.execute(_READY_HEAD, {"a": account_id, "p": plugin, "k": object_key})
 
     async def schedule_retry(
         self, delivery_id: int, owner: str, next_attempt_at: float, error: str, now: float
