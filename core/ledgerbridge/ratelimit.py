@@ -1,6 +1,6 @@
 """Client-side limits a vendor enforces per company: at most N requests in a sliding window and M in flight.
 
-QuickBooks allows 500 requests a minute and 10 at once per company (realm); the CRM has a limit per location.
+An accounting API may allow 500 requests a minute and 10 at once per company; a CRM may limit each location.
 `LocalLimiters` keeps the counts in process memory (one server on SQLite); `SharedLimiters` keeps them in the
 store, so every replica sharing a PostgreSQL database draws on the same budget: a stamp per request in a
 sliding window, and in-flight slots leased with an expiry, so the slot of a replica that dies frees itself.
@@ -37,7 +37,7 @@ class Limiter(Protocol):
 
 class Limiters(Protocol):
     def for_realm(self, key: str) -> Limiter:
-        """The limiter of one company (a QuickBooks realm, a CRM location)."""
+        """The limiter of one company (an accounting realm, a CRM location)."""
         ...
 
 
@@ -159,7 +159,7 @@ class SharedLimiter:
 
 
 class SharedLimiters:
-    """One `SharedLimiter` per key; `name` keeps families apart in the store ("quickbooks:realm", say)."""
+    """One `SharedLimiter` per key; `name` keeps families apart in the store ("books:realm", say)."""
 
     def __init__(
         self,
