@@ -19,6 +19,7 @@ import msgspec
 from ledgerbridge.locks import store_lock
 from ledgerbridge.models import Event, Notification, encode_event, event_type
 from ledgerbridge.outcomes import OUTCOME_KEY, Outcome
+from ledgerbridge.ratelimit import Limiters, LocalLimiters, SharedLimiters
 from ledgerbridge.secrets import SecretBox
 from ledgerbridge.store import Account, Link, NewEvent, Nonce, PluginState, Store
 
@@ -57,6 +58,7 @@ class PluginContext:
         self._core = core
         self.name = name
         self.log = logging.getLogger(f"ledgerbridge.plugins.{name}")
+        self._limiters: dict[str, Limiters] = {}
 
     @property
     def base_url(self) -> str:
@@ -87,6 +89,19 @@ class PluginContext:
 
     def now(self) -> float:
         return self._core.clock()
+
+    def limiters(self, name: str, per_window: int, window_seconds: float, max_in_flight: int) -> Limiters:
+        """A vendor's limits per company (`for_realm(key).slot()` around each request), kept under `name`:
+        in the store when replicas share it, so all of them together stay within the limits, else in memory.
+        The first call for a `name` fixes its limits."""
+        if name not in self._limiters:
+            if self._core.store.shared_by_replicas:
+                self._limiters[name] = SharedLimiters(
+                    self._core.store, per_window, window_seconds, max_in_flight, name=f"{self.name}:{name}"
+                )
+            else:
+                self._limiters[name] = LocalLimiters(per_window, window_seconds, max_in_flight)
+        return self._limiters[name]
 
     async def account(self, account_id: str) -> AccountContext | None:
         account = await self._core.account(account_id)

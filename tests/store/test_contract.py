@@ -581,3 +581,36 @@ async def test_a_skipped_delivery_is_not_sent_to_a_plugin_that_already_has_the_e
     assert await acme.send_skipped("acme", skipped.id, "qb", NOW) is False
     assert (await acme.get_delivery("acme", skipped.id)).state == "skipped"  # type: ignore[union-attr]
     assert await acme.send_skipped("other", skipped.id, "crm", NOW) is False
+
+
+async def test_a_skipped_delivery_sent_while_a_newer_one_about_its_object_runs_waits_for_it(acme: Store) -> None:
+    await acme.append_events([skipped_event("e1")], NOW)
+    await acme.append_events([new_event("e2")], NOW)
+    (skipped,) = await acme.list_deliveries("acme", "skipped")
+    (running,) = await acme.claim_deliveries("w", 10, 30, NOW)
+    assert running.event.external_id == "e2" and running.delivery.id > skipped.id
+    assert await acme.send_skipped("acme", skipped.id, "qb", NOW) is True
+    assert await acme.claim_deliveries("w2", 10, 30, NOW + 1) == []  # not while e2 runs, though e1 is older
+    assert await acme.next_due_at() == NOW + 30  # e2's lease: should its worker die, e2 is taken again first
+    assert [c.event.external_id for c in await acme.claim_deliveries("w2", 10, 30, NOW + 31)] == ["e2"]
+    assert await acme.finish_delivery(running.delivery.id, "w2", "done", None, NOW + 31) is True
+    (sent,) = await acme.claim_deliveries("w2", 10, 30, NOW + 31)
+    assert sent.delivery.id == skipped.id and sent.delivery.forced is True
+
+
+async def test_a_dead_delivery_replayed_while_a_newer_one_about_its_object_runs_waits_for_it(acme: Store) -> None:
+    await acme.append_events([new_event("a1")], NOW)
+    (first,) = await acme.claim_deliveries("w", 10, 30, NOW)
+    await acme.finish_delivery(first.delivery.id, "w", "dead", "HTTP 400", NOW)
+    await acme.append_events([new_event("a2"), new_event("a3")], NOW)
+    (running,) = await acme.claim_deliveries("w", 10, 30, NOW)
+    assert running.event.external_id == "a2"
+    assert await acme.replay_delivery("acme", first.delivery.id, NOW) is True
+    assert await acme.claim_deliveries("w2", 10, 30, NOW) == []  # a1 waits for a2, which is under way
+    await acme.finish_delivery(running.delivery.id, "w", "done", None, NOW)
+    order = []
+    for _ in range(2):
+        (c,) = await acme.claim_deliveries("w", 10, 30, NOW)
+        order.append(c.event.external_id)
+        await acme.finish_delivery(c.delivery.id, "w", "done", None, NOW)
+    assert order == ["a1", "a3"]  # then the oldest pending first

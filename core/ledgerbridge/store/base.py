@@ -136,6 +136,9 @@ class Nonce(Record, frozen=True):
 
 
 class Store(Protocol):
+    #: whether other processes (replicas) may share the store, so coordination must go through it
+    shared_by_replicas: bool
+
     async def open(self) -> None: ...
     async def close(self) -> None: ...
     def watch(self, callback: Callable[[], None]) -> None:
@@ -239,6 +242,19 @@ class Store(Protocol):
     async def lock_holder(self, name: str, now: float) -> str | None:
         """Who holds `name` now (None when free or expired); reads only (signed-in browser sessions)."""
         ...
+
+    # shared rate limits (ledgerbridge.ratelimit)
+    async def count_request(self, key: str, limit: int, window_seconds: float, now: float) -> float | None:
+        """Count one request on `key` at `now` unless `limit` were counted in the `window_seconds` before:
+        None when counted, else the time the oldest of them leaves the window (nothing is counted)."""
+        ...
+
+    async def take_slot(self, key: str, holder: str, slots: int, ttl_seconds: float, now: float) -> bool:
+        """Hold one of `key`'s `slots` for `holder` until `now + ttl_seconds`; False while all are held."""
+        ...
+
+    async def renew_slot(self, key: str, holder: str, ttl_seconds: float, now: float) -> bool: ...
+    async def free_slot(self, key: str, holder: str) -> None: ...
 
     # activity log
     async def log_activity(

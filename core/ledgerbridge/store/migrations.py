@@ -133,6 +133,23 @@ MIGRATIONS: tuple[str, ...] = (
     -- the X-Request-ID of the request that stored the event (logs follow it from the webhook to the vendor)
     ALTER TABLE events ADD COLUMN request_id TEXT;
     """,
+    """
+    -- shared rate limits (ledgerbridge.ratelimit): a stamp per request in a sliding window, and in-flight slots
+    -- leased with an expiry (a slot of a holder that died frees itself)
+    CREATE TABLE rate_stamps (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        key TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE INDEX rate_stamps_key ON rate_stamps(key, at);
+    CREATE TABLE rate_slots (
+        key TEXT NOT NULL,
+        slot INTEGER NOT NULL,
+        holder TEXT NOT NULL,
+        expires_at REAL NOT NULL,
+        PRIMARY KEY (key, slot)
+    );
+    """,
 )
 
 POSTGRES_MIGRATIONS: tuple[str, ...] = (
@@ -261,6 +278,23 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
     """
     -- the X-Request-ID of the request that stored the event (logs follow it from the webhook to the vendor)
     ALTER TABLE events ADD COLUMN request_id TEXT;
+    """,
+    """
+    -- shared rate limits (ledgerbridge.ratelimit): a stamp per request in a sliding window, and in-flight slots
+    -- leased with an expiry (a slot of a holder that died frees itself)
+    CREATE TABLE rate_stamps (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        key TEXT NOT NULL,
+        at DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX rate_stamps_key ON rate_stamps(key, at);
+    CREATE TABLE rate_slots (
+        key TEXT NOT NULL,
+        slot INTEGER NOT NULL,
+        holder TEXT NOT NULL,
+        expires_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (key, slot)
+    );
     """,
 )
 

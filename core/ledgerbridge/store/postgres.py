@@ -67,6 +67,7 @@ from ledgerbridge.store.rows import (
 logger = logging.getLogger("ledgerbridge.store")
 
 WORK_CHANNEL = "ledgerbridge_work"
+_CLAIMED_KEPT = 10_000  # objects of claimed deliveries remembered (finishing a forgotten one looks it up)
 _MIGRATION_LOCK = 0x1ED6E7B71D6E  # any constant: serialises replicas migrating the same database
 _json_encode = msgspec.json.Encoder().encode
 
@@ -75,6 +76,12 @@ Params = Sequence[Any] | Mapping[str, Any]
 
 
 _READY = "GREATEST(next_attempt_at, COALESCE(lease_until, 0))"
+# the head of an object's pending deliveries, the only one that may be claimed: the one under way if any, else
+# the oldest (a delivery replayed or sent on request behind one under way waits for it)
+_HEAD = (
+    "(SELECT o.id FROM deliveries o WHERE o.account_id = {0}.account_id AND o.plugin = {0}.plugin"
+    " AND o.object_key = {0}.object_key AND o.state = 'pending' ORDER BY o.lease_owner IS NULL, o.id LIMIT 1)"
+)
 _KEEP_READY = "CASE WHEN ready_at IS NULL THEN NULL ELSE {} END"  # a change of time on a row that may be claimed
 # the ready deliveries a claim may take, ranked so accounts share the workers: each account's first rows take
 # turns, and an account with deliveries in flight waits that many turns; twice the limit per account, so a claim
@@ -89,6 +96,19 @@ _FAIR_TURNS = (
 )
 
 
+# make the head of an object's pending deliveries (the one under way if any, else the oldest) the only one with a
+# ready_at, in one statement: the pending rows are locked in id order first, so a claim under way commits first
+_READY_HEAD = (
+    "WITH pending AS (SELECT id, lease_owner IS NOT NULL AS leased FROM deliveries WHERE account_id = %(a)s"
+    " AND plugin = %(p)s AND object_key = %(k)s AND state = 'pending' ORDER BY id FOR UPDATE),"
+    " head AS (SELECT id FROM pending ORDER BY leased DESC, id LIMIT 1)"
+    " UPDATE deliveries d SET ready_at = CASE WHEN d.id <> (SELECT id FROM head) THEN NULL"
+    " WHEN EXISTS (SELECT 1 FROM plugin_accounts pa WHERE pa.account_id = d.account_id AND pa.plugin = d.plugin"
+    f" AND pa.paused_reason IS NOT NULL) THEN NULL ELSE {_READY} END"
+    " FROM pending p WHERE d.id = p.id AND (d.id = (SELECT id FROM head) OR d.ready_at IS NOT NULL)"
+)
+
+
 def _where(url: str) -> str:
     """host:port/dbname of a connection URL, without its password."""
     info = conninfo_to_dict(url)
@@ -100,7 +120,14 @@ def _key_lock(account_id: str, plugin: str, object_key: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+def _name_lock(kind: str, name: str) -> int:
+    digest = hashlib.blake2b(f"{kind}\0{name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 class PostgresStore:
+    shared_by_replicas = True
+
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10, connect_timeout: float = 30.0) -> None:
         self.url = url
         self._min_size = min_size
@@ -109,6 +136,8 @@ class PostgresStore:
         self._pool: AsyncConnectionPool[Connection] | None = None
         self._watchers: list[Callable[[], None]] = []
         self._listener: asyncio.Task[None] | None = None
+        # the object of each delivery claimed through this handle, so finishing it needs no lookup first
+        self._claimed: dict[int, tuple[str, str, str]] = {}
 
     # lifecycle
 
@@ -300,17 +329,18 @@ class PostgresStore:
                 (account_id, plugin, reason),
             )
             if reason is not None:
+                # rows locked in id order, as release_leases locks them, so the two never wait for each other
                 await conn.execute(
-                    "UPDATE deliveries SET ready_at = NULL WHERE account_id = %s AND plugin = %s"
-                    " AND state = 'pending' AND ready_at IS NOT NULL",
+                    "UPDATE deliveries SET ready_at = NULL WHERE id IN (SELECT id FROM deliveries"
+                    " WHERE account_id = %s AND plugin = %s AND state = 'pending' AND ready_at IS NOT NULL"
+                    " ORDER BY id FOR UPDATE)",
                     (account_id, plugin),
                 )
             elif before is not None and before[0] is not None:
                 await conn.execute(
-                    f"UPDATE deliveries d SET ready_at = {_READY} WHERE account_id = %s AND plugin = %s"
-                    " AND state = 'pending' AND NOT EXISTS (SELECT 1 FROM deliveries o"
-                    " WHERE o.account_id = d.account_id AND o.plugin = d.plugin AND o.object_key = d.object_key"
-                    " AND o.state = 'pending' AND o.id < d.id)",
+                    f"UPDATE deliveries d SET ready_at = {_READY} WHERE id IN (SELECT id FROM deliveries"
+                    " WHERE account_id = %s AND plugin = %s AND state = 'pending' ORDER BY id FOR UPDATE)"
+                    f" AND d.id = {_HEAD.format('d')}",
                     (account_id, plugin),
                 )
                 await self._wake_replicas(conn)
@@ -436,24 +466,42 @@ class PostgresStore:
             " ORDER BY d.id",
             {"now": now, "limit": limit, "owner": owner, "until": now + lease_seconds},
         )
-        return [ClaimedDelivery(delivery=delivery(r[:DELIVERY_WIDTH]), event=event(r[DELIVERY_WIDTH:])) for r in rows]
+        claimed = [
+            ClaimedDelivery(delivery=delivery(r[:DELIVERY_WIDTH]), event=event(r[DELIVERY_WIDTH:])) for r in rows
+        ]
+        if len(self._claimed) > _CLAIMED_KEPT:
+            self._claimed.clear()
+        for c in claimed:
+            self._claimed[c.delivery.id] = (c.delivery.account_id, c.delivery.plugin, c.delivery.object_key)
+        return claimed
 
     async def finish_delivery(
         self, delivery_id: int, owner: str, state: DeliveryState, error: str | None, now: float
     ) -> bool:
-        async with self._tx() as conn:
-            if not await self._lock_object_of(conn, delivery_id):
-                return False
-            cursor = await conn.execute(
-                "UPDATE deliveries SET state = %s, last_error = %s, lease_owner = NULL, lease_until = NULL,"
-                " ready_at = NULL, updated_at = %s WHERE id = %s AND lease_owner = %s AND state = 'pending'"
-                " RETURNING account_id, plugin, object_key",
-                (state, error, now, delivery_id, owner),
+        found = self._claimed.pop(delivery_id, None)
+        if found is None:  # claimed through another handle: its object, which a delivery never changes
+            row = await self._fetch_one(
+                "SELECT account_id, plugin, object_key FROM deliveries WHERE id = %s", (delivery_id,)
             )
-            row = await cursor.fetchone()
-            if row is not None:
-                await self._ready_oldest(conn, *row)
-        return row is not None
+            if row is None:
+                return False
+            found = (row[0], row[1], row[2])
+        account_id, plugin, object_key = found
+        # the hot path of every delivery: its statements go out together, COMMIT included (psycopg's pipeline
+        # mode), so finishing costs one round trip; the object's next delivery is made claimable by one statement
+        # that is right whether or not this one still held its lease
+        async with self._connections.connection() as conn, conn.pipeline():
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_key_lock(account_id, plugin, object_key),))
+                await self._hold_pause_states(conn, [(account_id, plugin)])
+                updated = await conn.execute(
+                    "UPDATE deliveries SET state = %s, last_error = %s, lease_owner = NULL, lease_until = NULL,"
+                    " ready_at = NULL, updated_at = %s WHERE id = %s AND lease_owner = %s AND state = 'pending'"
+                    " RETURNING id",
+                    (state, error, now, delivery_id, owner),
+                )
+                await conn.execute(_READY_HEAD, {"a": account_id, "p": plugin, "k": object_key})
+            return await updated.fetchone() is not None
 
     async def _lock_object_of(self, conn: Connection, delivery_id: int) -> bool:
         """Serialise with appends and pauses touching the delivery's object; False if there is no such delivery.
@@ -481,27 +529,12 @@ class PostgresStore:
 
     @staticmethod
     async def _ready_oldest(conn: Connection, account_id: str, plugin: str, object_key: str) -> None:
-        """Make the oldest pending delivery about an object the only one with a ready_at."""
-        oldest = (
-            "(SELECT MIN(id) FROM deliveries WHERE account_id = %(a)s AND plugin = %(p)s AND object_key = %(k)s"
-            " AND state = 'pending')"
-        )
-        key = {"a": account_id, "p": plugin, "k": object_key}
-        await conn.execute(
-            "UPDATE deliveries SET ready_at = NULL WHERE account_id = %(a)s AND plugin = %(p)s"
-            f" AND object_key = %(k)s AND state = 'pending' AND ready_at IS NOT NULL AND id > {oldest}",
-            key,
-        )
-        await conn.execute(
-            f"UPDATE deliveries d SET ready_at = CASE WHEN EXISTS (SELECT 1 FROM plugin_accounts pa"
-            f" WHERE pa.account_id = d.account_id AND pa.plugin = d.plugin AND pa.paused_reason IS NOT NULL)"
-            f" THEN NULL ELSE {_READY} END WHERE id = {oldest}",
-            key,
-        )
+        await conn.execute(_READY_HEAD, {"a": account_id, "p": plugin, "k": object_key})
 
     async def schedule_retry(
         self, delivery_id: int, owner: str, next_attempt_at: float, error: str, now: float
     ) -> bool:
+        self._claimed.pop(delivery_id, None)
         changed = await self._write(
             "UPDATE deliveries SET next_attempt_at = %s, last_error = %s, lease_owner = NULL, lease_until = NULL,"
             f" ready_at = {_KEEP_READY.format('%s')}, updated_at = %s WHERE id = %s AND lease_owner = %s"
@@ -511,6 +544,7 @@ class PostgresStore:
         return changed == 1
 
     async def release_delivery(self, delivery_id: int, owner: str, *, refund_attempt: bool, now: float) -> bool:
+        self._claimed.pop(delivery_id, None)
         async with self._tx() as conn:
             cursor = await conn.execute(
                 "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, attempts = attempts - %s,"
@@ -526,7 +560,8 @@ class PostgresStore:
         async with self._tx() as conn:
             cursor = await conn.execute(
                 "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, attempts = GREATEST(attempts - 1, 0),"
-                f" ready_at = {_KEEP_READY.format('next_attempt_at')} WHERE lease_owner = %s AND state = 'pending'",
+                f" ready_at = {_KEEP_READY.format('next_attempt_at')} WHERE id IN (SELECT id FROM deliveries"
+                f" WHERE lease_owner = %s AND state = 'pending' ORDER BY id FOR UPDATE)",
                 (owner,),
             )
             if cursor.rowcount:
@@ -537,8 +572,9 @@ class PostgresStore:
         if not delivery_ids:
             return 0
         return await self._write(
-            f"UPDATE deliveries SET lease_until = %s, ready_at = {_KEEP_READY.format('%s')}"
-            " WHERE lease_owner = %s AND state = 'pending' AND id = ANY(%s::bigint[])",
+            f"UPDATE deliveries SET lease_until = %s, ready_at = {_KEEP_READY.format('%s')} WHERE id IN (SELECT id"
+            " FROM deliveries WHERE lease_owner = %s AND state = 'pending' AND id = ANY(%s::bigint[])"
+            " ORDER BY id FOR UPDATE)",
             (lease_until, lease_until, owner, list(delivery_ids)),
         )
 
@@ -752,6 +788,55 @@ class PostgresStore:
     async def lock_holder(self, name: str, now: float) -> str | None:
         row = await self._fetch_one("SELECT owner FROM locks WHERE name = %s AND expires_at > %s", (name, now))
         return str(row[0]) if row else None
+
+    # shared rate limits
+
+    async def count_request(self, key: str, limit: int, window_seconds: float, now: float) -> float | None:
+        async with self._tx() as conn:
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_name_lock("rate", key),))
+            cursor = await conn.execute(
+                "WITH gone AS (DELETE FROM rate_stamps WHERE key = %(k)s AND at <= %(since)s)"
+                " SELECT COUNT(*), MIN(at) FROM rate_stamps WHERE key = %(k)s AND at > %(since)s",
+                {"k": key, "since": now - window_seconds},
+            )
+            count, oldest = await cursor.fetchone() or (0, None)
+            if count >= limit:
+                return float(oldest) + window_seconds
+            await conn.execute("INSERT INTO rate_stamps(key, at) VALUES (%s, %s)", (key, now))
+        return None
+
+    async def take_slot(self, key: str, holder: str, slots: int, ttl_seconds: float, now: float) -> bool:
+        # each holder takes a numbered slot, so the primary key allows no more than `slots` at once; two
+        # holders choosing the same free number meet on the key, and the later one retries
+        for _ in range(3):
+            taken = await self._fetch_one(
+                "INSERT INTO rate_slots(key, slot, holder, expires_at)"
+                " SELECT %(k)s, s, %(holder)s, %(until)s FROM generate_series(0, %(slots)s - 1) AS s"
+                " WHERE NOT EXISTS (SELECT 1 FROM rate_slots r WHERE r.key = %(k)s AND r.expires_at > %(now)s"
+                "  AND r.slot = s) AND (SELECT COUNT(*) FROM rate_slots r WHERE r.key = %(k)s"
+                "  AND r.expires_at > %(now)s) < %(slots)s"
+                " ORDER BY random() LIMIT 1"
+                " ON CONFLICT (key, slot) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at"
+                " WHERE rate_slots.expires_at <= %(now)s RETURNING slot",
+                {"k": key, "holder": holder, "until": now + ttl_seconds, "slots": slots, "now": now},
+            )
+            if taken is not None:
+                return True
+            held = await self._fetch_one(
+                "SELECT COUNT(*) FROM rate_slots WHERE key = %s AND expires_at > %s", (key, now)
+            )
+            if held[0] >= slots:
+                return False
+        return False
+
+    async def renew_slot(self, key: str, holder: str, ttl_seconds: float, now: float) -> bool:
+        changed = await self._write(
+            "UPDATE rate_slots SET expires_at = %s WHERE key = %s AND holder = %s", (now + ttl_seconds, key, holder)
+        )
+        return changed == 1
+
+    async def free_slot(self, key: str, holder: str) -> None:
+        await self._write("DELETE FROM rate_slots WHERE key = %s AND holder = %s", (key, holder))
 
     # activity
 

@@ -46,6 +46,12 @@ _PAUSED = (
     " AND p.plugin = deliveries.plugin AND p.paused_reason IS NOT NULL)"
 )
 _READY = "MAX(next_attempt_at, COALESCE(lease_until, 0))"
+# the head of an object's pending deliveries, the only one that may be claimed: the one under way if any, else
+# the oldest (a delivery replayed or sent on request behind one under way waits for it)
+_HEAD = (
+    "(SELECT o.id FROM deliveries o WHERE o.account_id = {0}.account_id AND o.plugin = {0}.plugin"
+    " AND o.object_key = {0}.object_key AND o.state = 'pending' ORDER BY o.lease_owner IS NULL, o.id LIMIT 1)"
+)
 _KEEP_READY = "CASE WHEN ready_at IS NULL THEN NULL ELSE {} END"  # a change of time on a row that may be claimed
 # the ready deliveries a claim may take, ranked so accounts share the workers: each account's first rows take
 # turns, and an account with deliveries in flight waits that many turns (parameters: ?1 now, ?2 limit)
@@ -69,6 +75,8 @@ def owner_only(path: str) -> None:
 
 
 class SQLiteStore:
+    shared_by_replicas = False
+
     def __init__(self, path: str | Path, *, busy_timeout_ms: int = 5000) -> None:
         self.path = str(path)
         self._busy_timeout_ms = busy_timeout_ms
@@ -253,9 +261,7 @@ class SQLiteStore:
             elif before is not None and before[0] is not None:
                 await conn.execute(
                     f"UPDATE deliveries SET ready_at = {_READY} WHERE account_id = ? AND plugin = ?"
-                    " AND state = 'pending' AND NOT EXISTS (SELECT 1 FROM deliveries o"
-                    " WHERE o.account_id = deliveries.account_id AND o.plugin = deliveries.plugin"
-                    " AND o.object_key = deliveries.object_key AND o.state = 'pending' AND o.id < deliveries.id)",
+                    f" AND state = 'pending' AND id = {_HEAD.format('deliveries')}",
                     (account_id, plugin),
                 )
 
@@ -404,18 +410,19 @@ class SQLiteStore:
 
     @staticmethod
     async def _ready_oldest(conn: aiosqlite.Connection, account_id: str, plugin: str, object_key: str) -> None:
-        """Make the oldest pending delivery about an object the only one with a ready_at."""
-        oldest = (
-            "(SELECT MIN(id) FROM deliveries WHERE account_id = ?1 AND plugin = ?2 AND object_key = ?3"
-            " AND state = 'pending')"
+        """Make the head of an object's pending deliveries (the one under way if any, else the oldest) the only
+        one with a ready_at."""
+        head = (
+            "(SELECT id FROM deliveries WHERE account_id = ?1 AND plugin = ?2 AND object_key = ?3"
+            " AND state = 'pending' ORDER BY lease_owner IS NULL, id LIMIT 1)"
         )
         await conn.execute(
             "UPDATE deliveries SET ready_at = NULL WHERE account_id = ?1 AND plugin = ?2 AND object_key = ?3"
-            f" AND state = 'pending' AND ready_at IS NOT NULL AND id > {oldest}",
+            f" AND state = 'pending' AND ready_at IS NOT NULL AND id <> {head}",
             (account_id, plugin, object_key),
         )
         await conn.execute(
-            f"UPDATE deliveries SET ready_at = CASE WHEN {_PAUSED} THEN NULL ELSE {_READY} END WHERE id = {oldest}",
+            f"UPDATE deliveries SET ready_at = CASE WHEN {_PAUSED} THEN NULL ELSE {_READY} END WHERE id = {head}",
             (account_id, plugin, object_key),
         )
 
@@ -655,6 +662,44 @@ class SQLiteStore:
     async def lock_holder(self, name: str, now: float) -> str | None:
         row = await self._fetch_one("SELECT owner FROM locks WHERE name = ? AND expires_at > ?", (name, now))
         return str(row[0]) if row else None
+
+    # shared rate limits
+
+    async def count_request(self, key: str, limit: int, window_seconds: float, now: float) -> float | None:
+        async with self._tx() as conn:
+            await conn.execute("DELETE FROM rate_stamps WHERE key = ? AND at <= ?", (key, now - window_seconds))
+            count, oldest = await self._one(conn, "SELECT COUNT(*), MIN(at) FROM rate_stamps WHERE key = ?", (key,))
+            if count >= limit:
+                return float(oldest) + window_seconds
+            await conn.execute("INSERT INTO rate_stamps(key, at) VALUES (?, ?)", (key, now))
+        return None
+
+    async def take_slot(self, key: str, holder: str, slots: int, ttl_seconds: float, now: float) -> bool:
+        async with self._tx() as conn:
+            held = {
+                r[0]
+                for r in await self._all(
+                    conn, "SELECT slot FROM rate_slots WHERE key = ? AND expires_at > ?", (key, now)
+                )
+            }
+            if len(held) >= slots:
+                return False
+            free = min(set(range(slots)) - held)
+            await conn.execute(
+                "INSERT INTO rate_slots(key, slot, holder, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT(key, slot)"
+                " DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at",
+                (key, free, holder, now + ttl_seconds),
+            )
+        return True
+
+    async def renew_slot(self, key: str, holder: str, ttl_seconds: float, now: float) -> bool:
+        changed = await self._write(
+            "UPDATE rate_slots SET expires_at = ? WHERE key = ? AND holder = ?", (now + ttl_seconds, key, holder)
+        )
+        return changed == 1
+
+    async def free_slot(self, key: str, holder: str) -> None:
+        await self._write("DELETE FROM rate_slots WHERE key = ? AND holder = ?", (key, holder))
 
     # activity
 

@@ -158,6 +158,17 @@ def _is_write(request: Request, rest: str) -> bool:
 async def api_endpoint(request: Request) -> Response:
     sandbox: Sandbox = request.app.state.sandbox
     realm = request.path_params["realm"]
+    sandbox.throttle.arrived(realm)
+    status = 500
+    try:
+        response = await _answer(sandbox, request, realm)
+        status = response.status_code
+        return response
+    finally:
+        sandbox.throttle.answered(realm, status)
+
+
+async def _answer(sandbox: Sandbox, request: Request, realm: str) -> Response:
     rest = request.path_params["rest"]
     faults = sandbox.faults
     if faults.latency and faults.applies(realm):

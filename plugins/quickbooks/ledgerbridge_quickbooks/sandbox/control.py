@@ -181,7 +181,8 @@ async def limits(request: Request) -> Response:
                 setattr(sandbox.limits, key, int(body[key]))
         if "retry_after" in body:
             sandbox.limits.retry_after = None if body["retry_after"] is None else int(body["retry_after"])
-    return JSONResponse(vars(sandbox.limits))
+    observed = {realm: seen.summary() for realm, seen in sandbox.throttle.observed.items()}
+    return JSONResponse(vars(sandbox.limits) | {"observed": observed})
 
 
 @_guard

@@ -17,6 +17,22 @@ class Limits:
     retry_after: int | None = None
 
 
+@dataclass
+class Observed:
+    """What one company's clients did, admitted or refused: counters for tests of client-side limiting."""
+
+    open: int = 0  # requests arrived and not yet answered
+    peak_in_flight: int = 0  # the most requests open at once
+    peak_per_minute: int = 0  # the most arrivals in one sliding (scaled) minute
+    throttled: int = 0  # 429s answered
+    refreshes: int = 0  # access tokens refreshed at the token endpoint
+    arrivals: deque[float] = field(default_factory=deque, repr=False)
+
+    def summary(self) -> dict[str, int]:
+        keys = ("peak_in_flight", "peak_per_minute", "throttled", "refreshes")
+        return {key: getattr(self, key) for key in keys}
+
+
 class Throttle:
     """Sliding one-minute windows (divided by time_scale) on the engine clock, plus an in-flight count."""
 
@@ -27,6 +43,7 @@ class Throttle:
         self._requests: dict[str, deque[float]] = {}
         self._batches: dict[str, deque[float]] = {}
         self._in_flight: dict[str, int] = {}
+        self.observed: dict[str, Observed] = {}
 
     def _window(self, store: dict[str, deque[float]], realm: str, limit: int) -> bool:
         now = self.clock.monotonic()
@@ -49,6 +66,26 @@ class Throttle:
             return False
         self._in_flight[realm] = self._in_flight.get(realm, 0) + 1
         return True
+
+    def arrived(self, realm: str) -> None:
+        """Count a request from its arrival (before any injected latency) until `answered`."""
+        seen = self.observed.setdefault(realm, Observed())
+        seen.open += 1
+        seen.peak_in_flight = max(seen.peak_in_flight, seen.open)
+        now = self.clock.monotonic()
+        seen.arrivals.append(now)
+        while seen.arrivals and seen.arrivals[0] <= now - 60.0 / self.time_scale:
+            seen.arrivals.popleft()
+        seen.peak_per_minute = max(seen.peak_per_minute, len(seen.arrivals))
+
+    def answered(self, realm: str, status: int) -> None:
+        seen = self.observed.setdefault(realm, Observed())
+        seen.open = max(0, seen.open - 1)
+        if status == 429:
+            seen.throttled += 1
+
+    def refreshed(self, realm: str) -> None:
+        self.observed.setdefault(realm, Observed()).refreshes += 1
 
     def release(self, realm: str) -> None:
         self._in_flight[realm] = max(0, self._in_flight.get(realm, 0) - 1)

@@ -182,6 +182,8 @@ async def token(request: Request) -> Response:
     if grant is None:
         return _oauth_error("invalid_grant", "Token invalid")
     sandbox.connect(client_id, grant.realm_id)
+    if grant_type == "refresh_token":
+        sandbox.throttle.refreshed(grant.realm_id)
     body = sandbox.tokens.issue(sandbox.clock, grant, sandbox.config.access_token_ttl)
     return JSONResponse(body, headers={"cache-control": "no-store"})
 
