@@ -12,16 +12,18 @@ import logging
 import secrets as token_generator
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import msgspec
 
 from ledgerbridge.locks import store_lock
 from ledgerbridge.models import Event, Notification, encode_event, event_type
 from ledgerbridge.outcomes import OUTCOME_KEY, Outcome
-from ledgerbridge.ratelimit import Limiters, LocalLimiters, SharedLimiters
 from ledgerbridge.secrets import SecretBox
 from ledgerbridge.store import Account, Link, NewEvent, Nonce, PluginState, Store
+
+if TYPE_CHECKING:
+    from ledgerbridge.vendor.limiter import Limiter, Limiters
 
 LogLevel = Literal["info", "warning", "error"]
 
@@ -58,7 +60,7 @@ class PluginContext:
         self._core = core
         self.name = name
         self.log = logging.getLogger(f"ledgerbridge.plugins.{name}")
-        self._limiters: dict[str, Limiters] = {}
+        self._limiters: dict[str, Limiters[Limiter]] = {}
 
     @property
     def base_url(self) -> str:
@@ -90,17 +92,36 @@ class PluginContext:
     def now(self) -> float:
         return self._core.clock()
 
-    def limiters(self, name: str, per_window: int, window_seconds: float, max_in_flight: int) -> Limiters:
+    def limiters(
+        self,
+        name: str,
+        per_window: int,
+        window_seconds: float,
+        max_in_flight: int,
+        *,
+        local: Callable[[str], Limiter] | None = None,
+        longest_hold: float = 5.0,
+        time_scale: float = 1.0,
+    ) -> Limiters[Limiter]:
         """A vendor's limits per company (`for_realm(key).slot()` around each request), kept under `name`:
-        in the store when replicas share it, so all of them together stay within the limits, else in memory.
-        The first call for a `name` fixes its limits."""
+        in the store when replicas share it, so all of them together stay within the limits, else in memory
+        (`local(key)`, by default a `LocalLimiter` of these limits). The first call for a `name` fixes them.
+        A vendor's hold longer than `longest_hold` seconds (scaled down by `time_scale` for a time-scaled
+        sandbox) goes back to the durable queue instead of holding a worker."""
+        from ledgerbridge.vendor.limiter import Limiters, LocalLimiter  # the kit builds on this module
+        from ledgerbridge.vendor.shared_limiter import SharedLimiters
+
         if name not in self._limiters:
             if self._core.store.shared_by_replicas:
-                self._limiters[name] = SharedLimiters(
-                    self._core.store, per_window, window_seconds, max_in_flight, name=f"{self.name}:{name}"
-                )
+                shared = SharedLimiters(
+                    self._core.store, per_window, window_seconds, max_in_flight, name=f"{self.name}:{name}",
+                    longest_hold=longest_hold, time_scale=time_scale,
+                )  # fmt: skip
+                self._limiters[name] = shared  # type: ignore[assignment]
             else:
-                self._limiters[name] = LocalLimiters(per_window, window_seconds, max_in_flight)
+                self._limiters[name] = Limiters(
+                    local or (lambda _key: LocalLimiter(per_window, window_seconds, max_in_flight))
+                )
         return self._limiters[name]
 
     async def account(self, account_id: str) -> AccountContext | None:

@@ -383,7 +383,7 @@ async def test_the_limiter_adopts_the_vendors_own_limit() -> None:
 def test_each_key_has_its_own_limiter() -> None:
     made: list[LocalLimiter] = []
 
-    def make() -> LocalLimiter:
+    def make(key: str) -> LocalLimiter:
         made.append(LocalLimiter(10, 1.0, 2))
         return made[-1]
 

@@ -19,8 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ledgerbridge import InvoiceChange
+from ledgerbridge.vendor import Limiters, LocalLimiter
 from ledgerbridge_quickbooks import markers
-from ledgerbridge_quickbooks.limiter import Limiters
 from msgspec.structs import replace
 
 from .conftest import Harness, invoice, line, now
@@ -119,7 +119,7 @@ async def test_shuffled_and_repeated_invoice_webhooks_reach_the_in_order_state(
         await harness.connect()
         # thousands of calls: lift the per-minute limit on both sides (what is tested is order, not pace)
         harness.sandbox.limits.requests_per_minute = 1_000_000
-        harness.service.limiters = Limiters(1_000_000, 10, 60.0)
+        harness.service.limiters = Limiters(lambda _realm: LocalLimiter(1_000_000, 60.0, 10))
     life, arrival = case
     for index in arrival:  # each arrival is its own inbox event (a retry, or the poller and a webhook)
         await harness.publish(life.changes[index])

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 
-from ledgerbridge_quickbooks.limiter import Limiters
+from ledgerbridge_quickbooks.limiter import realm_limiter
+from ledgerbridge_quickbooks.settings import Limits
 
 
 async def test_never_more_than_the_in_flight_cap_at_once() -> None:
-    limiter = Limiters(1000, 3, window_seconds=60).for_realm("123")
+    limiter = realm_limiter(Limits(requests_per_minute=1000, max_in_flight=3))
     in_flight = peak = 0
 
     async def call() -> None:
@@ -25,7 +26,7 @@ async def test_never_more_than_the_in_flight_cap_at_once() -> None:
 
 
 async def test_no_window_holds_more_than_the_rate() -> None:
-    limiter = Limiters(20, 3, window_seconds=0.5).for_realm("123")
+    limiter = realm_limiter(Limits(requests_per_minute=20, max_in_flight=3, time_scale=120))  # a 0.5 s minute
     stamps: list[float] = []
 
     async def call() -> None:
@@ -37,9 +38,3 @@ async def test_no_window_holds_more_than_the_rate() -> None:
     assert time.monotonic() - started >= 1.0  # 45 requests at 20 per 0.5 s need two full windows
     for index in range(len(stamps) - 20):
         assert stamps[index + 20] - stamps[index] >= 0.5
-
-
-def test_each_realm_has_its_own_limiter() -> None:
-    limiters = Limiters(20, 3, window_seconds=0.5)
-    assert limiters.for_realm("1") is limiters.for_realm("1")
-    assert limiters.for_realm("1") is not limiters.for_realm("2")

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 from ledgerbridge.context import PluginContext
-from ledgerbridge.ratelimit import LocalLimiters, SharedLimiters
+from ledgerbridge.vendor import LocalLimiter
+from ledgerbridge.vendor.shared_limiter import SharedLimiter, SharedLimiters
 from ledgerbridge.runtime import Runtime
 from ledgerbridge.store import Store
 
@@ -99,7 +100,8 @@ async def test_a_plugin_gets_limiters_shared_through_the_store_only_when_replica
     try:
         plugin: PluginContext = runtime.plugin_context("books")
         limiters = plugin.limiters("company", 500, 60.0, 10)
-        assert isinstance(limiters, SharedLimiters if shared else LocalLimiters)
+        assert isinstance(limiters, SharedLimiters) == shared
+        assert isinstance(limiters.for_realm("realm-1"), SharedLimiter if shared else LocalLimiter)
         assert plugin.limiters("company", 500, 60.0, 10) is limiters  # one budget per name in the process
         async with limiters.for_realm("realm-1").slot():
             pass

@@ -98,12 +98,6 @@ async def test_three_replicas_book_every_payment_once_and_refresh_the_token_once
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="the QuickBooks plugin still limits per process (ledgerbridge_quickbooks.limiter.Limiters): three"
-    " replicas send up to three times the limits until its service takes plugin.limiters(...), shared through"
-    " the store",
-)
 async def test_three_replicas_together_keep_to_the_company_s_limits(fleet: Fleet) -> None:
     await fleet.run()
     seen = fleet.sandbox.throttle.observed[fleet.harness.realm]

@@ -16,7 +16,7 @@ from ledgerbridge.vendor import LocalLimiter, RetryPolicy
 from ledgerbridge_xero import errors
 from ledgerbridge_xero.client import XeroClient, idempotency_key
 from ledgerbridge_xero.identity import IdentityClient
-from ledgerbridge_xero.limiter import Limiters
+from ledgerbridge_xero.limiter import tenant_limiter
 from ledgerbridge_xero.plugin import XeroPlugin
 from ledgerbridge_xero.settings import Credentials, Limits, sandbox_endpoints
 from ledgerbridge_xero.tokens import Connection, TokenManager, load_connection, save_connection
@@ -52,7 +52,7 @@ def make(handler: Callable[[httpx.Request], httpx.Response | Awaitable[httpx.Res
          tokens: Tokens | None = None) -> XeroClient:  # fmt: skip
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler))  # type: ignore[arg-type]
     return XeroClient(http, "https://api.xero.test/api.xro/2.0", "tenant-1", tokens or Tokens(),  # type: ignore[arg-type]
-                      Limiters(limits).for_tenant("tenant-1"), limits, policy=FOUR_ATTEMPTS)  # fmt: skip
+                      tenant_limiter(limits), limits, policy=FOUR_ATTEMPTS)  # fmt: skip
 
 
 async def test_a_write_retried_after_429_5xx_and_a_dropped_connection_keeps_its_idempotency_key() -> None:

@@ -108,7 +108,7 @@ async def test_failures_and_lost_replies_still_book_each_payment_exactly_once(ha
     assert len(harness.rows("bank_transactions")) == 1 and len(harness.rows("contacts")) == 1
     assert harness.rows("bank_transactions")[0]["Total"] == Decimal("70.00")
     assert harness.sandbox.faults == []
-    assert 1.0 in harness.xero.limiters.for_tenant(harness.tenant_id).waits  # Retry-After honoured
+    assert 1.0 in harness.xero.limiters.for_realm(harness.tenant_id).waits  # type: ignore[attr-defined]  # Retry-After honoured
 
 
 async def test_activity_links_each_payment_to_its_row_on_the_sandboxs_organisation_page(harness: Harness) -> None:

@@ -243,7 +243,7 @@ class Store(Protocol):
         """Who holds `name` now (None when free or expired); reads only (signed-in browser sessions)."""
         ...
 
-    # shared rate limits (ledgerbridge.ratelimit)
+    # shared rate limits (ledgerbridge.vendor.shared_limiter)
     async def count_request(self, key: str, limit: int, window_seconds: float, now: float) -> float | None:
         """Count one request on `key` at `now` unless `limit` were counted in the `window_seconds` before:
         None when counted, else the time the oldest of them leaves the window (nothing is counted)."""

@@ -50,7 +50,41 @@ class AdaptiveLimiter(Limiter, Protocol):
         """The vendor refused for being over its limit: send nothing for the `seconds` it asked."""
 
 
-class LocalLimiter:
+class VendorHolds:
+    """The vendor's own word on when to send again (a 429's Retry-After, a spent budget), kept per key: new
+    slots wait it out, or raise `Held` (back to the durable queue) when it is longer than `longest_hold`."""
+
+    def __init__(
+        self,
+        *,
+        longest_hold: float,
+        time_scale: float,
+        clock: Callable[[], float],
+        sleep: Callable[[float], Awaitable[None]],
+    ) -> None:
+        self.longest_hold = longest_hold
+        self.time_scale = time_scale  # > 1 for a time-scaled sandbox: a vendor's hold passes that much faster
+        self.waits: list[float] = []  # vendor-imposed holds, in seconds (the card and tests read them)
+        self._held_until = 0.0
+        self._clock = clock
+        self._sleep = sleep
+
+    async def _wait_out_holds(self) -> None:
+        while (wait := self._held_until - self._clock()) > 0:
+            if wait > self.longest_hold:
+                # a worker does not sit out a long refusal: the delivery goes back to the durable queue
+                raise Held(f"the vendor's rate limit holds requests for {wait:.0f} s", retry_after=wait)
+            await self._sleep(wait)
+
+    def hold(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self._hold_for(seconds / self.time_scale)
+
+    def _hold_for(self, seconds: float) -> None:
+        self._held_until = max(self._held_until, self._clock() + seconds)
+
+
+class LocalLimiter(VendorHolds):
     """About `rate` requests per `period` seconds and at most `max_in_flight` at once, in this process.
 
     The rate is aiolimiter's leaky bucket. By default (`burst=rate`) a quiet client may send `rate` at once
@@ -81,23 +115,14 @@ class LocalLimiter:
         self._burst = burst
         self._tune(rate, period)
         self._in_flight = asyncio.Semaphore(max_in_flight)
+        super().__init__(longest_hold=longest_hold, time_scale=time_scale, clock=clock, sleep=sleep)
         self.reserve = reserve
-        self.longest_hold = longest_hold
-        self.time_scale = time_scale  # > 1 for a time-scaled sandbox: a vendor's hold passes that much faster
         self.budget: Budget | None = None  # the vendor's last word
-        self.waits: list[float] = []  # vendor-imposed holds, in seconds (the card and tests read them)
-        self._held_until = 0.0
-        self._clock = clock
-        self._sleep = sleep
 
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         async with self._in_flight:
-            while (wait := self._held_until - self._clock()) > 0:
-                if wait > self.longest_hold:
-                    # a worker does not sit out a long refusal: the delivery goes back to the durable queue
-                    raise Held(f"the vendor's rate limit holds requests for {wait:.0f} s", retry_after=wait)
-                await self._sleep(wait)
+            await self._wait_out_holds()
             await self._bucket.acquire()
             yield
 
@@ -117,26 +142,19 @@ class LocalLimiter:
         if budget.remaining is not None and budget.remaining <= self.reserve:
             self._hold_for(budget.resets_in if budget.resets_in is not None else self.period)
 
-    def hold(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        self._hold_for(seconds / self.time_scale)
-
-    def _hold_for(self, seconds: float) -> None:
-        self._held_until = max(self._held_until, self._clock() + seconds)
-
 
 L = TypeVar("L", bound=Limiter)
 
 
 class Limiters(Generic[L]):
-    """One limiter per key (realm, tenant, location), made on first use by `make`."""
+    """One limiter per key (realm, tenant, location), made on first use by `make(key)`."""
 
-    def __init__(self, make: Callable[[], L]) -> None:
+    def __init__(self, make: Callable[[str], L]) -> None:
         self._make = make
         self._by_key: dict[str, L] = {}
 
     def for_realm(self, key: str) -> L:
         found = self._by_key.get(key)
         if found is None:
-            found = self._by_key[key] = self._make()
+            found = self._by_key[key] = self._make(key)
         return found

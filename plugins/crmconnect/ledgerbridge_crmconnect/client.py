@@ -137,6 +137,10 @@ def _int(value: str | None) -> int | None:
     return int(value) if value is not None else None
 
 
+#: HighLevel's burst limit per location (a daily limit applies too), and how many we send at once
+LOCATION_LIMIT, LOCATION_WINDOW_SECONDS, LOCATION_IN_FLIGHT = 100, 10.0, 20
+
+
 class RateLimiter(LocalLimiter):
     """One location's budget: `max_requests` per `interval` seconds (100 per 10 s until the headers say
     otherwise). HighLevel counts fixed windows and a refusal costs a window, so the bucket lets only a couple
@@ -145,10 +149,10 @@ class RateLimiter(LocalLimiter):
 
     def __init__(
         self,
-        max_requests: int = 100,
-        interval: float = 10.0,
+        max_requests: int = LOCATION_LIMIT,
+        interval: float = LOCATION_WINDOW_SECONDS,
         *,
-        max_in_flight: int = 20,
+        max_in_flight: int = LOCATION_IN_FLIGHT,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:

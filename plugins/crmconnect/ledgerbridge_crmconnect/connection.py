@@ -23,10 +23,19 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx
-from ledgerbridge import AccountContext, PermanentFailure, ReauthorizationRequired, RetryLater
+from ledgerbridge import AccountContext, PermanentFailure, PluginContext, ReauthorizationRequired, RetryLater
 from ledgerbridge.web.outbound import OutboundGuard
 
-from ledgerbridge_crmconnect.client import CrmApiError, CrmClient, CrmTransportError, RateLimiter, StaticToken
+from ledgerbridge_crmconnect.client import (
+    LOCATION_IN_FLIGHT,
+    LOCATION_LIMIT,
+    LOCATION_WINDOW_SECONDS,
+    CrmApiError,
+    CrmClient,
+    CrmTransportError,
+    RateLimiter,
+    StaticToken,
+)
 from ledgerbridge_crmconnect.settings import HIGHLEVEL_API_URL, CrmConnectSettings
 
 SANDBOX_NAME = "crmconnect"
@@ -244,11 +253,18 @@ class OAuthTokens:
 
 
 class Connections:
-    """The plugin's shared HTTP client, one rate limiter per location, cached sandbox webhook keys."""
+    """The plugin's shared HTTP client, one rate limiter per location, cached sandbox webhook keys.
 
-    def __init__(self) -> None:
+    A location's limiter keeps HighLevel's 100 requests per 10 s in the store when replicas share it (all of
+    them together within the location's limit), else in this process (`RateLimiter`, which reads the headers).
+    """
+
+    def __init__(self, plugin: PluginContext) -> None:
         self._http: httpx.AsyncClient | None = None
-        self._limiters: dict[tuple[str, str], RateLimiter] = {}
+        self._limiters = plugin.limiters(
+            "location", LOCATION_LIMIT, LOCATION_WINDOW_SECONDS, LOCATION_IN_FLIGHT, local=lambda _key: RateLimiter(),
+            longest_hold=LOCATION_WINDOW_SECONDS * 1.1,
+        )  # fmt: skip
         self._refresh_locks: dict[str, asyncio.Lock] = {}
         self._sandbox_keys: dict[str, dict[str, str]] = {}
 
@@ -285,7 +301,7 @@ class Connections:
             tokens = OAuthTokens(ctx, resolved.base_url, self.http, lock)
         else:
             tokens = StaticToken(await sandbox_token(ctx))
-        limiter = self._limiters.setdefault((resolved.base_url, resolved.location_id), RateLimiter())
+        limiter = self._limiters.for_realm(f"{resolved.base_url} {resolved.location_id}")
         return CrmClient(resolved.base_url, tokens, http=self.http, limiter=limiter, max_retries=3), resolved
 
     def cached_sandbox_keys(self, base_url: str) -> dict[str, str] | None:

@@ -53,7 +53,7 @@ class CrmConnectPlugin:
 
     def __init__(self, plugin: PluginContext) -> None:
         self.plugin = plugin
-        self.connections = Connections()
+        self.connections = Connections(plugin)
         self.receiver = WebhookReceiver(plugin, self.connections)
 
     @staticmethod

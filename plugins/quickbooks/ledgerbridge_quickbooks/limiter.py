@@ -1,15 +1,24 @@
-"""Intuit's per-realm limits on our side: N requests per (scaled) minute and M in flight, on the core's
-`LocalLimiter`. Intuit sends no rate-limit headers and counts whole minutes, so the bucket lets only M go at
-once and no minute ever holds more than N; a 429's Retry-After holds the realm's slots."""
+"""Intuit's per-realm limits on our side: N requests per (scaled) minute and M in flight. Intuit sends no
+rate-limit headers and counts whole minutes, so a realm's bucket lets only M go at once and no minute ever holds
+more than N; a 429's Retry-After holds the realm's slots. The core keeps the counts in the store when replicas
+share it (every replica together within Intuit's limits), else in this process (the kit's `LocalLimiter`)."""
 
 from __future__ import annotations
 
-from ledgerbridge.vendor import Limiters as KeyedLimiters
-from ledgerbridge.vendor import LocalLimiter
+from ledgerbridge import PluginContext
+from ledgerbridge.vendor import Limiter, Limiters, LocalLimiter
+
+from .settings import Limits
 
 
-class Limiters(KeyedLimiters[LocalLimiter]):
+def realm_limiter(limits: Limits) -> LocalLimiter:
+    return LocalLimiter(limits.requests_per_minute, limits.window_seconds, limits.max_in_flight,
+                        burst=limits.max_in_flight)  # fmt: skip
+
+
+def realm_limiters(plugin: PluginContext, limits: Limits) -> Limiters[Limiter]:
     """One limiter per realm (`for_realm`), created on first use."""
-
-    def __init__(self, requests_per_window: int, max_in_flight: int, window_seconds: float) -> None:
-        super().__init__(lambda: LocalLimiter(requests_per_window, window_seconds, max_in_flight, burst=max_in_flight))
+    return plugin.limiters(
+        "realm", limits.requests_per_minute, limits.window_seconds, limits.max_in_flight,
+        local=lambda _realm: realm_limiter(limits),
+    )  # fmt: skip

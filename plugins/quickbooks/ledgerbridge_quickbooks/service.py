@@ -12,7 +12,7 @@ from ledgerbridge import AccountContext, PluginContext
 from . import errors
 from .client import QuickBooksClient
 from .company import CompanySetup, load_company
-from .limiter import Limiters
+from .limiter import realm_limiters
 from .oauth_client import OAuthApp
 from .settings import Credentials, Limits, credentials_from_env, limits_from_env
 from .tokens import AccountTokens, TokenManager
@@ -33,7 +33,7 @@ class Service:
         self._credentials = credentials
         self.limits = limits or limits_from_env()
         self.http = httpx.AsyncClient(timeout=self.limits.timeout)
-        self.limiters = Limiters(self.limits.requests_per_minute, self.limits.max_in_flight, self.limits.window_seconds)
+        self.limiters = realm_limiters(plugin, self.limits)
         self._tokens: TokenManager | None = None
         self._companies: dict[str, CompanySetup] = {}
         self._locks: dict[tuple[str, ...], asyncio.Lock] = {}

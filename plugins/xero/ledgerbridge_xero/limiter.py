@@ -4,8 +4,8 @@ reads Xero's X-MinLimit-Remaining / X-DayLimit-Remaining and holds the tenant's 
 from __future__ import annotations
 
 import httpx
-from ledgerbridge.vendor import Budget, LocalLimiter
-from ledgerbridge.vendor import Limiters as KeyedLimiters
+from ledgerbridge import PluginContext
+from ledgerbridge.vendor import Budget, Limiter, Limiters, LocalLimiter
 
 from .settings import Limits
 
@@ -22,20 +22,19 @@ def _count(value: str | None) -> int | None:
     return int(value) if value is not None and value.isdigit() else None
 
 
-class Limiters(KeyedLimiters[LocalLimiter]):
-    """One limiter per tenant, created on first use."""
+def tenant_limiter(limits: Limits) -> LocalLimiter:
+    return LocalLimiter(
+        limits.calls_per_minute,
+        limits.minute,
+        limits.concurrent,
+        longest_hold=limits.longest_wait,
+        time_scale=limits.time_scale,
+    )
 
-    def __init__(self, limits: Limits) -> None:
-        super().__init__(
-            lambda: LocalLimiter(
-                limits.calls_per_minute,
-                limits.minute,
-                limits.concurrent,
-                longest_hold=limits.longest_wait,
-                time_scale=limits.time_scale,
-            )
-        )
-        self.limits = limits
 
-    def for_tenant(self, tenant_id: str) -> LocalLimiter:
-        return self.for_realm(tenant_id)
+def tenant_limiters(plugin: PluginContext, limits: Limits) -> Limiters[Limiter]:
+    """One limiter per tenant (`for_realm`), created on first use; in the store when replicas share it."""
+    return plugin.limiters(
+        "tenant", limits.calls_per_minute, limits.minute, limits.concurrent,
+        local=lambda _tenant: tenant_limiter(limits), longest_hold=limits.longest_wait, time_scale=limits.time_scale,
+    )  # fmt: skip

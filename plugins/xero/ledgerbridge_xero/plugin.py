@@ -29,7 +29,7 @@ from starlette.routing import BaseRoute, Route
 from . import card, contacts_import, facts, invoices, oauth, organisation, receipts, webhooks
 from .client import XeroClient
 from .identity import IdentityClient
-from .limiter import Limiters
+from .limiter import tenant_limiters
 from .settings import (
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,
@@ -59,7 +59,7 @@ class XeroPlugin:
         self._credentials = credentials
         self.limits = limits or limits_from_env()
         self.http = httpx.AsyncClient(timeout=self.limits.timeout)
-        self.limiters = Limiters(self.limits)
+        self.limiters = tenant_limiters(plugin, self.limits)
         self._tokens: TokenManager | None = None
         self._setups: dict[str, organisation.OrganisationSetup] = {}
         self._locks: dict[tuple[str, ...], asyncio.Lock] = {}
@@ -106,7 +106,7 @@ class XeroPlugin:
             credentials.endpoints.api,
             connection.tenant_id,
             AccountTokens(self.tokens, ctx),
-            self.limiters.for_tenant(connection.tenant_id),
+            self.limiters.for_realm(connection.tenant_id),
             self.limits,
         )
 

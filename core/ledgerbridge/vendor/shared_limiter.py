@@ -1,100 +1,37 @@
 """Client-side limits a vendor enforces per company: at most N requests in a sliding window and M in flight.
 
 An accounting API may allow 500 requests a minute and 10 at once per company; a CRM may limit each location.
-`LocalLimiters` keeps the counts in process memory (one server on SQLite); `SharedLimiters` keeps them in the
-store, so every replica sharing a PostgreSQL database draws on the same budget: a stamp per request in a
-sliding window, and in-flight slots leased with an expiry, so the slot of a replica that dies frees itself.
-Both hand out one limiter per key whose `slot()` is held for the duration of a request.
+The vendor kit's `LocalLimiter` keeps the counts in process memory (one server on SQLite); `SharedLimiters`
+keeps them in the store, so every replica sharing a PostgreSQL database draws on the same budget: a stamp per
+request in a sliding window, and in-flight slots leased with an expiry, so the slot of a replica that dies
+frees itself. Both hand out one limiter per key whose `slot()` is held for the duration of a request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import random
 import time
 import uuid
-from collections import deque
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager
-from typing import Protocol
 
 from ledgerbridge.store import Store
+from ledgerbridge.vendor.limiter import WINDOW_SLACK, Budget, Limiters, VendorHolds
 
-# A stamp is taken before the request leaves, the vendor's when it arrives: keep a little slack at the edge.
-WINDOW_SLACK = 1.02
 # A shared stamp is the time its request asked the store, which may be busy a while before admitting it
 # (a round trip, and other replicas' requests for the same company ahead in line): more slack, in seconds.
 ADMISSION_ALLOWANCE = 0.25
 
 
-class Limiter(Protocol):
-    def slot(self) -> AbstractAsyncContextManager[None]:
-        """Hold one in-flight slot for the duration of a request, after taking a place in the window."""
-        ...
-
-
-class Limiters(Protocol):
-    def for_realm(self, key: str) -> Limiter:
-        """The limiter of one company (an accounting realm, a CRM location)."""
-        ...
-
-
-class LocalLimiter:
-    """Counts kept in this process: right for one server, and for nothing shared with other replicas."""
-
-    def __init__(
-        self,
-        requests_per_window: int,
-        window_seconds: float,
-        max_in_flight: int,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.requests_per_window = requests_per_window
-        self.window = window_seconds * WINDOW_SLACK
-        self._in_flight = asyncio.Semaphore(max_in_flight)
-        self._stamps: deque[float] = deque()
-        self._window_lock = asyncio.Lock()
-        self._clock = clock
-
-    async def _take_place(self) -> None:
-        async with self._window_lock:
-            while True:
-                now = self._clock()
-                while self._stamps and self._stamps[0] <= now - self.window:
-                    self._stamps.popleft()
-                if len(self._stamps) < self.requests_per_window:
-                    self._stamps.append(now)
-                    return
-                await asyncio.sleep(self._stamps[0] + self.window - now)
-
-    @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        async with self._in_flight:
-            await self._take_place()
-            yield
-
-
-class LocalLimiters:
-    def __init__(self, requests_per_window: int, window_seconds: float, max_in_flight: int) -> None:
-        self._args = (requests_per_window, window_seconds, max_in_flight)
-        self._by_key: dict[str, LocalLimiter] = {}
-
-    def for_realm(self, key: str) -> LocalLimiter:
-        if key not in self._by_key:
-            self._by_key[key] = LocalLimiter(*self._args)
-        return self._by_key[key]
-
-
-class SharedLimiter:
+class SharedLimiter(VendorHolds):
     """Counts kept in the store, shared by every process on it.
 
     A request first takes one of `max_in_flight` slots (rows leased until `slot_ttl_seconds` from now, renewed
     while the request lasts), then counts itself in the window (refused while `requests_per_window` stamps are
     younger than the window; it then sleeps until the oldest leaves). Waiting for a slot polls the store; a
-    semaphore of this process's own keeps its waiters to `max_in_flight`.
+    semaphore of this process's own keeps its waiters to `max_in_flight`. A vendor's hold (a 429's
+    Retry-After, a spent budget) is kept by the replica that was told, as `LocalLimiter` keeps it.
     """
 
     def __init__(
@@ -108,7 +45,10 @@ class SharedLimiter:
         clock: Callable[[], float] = time.time,
         slot_ttl_seconds: float = 30.0,
         poll_seconds: float = 0.05,
+        longest_hold: float = 5.0,
+        time_scale: float = 1.0,
     ) -> None:
+        super().__init__(longest_hold=longest_hold, time_scale=time_scale, clock=time.monotonic, sleep=asyncio.sleep)
         self.store = store
         self.key = key
         self.requests_per_window = requests_per_window
@@ -142,9 +82,14 @@ class SharedLimiter:
             await asyncio.sleep(self.slot_ttl / 3)
             await self.store.renew_slot(self.key, holder, self.slot_ttl, self._clock())
 
+    def observe(self, budget: Budget) -> None:
+        if budget.remaining is not None and budget.remaining <= 0:
+            self._hold_for(budget.resets_in if budget.resets_in is not None else self.window)
+
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         async with self._local:
+            await self._wait_out_holds()
             holder = uuid.uuid4().hex
             await self._take_slot(holder)
             renewer = asyncio.create_task(self._renew(holder), name=f"rate-slot:{self.key}")
@@ -158,7 +103,7 @@ class SharedLimiter:
                 self._freed.set()
 
 
-class SharedLimiters:
+class SharedLimiters(Limiters[SharedLimiter]):
     """One `SharedLimiter` per key; `name` keeps families apart in the store ("books:realm", say)."""
 
     def __init__(
@@ -172,21 +117,23 @@ class SharedLimiters:
         clock: Callable[[], float] = time.time,
         slot_ttl_seconds: float = 30.0,
         poll_seconds: float = 0.05,
+        longest_hold: float = 5.0,
+        time_scale: float = 1.0,
     ) -> None:
         self.name = name
-        self._make = functools.partial(
-            SharedLimiter,
-            store,
-            requests_per_window=requests_per_window,
-            window_seconds=window_seconds,
-            max_in_flight=max_in_flight,
-            clock=clock,
-            slot_ttl_seconds=slot_ttl_seconds,
-            poll_seconds=poll_seconds,
-        )
-        self._by_key: dict[str, SharedLimiter] = {}
 
-    def for_realm(self, key: str) -> SharedLimiter:
-        if key not in self._by_key:
-            self._by_key[key] = self._make(key=f"{self.name}:{key}" if self.name else key)
-        return self._by_key[key]
+        def make(key: str) -> SharedLimiter:
+            return SharedLimiter(
+                store,
+                f"{name}:{key}" if name else key,
+                requests_per_window,
+                window_seconds,
+                max_in_flight,
+                clock=clock,
+                slot_ttl_seconds=slot_ttl_seconds,
+                poll_seconds=poll_seconds,
+                longest_hold=longest_hold,
+                time_scale=time_scale,
+            )
+
+        super().__init__(make)
