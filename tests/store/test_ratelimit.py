@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 from ledgerbridge.context import PluginContext
-from ledgerbridge.vendor import LocalLimiter
-from ledgerbridge.vendor.shared_limiter import SharedLimiter, SharedLimiters
 from ledgerbridge.runtime import Runtime
 from ledgerbridge.store import Store
+from ledgerbridge.vendor import LocalLimiter
+from ledgerbridge.vendor.shared_limiter import SharedLimiter, SharedLimiters
 
 from tests.core.conftest import fast_settings, manager_with
 from tests.store.conftest import StoreFactory

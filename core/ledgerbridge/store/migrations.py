@@ -134,7 +134,7 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE events ADD COLUMN request_id TEXT;
     """,
     """
-    -- shared rate limits (ledgerbridge.vendor.shared_limiter): a stamp per request in a sliding window, and in-flight slots
+    -- shared rate limits (ledgerbridge.vendor.shared_limiter): a stamp per request in a sliding window, in-flight slots
     -- leased with an expiry (a slot of a holder that died frees itself)
     CREATE TABLE rate_stamps (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -280,7 +280,7 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE events ADD COLUMN request_id TEXT;
     """,
     """
-    -- shared rate limits (ledgerbridge.vendor.shared_limiter): a stamp per request in a sliding window, and in-flight slots
+    -- shared rate limits (ledgerbridge.vendor.shared_limiter): a stamp per request in a sliding window, in-flight slots
     -- leased with an expiry (a slot of a holder that died frees itself)
     CREATE TABLE rate_stamps (
         id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
