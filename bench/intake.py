@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import collections
 import json
 import multiprocessing
 import os
@@ -135,23 +136,39 @@ def _request_bytes(port: int, signature: str, raw: bytes) -> bytes:
 
 
 class Conn:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
+    """One keep-alive connection; reopened when the server closed it while idle (uvicorn does after 5 s)."""
 
-    @classmethod
-    async def open(cls, port: int) -> Conn:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        return cls(reader, writer)
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
 
     async def send(self, request: bytes) -> tuple[int, bytes]:
+        if self.reader is not None and self.writer is not None:
+            self.writer.write(request)
+            try:
+                return await self._response(self.reader)
+            except asyncio.IncompleteReadError as exc:
+                if exc.partial:
+                    raise  # closed half-way through an answer: a real failure
+                self.writer.close()  # closed before answering: the request never reached the app
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
         self.writer.write(request)
-        head = await self.reader.readuntil(b"\r\n\r\n")
+        return await self._response(self.reader)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+    @staticmethod
+    async def _response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+        head = await reader.readuntil(b"\r\n\r\n")
         status = int(head[9:12])
         length = 0
         for line in head.split(b"\r\n")[1:]:
             if line[:15].lower() == b"content-length:":
                 length = int(line[15:])
-        return status, await self.reader.readexactly(length)
+        return status, await reader.readexactly(length)
 
 
 def _ack_id(status: int, body: bytes) -> str | None:
@@ -169,7 +186,7 @@ async def _closed(port: int, requests: list[bytes], connections: int, seconds: f
 
     async def loop() -> None:
         nonlocal errors, position
-        conn = await Conn.open(port)
+        conn = Conn(port)
         while time.perf_counter() < deadline and position < len(requests):
             request, position = requests[position], position + 1
             status, body = await conn.send(request)
@@ -178,7 +195,7 @@ async def _closed(port: int, requests: list[bytes], connections: int, seconds: f
                 errors += 1
             else:
                 acked.append(ack)
-        conn.writer.close()
+        conn.close()
 
     started = time.perf_counter()
     await asyncio.gather(*(loop() for _ in range(connections)))
@@ -186,14 +203,14 @@ async def _closed(port: int, requests: list[bytes], connections: int, seconds: f
 
 
 async def _open(port: int, requests: list[bytes], rate: float) -> dict[str, Any]:
-    idle: list[Conn] = [await Conn.open(port) for _ in range(16)]
+    idle: collections.deque[Conn] = collections.deque(Conn(port) for _ in range(16))
     latencies: list[float] = []
     acked: list[str] = []
     errors = 0
 
     async def one(request: bytes, due: float) -> None:
         nonlocal errors
-        conn = idle.pop() if idle else await Conn.open(port)
+        conn = idle.popleft() if idle else Conn(port)
         status, body = await conn.send(request)
         latencies.append(time.perf_counter() - due)  # from when it was due, not when it left
         idle.append(conn)
@@ -217,10 +234,13 @@ async def _open(port: int, requests: list[bytes], rate: float) -> dict[str, Any]
 
 def _child(mode: str, port: int, pool: list[tuple[str, bytes]], arg: float, seconds: float, out: Any) -> None:
     requests = [_request_bytes(port, signature, raw) for signature, raw in pool]
-    if mode == "closed":
-        out.put(asyncio.run(_closed(port, requests, int(arg), seconds)))
-    else:
-        out.put(asyncio.run(_open(port, requests, arg)))
+    try:
+        if mode == "closed":
+            out.put(asyncio.run(_closed(port, requests, int(arg), seconds)))
+        else:
+            out.put(asyncio.run(_open(port, requests, arg)))
+    except BaseException as exc:
+        out.put({"failed": f"{type(exc).__name__}: {exc}"})
 
 
 def python_generator(
@@ -236,6 +256,9 @@ def python_generator(
     for child in children:
         child.start()
     results = [out.get() for _ in children]
+    failed = [r["failed"] for r in results if "failed" in r]
+    if failed:
+        raise SystemExit(f"the generator failed: {failed[0]}")
     for child in children:
         child.join()
     return results
