@@ -410,6 +410,13 @@ def measure(side: Side, url: str, pid: int, locations: Sequence[Location], args:
     # warm-up: imports, caches, the first connections
     python_generator("closed", port, signed_pool(locations, 400), 2, 8, 5.0)
     pool = signed_pool(locations, args.pool)
+    profiler = None
+    if args.profile and not side.name.startswith("bare"):
+        profiler = subprocess.Popen(
+            [shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(pid), "--duration", f"{args.seconds:.0f}", "--rate", "250",
+             "--format", "raw", "--nonblocking", "--threads", "-o", args.profile],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
     cpu_before = cpu_seconds(pid)
     if wrk and not args.python_generator:
         result = wrk_max_rate(wrk, url, pool, args.connections, args.seconds, tmp)
@@ -426,6 +433,8 @@ def measure(side: Side, url: str, pid: int, locations: Sequence[Location], args:
         side.acked += [ack for r in results for ack in r["acked"]]
         side.errors += sum(r["errors"] for r in results)
     side.cpu_ms = (cpu_seconds(pid) - cpu_before) * 1000 / max(1, done)
+    if profiler is not None:
+        profiler.wait(60)
     time.sleep(1.0)
     steady = signed_pool(locations, int(args.rate * args.seconds))
     results = python_generator("open", port, steady, args.processes, args.rate / args.processes, args.seconds)
@@ -459,6 +468,9 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=max(2, os.cpu_count() or 2), help="Python generator")
     parser.add_argument("--pool", type=int, default=100_000, help="signed webhooks prepared for the max-rate phase")
     parser.add_argument("--python-generator", action="store_true", help="even when wrk is installed")
+    parser.add_argument(
+        "--profile", metavar="FILE", help="py-spy (pip install py-spy) the server's max-rate phase into FILE (raw)"
+    )
     args = parser.parse_args()
     python = sys.executable
     uvicorn_flags = ["--log-level", "warning", "--no-access-log"]
