@@ -16,6 +16,10 @@ Server CPU per request comes from /proc/<pid>/stat around the max-rate phase. Af
 webhook is looked up in the database: it must be there exactly once.
 
     .venv/bin/python bench/intake.py [--seconds 10] [--rate 500] [--locations 5] [--connections 64]
+                                     [--store sqlite|postgresql]
+
+`--store postgresql` starts a throwaway local PostgreSQL (Debian's postgresql package, as the tests use) with
+its durable defaults (fsync and synchronous commit on, unlike the tests' cluster) and serves from it.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import argparse
 import asyncio
 import base64
 import collections
+import contextlib
 import json
 import multiprocessing
 import os
@@ -34,7 +39,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -444,19 +449,44 @@ def measure(side: Side, url: str, pid: int, locations: Sequence[Location], args:
     side.errors += sum(r["errors"] for r in results)
 
 
-def check_exactly_once(database: Path, acked: list[str]) -> tuple[int, int, int]:
-    """(acknowledged distinct, stored exactly once, missing or doubled)."""
+def check_exactly_once(database: Path | str, acked: list[str]) -> tuple[int, int, int]:
+    """(acknowledged distinct, stored exactly once, missing or doubled) in a SQLite file or a PostgreSQL URL."""
     wanted = set(acked)
-    connection = sqlite3.connect(database)
-    connection.execute("CREATE TEMP TABLE acked (external_id TEXT PRIMARY KEY)")
-    connection.executemany("INSERT INTO acked VALUES (?)", ((a,) for a in wanted))
-    rows = connection.execute(
-        "SELECT a.external_id, COUNT(e.seq) FROM acked a LEFT JOIN events e"
-        " ON e.external_id = a.external_id AND e.source = 'crmconnect' GROUP BY a.external_id"
-    ).fetchall()
-    connection.close()
-    once = sum(1 for _, count in rows if count == 1)
-    return len(wanted), once, len(rows) - once
+    counts: dict[str, int] = dict.fromkeys(wanted, 0)
+    query = "SELECT external_id FROM events WHERE source = 'crmconnect' AND external_id LIKE 'webhook:%'"
+    if isinstance(database, Path):
+        connection = sqlite3.connect(database)
+        rows = connection.execute(query).fetchall()
+        connection.close()
+    else:
+        import psycopg
+
+        with psycopg.connect(database) as pg:
+            rows = pg.execute(query).fetchall()
+    for (external_id,) in rows:
+        if external_id in counts:
+            counts[external_id] += 1
+    once = sum(1 for count in counts.values() if count == 1)
+    return len(wanted), once, len(wanted) - once
+
+
+@contextlib.contextmanager
+def durable_postgres() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster with the server's durable defaults; the URL of an empty database."""
+    sys.path.insert(0, str(HERE.parent))
+    from tests.postgres_cluster import Cluster, running_cluster
+
+    class Durable(Cluster):
+        def start_server(self) -> None:  # the tests' cluster turns fsync off; a benchmark of durability must not
+            options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data_dir} -c max_connections=200"
+            log = str(self.data_dir / "log")
+            self._run("pg_ctl", "-D", str(self.data_dir / "data"), "-o", options, "-l", log, "-w", "start")
+
+    with running_cluster() as cluster:
+        cluster._run("pg_ctl", "-D", str(cluster.data_dir / "data"), "-m", "fast", "-w", "stop")
+        durable = Durable(cluster.bin_dir, cluster.data_dir, cluster.port, cluster.run_as)
+        durable.start_server()
+        yield durable.create_database()
 
 
 def main() -> None:
@@ -468,6 +498,7 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=max(2, os.cpu_count() or 2), help="Python generator")
     parser.add_argument("--pool", type=int, default=100_000, help="signed webhooks prepared for the max-rate phase")
     parser.add_argument("--python-generator", action="store_true", help="even when wrk is installed")
+    parser.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument(
         "--profile", metavar="FILE", help="py-spy (pip install py-spy) the server's max-rate phase into FILE (raw)"
     )
@@ -476,7 +507,8 @@ def main() -> None:
     uvicorn_flags = ["--log-level", "warning", "--no-access-log"]
     wrk = None if args.python_generator else shutil.which("wrk")
     print(
-        f"configuration: {os.cpu_count()} cores; server = `ledgerbridge serve --no-sandboxes` (SQLite, defaults)"
+        f"configuration: {os.cpu_count()} cores; server = `ledgerbridge serve --no-sandboxes`"
+        f" ({'SQLite' if args.store == 'sqlite' else 'PostgreSQL 15, fsync on'}, defaults)"
         f" with {args.locations} accounts/locations, each its own Ed25519 key; baseline = bare Starlette under"
         f" uvicorn (same loop and HTTP implementation); bodies = HighLevel OrderCreate, {REPEATS:.0%} repeats;"
     )
@@ -487,10 +519,13 @@ def main() -> None:
         + ("" if wrk else "; wrk not found: `apt-get install -y wrk` for a generator that is surely not the limit")
     )
 
-    with tempfile.TemporaryDirectory() as tmpdir:
+    with tempfile.TemporaryDirectory() as tmpdir, contextlib.ExitStack() as stack:
         tmp = Path(tmpdir)
         data = tmp / "data"
         env = {**os.environ, "LEDGERBRIDGE_ADMIN_TOKEN": ADMIN}
+        database: Path | str = data / "ledgerbridge.db"
+        if args.store == "postgresql":
+            database = env["LEDGERBRIDGE_DATABASE_URL"] = stack.enter_context(durable_postgres())
         serve = [python, "-m", "ledgerbridge.cli", "serve", "--data-dir", str(data), "--no-sandboxes"]
         locations = [Location(f"acct{n}", f"benchLocation{n:04d}") for n in range(args.locations)]
         port = free_port()
@@ -527,7 +562,7 @@ def main() -> None:
         bare, durable = sides["bare Starlette endpoint"], sides["ledgerbridge signed CRM webhook"]
         print(f"ratio max rate durable / bare: {durable.max_rate / bare.max_rate:.2f} (target >= 0.25)")
         print(f"p99 at {args.rate:.0f} req/s: {durable.p99:.1f} ms (target < 50 ms)")
-        wanted, once, bad = check_exactly_once(data / "ledgerbridge.db", durable.acked)
+        wanted, once, bad = check_exactly_once(database, durable.acked)
         print(f"acknowledged webhooks {wanted} (distinct), stored exactly once {once}, missing or doubled {bad}")
         if bad or durable.errors:
             raise SystemExit("MISMATCH: an acknowledged event was lost or stored twice, or a request failed")

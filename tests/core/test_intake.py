@@ -7,6 +7,8 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
+import psycopg
+import pytest
 from ledgerbridge.pipeline.intake import Intake
 from ledgerbridge.store import NewEvent, Store
 
@@ -96,3 +98,24 @@ async def test_a_publisher_that_gives_up_does_not_cancel_the_commit_others_wait_
     assert await asyncio.gather(*others) == [True] * 19
     await intake.drain()
     assert await intake.publish(batch[0]) is False  # its event went out with the others all the same
+
+
+async def test_after_the_database_drops_the_inbox_connection_the_next_events_are_still_stored(
+    make_runtime: RuntimeFactory, test_database_url: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    if test_database_url is None:
+        pytest.skip("the inbox keeps a connection of its own on PostgreSQL only")
+    runtime = await make_runtime({}, workers=False)
+    await runtime.create_account("acme", "Acme", [])
+    intake = Intake(runtime.store, runtime.clock)
+    assert await asyncio.gather(*(intake.publish(e) for e in events(5, "before"))) == [True] * 5
+
+    async with await psycopg.AsyncConnection.connect(test_database_url, autocommit=True) as admin:
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )  # every connection of the server's, the inbox's among them
+
+    assert await asyncio.gather(*(intake.publish(e) for e in events(5, "after"))) == [True] * 5
+    assert await asyncio.gather(*(intake.publish(e) for e in events(5, "after"))) == [False] * 5
+    assert "inbox's database connection was lost" in caplog.text
