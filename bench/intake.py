@@ -351,11 +351,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
+def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"server exited early: {process.stderr.read().decode() if process.stderr else ''}")
+            raise SystemExit(f"server exited early: {log.read_text()[-2000:]}")
         try:
             if httpx.get(url + "/healthz", timeout=1).status_code < 500:
                 return
@@ -365,9 +365,11 @@ def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
     raise SystemExit(f"{url} never became ready")
 
 
-def start(command: list[str], env: dict[str, str], url: str) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    wait_ready(url, process)
+def start(command: list[str], env: dict[str, str], url: str, log: Path) -> subprocess.Popen[bytes]:
+    """The server's output goes to a file: a pipe nobody reads would block the server once it filled up."""
+    with log.open("ab") as output:
+        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
+    wait_ready(url, process, log)
     return process
 
 
@@ -531,7 +533,7 @@ def main() -> None:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         command = [*serve, "--port", str(port), "--log-level", "warning"]
-        process = start(command, env, url)
+        process = start(command, env, url, tmp / "server.log")
         try:
             configure(url, locations)
         finally:
@@ -546,7 +548,7 @@ def main() -> None:
                 command += uvicorn_flags
             else:
                 command = [*serve, "--port", str(port), "--log-level", "warning"]
-            process = start(command, env, url)
+            process = start(command, env, url, tmp / "server.log")
             try:
                 sides[name] = side = Side(name)
                 measure(side, url, process.pid, locations, args, tmp)
@@ -562,6 +564,8 @@ def main() -> None:
         bare, durable = sides["bare Starlette endpoint"], sides["ledgerbridge signed CRM webhook"]
         print(f"ratio max rate durable / bare: {durable.max_rate / bare.max_rate:.2f} (target >= 0.25)")
         print(f"p99 at {args.rate:.0f} req/s: {durable.p99:.1f} ms (target < 50 ms)")
+        log_lines = (tmp / "server.log").read_text(errors="replace").splitlines()
+        print(f"server log: {len(log_lines)} lines{' (last: ' + log_lines[-1][:160] + ')' if log_lines else ''}")
         wanted, once, bad = check_exactly_once(database, durable.acked)
         print(f"acknowledged webhooks {wanted} (distinct), stored exactly once {once}, missing or doubled {bad}")
         if bad or durable.errors:
