@@ -249,7 +249,7 @@ class WebhookReceiver:
         try:
             resolved, keys = await self.resolution(account)
         except Exception as exc:
-            logger.warning("cannot load webhook public keys: %s", exc)
+            logger.warning("cannot load the account's connection or webhook public keys: %s", exc)
             return _error(503, "webhook public keys are unavailable; try again later")
         headers = request.headers
         if keys.verify(raw, headers.get("x-ghl-signature"), headers.get("x-wh-signature")) is None:
