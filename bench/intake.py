@@ -518,7 +518,11 @@ def main() -> None:
         f"  max rate: {'wrk ' + wrk if wrk else 'Python generator'} ({args.connections} connections,"
         f" {args.seconds:.0f} s, closed loop); latency: Python generator, {args.processes} processes,"
         f" {args.rate:.0f} req/s offered for {args.seconds:.0f} s, open loop, timed from each request's due time"
-        + ("" if wrk else "; wrk not found: `apt-get install -y wrk` for a generator that is surely not the limit")
+        + (
+            ""
+            if wrk or args.python_generator
+            else "; wrk not found: `apt-get install -y wrk` for a generator that is surely not the limit"
+        )
     )
 
     with tempfile.TemporaryDirectory() as tmpdir, contextlib.ExitStack() as stack:
