@@ -10,12 +10,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets as token_generator
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import msgspec
 
+from ledgerbridge.cache import Versions
 from ledgerbridge.locks import store_lock
 from ledgerbridge.models import Event, Notification, encode_event, event_type
 from ledgerbridge.outcomes import OUTCOME_KEY, Outcome
@@ -34,6 +35,7 @@ class Core(Protocol):
     store: Store
     secrets: SecretBox
     clock: Callable[[], float]
+    config_versions: Versions
 
     @property
     def base_url(self) -> str: ...
@@ -169,6 +171,12 @@ class AccountContext:
     async def state(self) -> PluginState:
         return await self._core.store.get_plugin_state(self.account_id, self.plugin)
 
+    @property
+    def config_version(self) -> Hashable:
+        """Changes whenever this account's settings, secrets, enablement or bindings change through this process
+        (another process's changes are not seen here: a cache keyed on it should also expire within seconds)."""
+        return self._core.config_versions.of(self.account_id)
+
     async def is_enabled(self) -> bool:
         return self.plugin in await self._core.enabled_plugins(self.account_id)
 
@@ -182,6 +190,7 @@ class AccountContext:
         merged = {**state.settings, **changes}
         settings = self._core.decode_settings(self.plugin, merged)
         await self._core.store.set_plugin_settings(self.account_id, self.plugin, msgspec.to_builtins(settings))
+        self._core.config_versions.bump(self.account_id)
         return settings
 
     async def record_connection(self, at: float | None = None) -> float:
@@ -265,9 +274,11 @@ class AccountContext:
 
     async def put_secret(self, name: str, value: dict[str, Any]) -> None:
         await self._core.store.put_secret(self.account_id, self.plugin, name, self._core.secrets.seal(value))
+        self._core.config_versions.bump(self.account_id)
 
     async def delete_secret(self, name: str) -> None:
         await self._core.store.delete_secret(self.account_id, self.plugin, name)
+        self._core.config_versions.bump(self.account_id)
 
     # one-time values
 

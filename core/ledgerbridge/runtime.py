@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 
 from ledgerbridge import rules
-from ledgerbridge.cache import TtlCache
+from ledgerbridge.cache import TtlCache, Versions
 from ledgerbridge.context import AccountContext, PluginContext, new_event
 from ledgerbridge.errors import RetryLater
 from ledgerbridge.events import ROLES, Role, decode_event
@@ -69,6 +69,8 @@ class Runtime:
         self._enabled: TtlCache[frozenset[str]] = TtlCache(CACHE_SECONDS)
         self._accounts: TtlCache[Account | None] = TtlCache(CACHE_SECONDS)
         self._bindings: TtlCache[str | None] = TtlCache(CACHE_SECONDS)
+        # bumped per account when its settings, secrets, enablement or bindings change through this process
+        self.config_versions = Versions()
         self.dispatcher = Dispatcher(
             self,
             concurrency=settings.workers,
@@ -176,6 +178,7 @@ class Runtime:
     async def bind_external_id(self, account_id: str, plugin: str, external_id: str | None) -> None:
         await self.store.set_external_id(account_id, plugin, external_id)
         self._bindings.forget()
+        self.config_versions.bump(account_id)
 
     async def set_enabled(self, account_id: str, plugin: str, enabled: bool, *, switch: bool = False) -> str | None:
         """Turn a plugin on or off for an account; the plugin of the same role that `switch` turned off, if any.
@@ -197,6 +200,7 @@ class Runtime:
                 replaced = current
         await self.store.set_plugin_enabled(account_id, plugin, enabled)
         self._enabled.forget(account_id)
+        self.config_versions.bump(account_id)
         if enabled:
             if not self.plugins.connects(plugin):
                 await self.store.mark_connected(account_id, plugin, self.clock())
@@ -295,6 +299,7 @@ class Runtime:
         self._enabled.forget(account_id)
         self._accounts.forget(account_id)
         self._bindings.forget()
+        self.config_versions.bump(account_id)
 
     # settings
 

@@ -53,9 +53,12 @@ def parse_json(raw: bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
         raise ApiError(400, "the request body is empty; JSON was expected")
     try:
         value = msgspec.json.decode(raw)
-        if _depth_exceeds(value, max_depth):
+        # The walks below cost more than the decoding; a body with fewer brackets than the limit cannot be too
+        # deep, and one without a \uD… escape cannot hold half a surrogate pair (raw UTF-8 cannot encode one).
+        if raw.count(b"[") + raw.count(b"{") > max_depth and _depth_exceeds(value, max_depth):
             raise ApiError(400, f"the JSON body is nested deeper than {max_depth} levels")
-        _refuse_lone_surrogates(value)
+        if b"\\ud" in raw or b"\\uD" in raw:
+            _refuse_lone_surrogates(value)
     except RecursionError as exc:
         raise ApiError(400, f"the JSON body is nested deeper than {max_depth} levels") from exc
     except msgspec.DecodeError as exc:

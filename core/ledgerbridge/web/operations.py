@@ -100,6 +100,7 @@ async def update_settings(
         if problems:
             raise ApiError(422, "Review requests cannot be switched on yet: " + "; ".join(problems) + ".")
     await runtime.store.set_plugin_settings(account.id, plugin, msgspec.to_builtins(settings))
+    runtime.config_versions.bump(account.id)
     return settings
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import functools
 import hashlib
 import logging
 import time
@@ -29,6 +30,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from ledgerbridge import AccountContext, PluginContext
+from ledgerbridge.cache import TtlCache
 from ledgerbridge.web import json_error, parse_json, read_body
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -71,6 +73,9 @@ LAST_WEBHOOK_CURSOR = "last_webhook_at"
 RETRY_PASS = "retry-pass:"
 RETRY_PASS_SECONDS = 6 * 3600.0
 LAST_WEBHOOK_EVERY_SECONDS = 30.0
+# How long a webhook's account resolution (settings, credentials, public keys) is reused. A change made in this
+# server (a rotated key, a disconnect) applies at once; one made by another process within this time.
+RESOLUTION_CACHE_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,11 @@ class WebhookKeys:
 
     @classmethod
     def from_text(cls, rsa_pems: Sequence[str], ed25519_keys: Sequence[str]) -> WebhookKeys:
+        """Parsed once per distinct set of keys (the key objects are immutable, so they are shared)."""
+        return _parsed_keys(tuple(rsa_pems), tuple(ed25519_keys))
+
+    @classmethod
+    def _parse(cls, rsa_pems: Sequence[str], ed25519_keys: Sequence[str]) -> WebhookKeys:
         rsa_keys = []
         for pem in rsa_pems:
             key = serialization.load_pem_public_key(pem.encode())
@@ -107,6 +117,11 @@ class WebhookKeys:
                 except InvalidSignature:
                     continue
         return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed_keys(rsa_pems: tuple[str, ...], ed25519_keys: tuple[str, ...]) -> WebhookKeys:
+    return WebhookKeys._parse(rsa_pems, ed25519_keys)
 
 
 def _b64(value: str) -> bytes:
@@ -189,6 +204,7 @@ class WebhookReceiver:
         self.connections = connections
         self.retry_passes = RetryPasses()
         self._last_recorded: dict[str, float] = {}
+        self._resolutions: TtlCache[tuple[Resolved, WebhookKeys]] = TtlCache(RESOLUTION_CACHE_SECONDS)
 
     async def keys_for(self, resolved: Resolved | None) -> WebhookKeys:
         settings = resolved.settings if resolved else None
@@ -214,15 +230,26 @@ class WebhookReceiver:
                 rsa_pems.append(HIGHLEVEL_RSA_PUBLIC_KEY)
         return WebhookKeys.from_text(rsa_pems, ed_keys)
 
+    async def resolution(self, account: AccountContext | None) -> tuple[Resolved | None, WebhookKeys]:
+        """How `account` is connected and the keys its webhooks are signed with: read from the store (three
+        reads) and decrypted once per second at most, and again as soon as its settings or secrets change."""
+        if account is None:
+            return None, await self.keys_for(None)
+
+        async def load() -> tuple[Resolved, WebhookKeys]:
+            resolved = await resolve(account)
+            return resolved, await self.keys_for(resolved)
+
+        return await self._resolutions.get(account.account_id, load, version=account.config_version)
+
     async def receive(self, request: Request) -> Response:
         raw = await read_body(request)
         envelope = peek(raw)
         account = await self._account(envelope)
-        resolved = await resolve(account) if account else None
         try:
-            keys = await self.keys_for(resolved)
+            resolved, keys = await self.resolution(account)
         except Exception as exc:
-            logger.warning("cannot load webhook public keys: %s", exc)
+            logger.warning("cannot load the account's connection or webhook public keys: %s", exc)
             return _error(503, "webhook public keys are unavailable; try again later")
         headers = request.headers
         if keys.verify(raw, headers.get("x-ghl-signature"), headers.get("x-wh-signature")) is None:
