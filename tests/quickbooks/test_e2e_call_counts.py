@@ -102,14 +102,14 @@ async def test_a_void_costs_at_most_two_calls(harness: Harness, counted: Counted
     voided = await _cost(harness, counted, invoice("i-1", "voided", number="6001", email="warm@example.com",
                                                    lines=CONSULTING, paid="100.00"))  # fmt: skip
     assert len(voided) <= 2, voided
-    assert [r for r in harness.rows("Invoice") if r["DocNumber"] == "6001"][0]["PrivateNote"].startswith("Voided")
+    assert next(r for r in harness.rows("Invoice") if r["DocNumber"] == "6001")["PrivateNote"].startswith("Voided")
 
 
 async def test_a_payment_made_in_quickbooks_is_still_read_and_reported_paid(harness: Harness, counted: Counted) -> None:
     await _warm(harness, counted)
     await _cost(harness, counted, invoice("i-1", "sent", number="7001", email="warm@example.com", lines=CONSULTING))
     books = harness.sandbox.books(harness.realm)
-    qbo = [r for r in harness.rows("Invoice") if r["DocNumber"] == "7001"][0]
+    qbo = next(r for r in harness.rows("Invoice") if r["DocNumber"] == "7001")
     before = len(counted.calls)
     books.create("Payment", {"CustomerRef": qbo["CustomerRef"], "TotalAmt": 100,
                              "Line": [{"Amount": 100, "LinkedTxn": [{"TxnId": qbo["Id"], "TxnType": "Invoice"}]}]})  # fmt: skip
