@@ -116,3 +116,14 @@ async def test_a_payment_made_in_quickbooks_is_still_read_and_reported_paid(harn
     await harness.until(lambda: len(harness.crm.first_paid) == 1)
     await harness.webhooks_delivered()
     assert [c for c in counted.calls[before:] if c.startswith("GET")], counted.calls[before:]  # not ours: read
+
+
+async def test_payments_from_one_new_payer_arriving_together_make_one_customer(
+    harness: Harness, counted: Counted
+) -> None:
+    await _warm(harness, counted)
+    together = [payment(f"p-{n}", email="crowd@example.com", name="Crowd Buyer", lines=CONSULTING) for n in range(6)]
+    calls = await _cost(harness, counted, *together)
+    assert [c["DisplayName"] for c in harness.rows("Customer")].count("Crowd Buyer") == 1
+    assert len(harness.rows("SalesReceipt")) == 7  # the warm-up's and these six
+    assert len(calls) == 7, calls  # one customer created, six receipts, no query
