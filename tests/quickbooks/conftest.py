@@ -210,7 +210,7 @@ async def harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncItera
         reviews = await runtime.account_context(ACCOUNT, "reviews")
         assert reviews is not None
         await reviews.update_settings(enabled=True)
-        harness = Harness(url=url, runtime=runtime, sandbox=engine, crm=crm, http=http)
+        harness = Harness(url=url, runtime=runtime, sandbox=engine, crm=crm, http=http, extra={"app": app})
         harness.service.limits = _fast(harness.service)
         yield harness
 

@@ -36,7 +36,7 @@ async def _order(ctx: DeliveryContext, finder: PaymentFinder, payload: dict[str,
         raise Skip("order event without an order id")
     if payload.get("status") not in (None, "completed") and payload.get("paymentStatus") not in ("paid",):
         raise Skip(f"order {order_id} is {payload.get('status')}, not paid")
-    if await finder.publish_order(order_id) == 0:
+    if await finder.publish_order(order_id, payload) == 0:
         if ctx.attempt < ORDER_TRANSACTION_ATTEMPTS:
             raise RetryLater(f"order {order_id} shows no successful transaction yet")
         raise Skip(f"order {order_id} has no successful transaction; the reconciliation poller will find it later")

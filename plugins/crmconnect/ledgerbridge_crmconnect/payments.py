@@ -15,9 +15,13 @@ with `invoice_id`, so the refund reaches the books against that invoice.
 
 from __future__ import annotations
 
-from datetime import datetime
+import time
+from collections import OrderedDict
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
+import msgspec
 from ledgerbridge import AccountContext, Contact, LineItem, Money, Payment, PaymentSourceKind, Refund
 
 from ledgerbridge_crmconnect.client import CrmApiError, CrmClient
@@ -187,6 +191,7 @@ class PaymentFinder:
         while True:
             params = {**self._alt(), **filters, "limit": limit, "offset": offset}
             page = await self.client.get("/payments/transactions", transaction_list, params=params)
+            RECENT.add(self.location_id, page.data)
             found.extend(page.data)
             offset += len(page.data)
             if not page.data or offset >= page.totalCount:
@@ -226,12 +231,113 @@ class PaymentFinder:
             )
         return steps
 
-    async def publish_order(self, order_id: str) -> int:
-        """The webhook path: an order was paid; publish each of its transactions. Returns how many are known."""
-        order = await self.order(order_id)
+    async def publish_order(self, order_id: str, payload: dict[str, Any] | None = None) -> int:
+        """The webhook path: an order was paid; publish each of its transactions. Returns how many are known.
+
+        The order is the webhook's own body when it carries what a Payment needs (OrderStatusUpdate.md
+        documents the whole order); only a partial body costs `GET /payments/orders/{id}`. The transactions
+        come from the location's recent listings when one saw them, else one listing around the order.
+        """
+        order = order_from_webhook(payload) if payload is not None else None
+        if order is None or order._id != order_id:
+            order = await self.order(order_id)
         if order is None or not order.is_paid:
             return 0
-        txns = await self.transactions(entityId=order_id)
+        txns = RECENT.of(self.location_id, order_id)
+        if not txns:
+            txns = await self.transactions_around(order)
         for txn in txns:
             await self.publish(txn, order)
         return len([t for t in txns if t.took_money])
+
+    async def transactions_around(self, order: OrderWire) -> list[TransactionWire]:
+        """The order's transactions, listing every transaction of a window around it in one call.
+
+        Webhooks come in bursts: the other transactions of the window are remembered (RECENT), so the orders
+        behind this one cost no call. A window too full for one page (`totalCount` above the limit) is
+        narrowed for the next listing, and this order falls back to the `entityId` filter.
+        """
+        created = parse_datetime(order.createdAt, datetime.min.replace(tzinfo=UTC))
+        if created.year == 1:
+            return await self.transactions(entityId=order._id)
+        width = RECENT.width(self.location_id)
+        params = {**self._alt(), "startAt": iso_ms(created - WINDOW_BEFORE), "endAt": iso_ms(created + width),
+                  "limit": WINDOW_LIMIT, "offset": 0}  # fmt: skip
+        page = await self.client.get("/payments/transactions", transaction_list, params=params)
+        RECENT.add(self.location_id, page.data)
+        RECENT.fitted(self.location_id, page.totalCount <= len(page.data), len(page.data))
+        mine = [t for t in page.data if t.entityId == order._id and t.took_money]
+        if mine:
+            return mine
+        return await self.transactions(entityId=order._id)
+
+
+def order_from_webhook(payload: dict[str, Any]) -> OrderWire | None:
+    """The order an OrderCreate/OrderStatusUpdate body documents, or None when the body lacks what a Payment
+    is built from (its id, amount and items); the body's own fields are the contract, never assumed."""
+    if not all(isinstance(payload.get(field), kind) for field, kind in ORDER_FIELDS):
+        return None
+    try:
+        order = msgspec.convert(payload, OrderWire, strict=False)
+    except msgspec.ValidationError:
+        return None
+    return order if order._id and order.items else None
+
+
+def iso_ms(moment: datetime) -> str:
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+class RecentTransactions:
+    """Transactions listed a moment ago, per location and order (`entityId`), for the webhooks behind them.
+
+    Per process and bounded (oldest forgotten first, and after `ttl` seconds); a miss costs one listing, so
+    a forgotten entry is never wrong, only a call. Only transactions that took money are served: one that
+    was still processing is listed again.
+    """
+
+    def __init__(self, ttl: float = 600.0, max_orders: int = 20_000) -> None:
+        self.ttl = ttl
+        self.max_orders = max_orders
+        self._by_order: OrderedDict[tuple[str, str], tuple[float, list[TransactionWire]]] = OrderedDict()
+        self._width: dict[str, timedelta] = {}
+
+    def add(self, location_id: str, txns: list[TransactionWire]) -> None:
+        now = time.monotonic()
+        grouped: dict[str, list[TransactionWire]] = {}
+        for txn in txns:
+            if txn.entityId and txn._id:
+                grouped.setdefault(txn.entityId, []).append(txn)
+        for order_id, found in grouped.items():
+            self._by_order[(location_id, order_id)] = (now, found)
+            self._by_order.move_to_end((location_id, order_id))
+        while len(self._by_order) > self.max_orders:
+            self._by_order.popitem(last=False)
+
+    def of(self, location_id: str, order_id: str) -> list[TransactionWire]:
+        entry = self._by_order.get((location_id, order_id))
+        if entry is None or time.monotonic() - entry[0] > self.ttl:
+            return []
+        txns = entry[1]
+        return txns if txns and all(t.took_money for t in txns) else []
+
+    def width(self, location_id: str) -> timedelta:
+        return self._width.get(location_id, WINDOW_AFTER)
+
+    def fitted(self, location_id: str, complete: bool, listed: int) -> None:
+        """Narrow the window after an overfull page; widen it again while pages come back half empty."""
+        width = self.width(location_id)
+        if not complete:
+            width = max(width / 2, MIN_WINDOW)
+        elif listed < WINDOW_LIMIT // 2:
+            width = min(width * 2, WINDOW_AFTER)
+        self._width[location_id] = width
+
+
+ORDER_FIELDS = (("_id", str), ("amount", (int, float, str)), ("items", list))
+WINDOW_BEFORE = timedelta(seconds=5)  # clocks: a transaction is stamped after its order, give or take
+WINDOW_AFTER = timedelta(minutes=2)
+MIN_WINDOW = timedelta(milliseconds=50)
+WINDOW_LIMIT = 100
+RECENT = RecentTransactions()

@@ -61,9 +61,15 @@ async def publish_customer(ctx: AccountContext, customer: wire.Customer, kind: s
     # LastUpdatedTime has whole seconds: the SyncToken tells apart two changes within one second
     is_new = await ctx.publish(event, external_id=f"customer:{customer.Id}:{version}:{customer.SyncToken}")
     await ctx.put_link(CONTACT_LINK, customer.Id, customer.Id, version=version)
+    # the customer directory (customers.resolve): later payments from this e-mail find the customer
     email = (customer.email or "").strip().lower()
-    if email and customer.Active is not False and await ctx.get_link(customers.LINK, email) is None:
-        await ctx.put_link(customers.LINK, email, customer.Id)  # later payments from this e-mail find it
+    if email:
+        listed = await ctx.get_link(customers.LINK, email)
+        if customer.Active is False:
+            if listed is not None and listed.remote_id == customer.Id:
+                await ctx.delete_link(customers.LINK, email)  # made inactive: no longer the e-mail's customer
+        elif listed is None:
+            await ctx.put_link(customers.LINK, email, customer.Id)
     return bool(is_new)
 
 

@@ -1,4 +1,5 @@
-"""Find or create the QuickBooks customer for a CRM contact: link table, e-mail query, DisplayName fallback.
+"""Find or create the QuickBooks customer for a CRM contact: the customer directory (link table, complete once
+the contacts import is done), else an e-mail query, then create with a DisplayName fallback.
 
 Matching is by e-mail, case-insensitively (HighLevel's rule). DisplayName must be unique across customers,
 vendors and employees, so a taken name becomes "Name (email)", then "Name (email) 2", … — deterministic and
@@ -12,7 +13,7 @@ import re
 
 from ledgerbridge import AccountContext, Contact
 
-from . import errors, wire
+from . import echoes, errors, wire
 from .client import QuickBooksClient, quote_value, request_id
 from .service import Service
 
@@ -108,28 +109,47 @@ async def find_by_display_name(client: QuickBooksClient, name: str) -> wire.Cust
     return rows[0] if rows else None
 
 
-async def resolve(ctx: AccountContext, service: Service, client: QuickBooksClient, contact: Contact, key: str) -> str:
-    """The customer id for `contact`, creating the customer when none has its e-mail."""
+async def resolve(
+    ctx: AccountContext, service: Service, client: QuickBooksClient, contact: Contact, key: str, *, trust: bool = True
+) -> str:
+    """The customer id for `contact`, creating the customer when none has its e-mail.
+
+    The link table is the company's customer directory (e-mail → customer id): the contacts import fills it
+    with every customer, Customer webhooks and CDC keep it fresh. Once the import is complete, an e-mail
+    the directory does not know has no customer, so no query is made (`trust=False` asks QuickBooks anyway).
+    One resolution per (company, e-mail) at a time across every replica sharing the store.
+    """
     local = link_key(contact)
     link = await ctx.get_link(LINK, local)
     if link is not None:
         return str(link.remote_id)
-    async with service.lock(client.realm_id, LINK, local):
+    async with ctx.exclusive(f"{LINK}:{local}", hold_seconds=120.0, wait_seconds=120.0):
         link = await ctx.get_link(LINK, local)
         if link is not None:
             return str(link.remote_id)
-        customer_id = await _find_or_create(service, client, contact, key)
+        ask = not (trust and await directory_complete(ctx))
+        customer_id = await _find_or_create(ctx, service, client, contact, key, ask=ask)
         await ctx.put_link(LINK, local, customer_id)
         return customer_id
+
+
+async def directory_complete(ctx: AccountContext) -> bool:
+    """Whether every customer's e-mail is in the link table (the contacts import has finished)."""
+    from . import contacts_import  # it publishes into the directory, so it imports this module
+
+    state = await contacts_import.import_state(ctx)
+    return state is not None and state.done
 
 
 async def forget(ctx: AccountContext, contact: Contact) -> None:
     await ctx.delete_link(LINK, link_key(contact))
 
 
-async def _find_or_create(service: Service, client: QuickBooksClient, contact: Contact, key: str) -> str:
+async def _find_or_create(
+    ctx: AccountContext, service: Service, client: QuickBooksClient, contact: Contact, key: str, *, ask: bool
+) -> str:
     email = contact.normalized_email
-    if email:
+    if email and ask:
         found = await find_by_email(service, client, email)
         if found is not None and found.Id:
             return found.Id
@@ -143,5 +163,10 @@ async def _find_or_create(service: Service, client: QuickBooksClient, contact: C
             continue
         if created.Id is None:
             raise errors.QuickBooksError("QuickBooks created a customer without an Id")
+        await echoes.remember(ctx, "Customer", created.Id, echoes.stamp_of(created))
+        from . import contacts_import  # it imports this module
+
+        # the contact follows to the CRM as from the webhook, but from the reply: the echo is not read back
+        await contacts_import.publish_customer(ctx, created)
         return created.Id
     raise errors.FaultError(f"no free DisplayName for {contact.name!r} after {MAX_CANDIDATES} tries", code="6240")

@@ -12,13 +12,14 @@ used by one, the replica is created anyway under a distinguishable number, and A
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import msgspec
-from ledgerbridge import DeliveryContext, Invoice, InvoiceChange, Skip
+from ledgerbridge import DeliveryContext, Invoice, InvoiceChange, InvoicePaid, Money, Skip
 
-from . import customers, documents, errors, invoice_state, mapping, markers, pricing, wire
+from . import customers, documents, echoes, errors, invoice_state, mapping, markers, pricing, wire
 from .client import QuickBooksClient, quote_value, request_id
 from .service import Service
 
@@ -116,20 +117,21 @@ class _Sync:
         fingerprint = hashlib.sha256(wire.encode_body(body)).hexdigest()[:24]
         if self.qbo_id is None:
             created = await self._create(body)
-            self._remember(created)
+            await self._remember(created)
         elif fingerprint != self.data.get("fingerprint"):
             updated = await self._update(body)
-            self._remember(updated)
+            await self._remember(updated)
         self.data["fingerprint"] = fingerprint
         total = Decimal(self.data.get("total", "0"))
         if pricing.money(total) != pricing.money(self.invoice.total.amount):
             await self.ctx.log(f"QuickBooks invoice {self.qbo_id} total {total} differs from the CRM total "
                                f"{self.invoice.total.amount}", level="warning")  # fmt: skip
 
-    def _remember(self, qbo: wire.Invoice) -> None:
+    async def _remember(self, qbo: wire.Invoice, *, settled: bool | None = None) -> None:
         self.qbo_id = qbo.Id
         self.data["sync_token"] = qbo.SyncToken
         self.data["total"] = str(qbo.TotalAmt if qbo.TotalAmt is not None else "0")
+        await echoes.remember(self.ctx, "Invoice", qbo.Id, echoes.stamp_of(qbo), settled=settled)
 
     async def _create(self, body: wire.Invoice) -> wire.Invoice:
         """Create the replica; an invoice already under its number is ours (a lost reply) or the user's."""
@@ -221,6 +223,34 @@ class _Sync:
         self.data["sync_token"] = None  # applying a payment bumps the invoice's SyncToken
         await self.ctx.log(f"recorded a payment of {amount} on QuickBooks invoice {self.qbo_id}",
                            qbo_payment_id=payment.Id)  # fmt: skip
+        # QuickBooks reports the payment and the invoice it bumped, both stamped with this write: echoes
+        stamp = echoes.stamp_of(payment)
+        await echoes.remember(self.ctx, "Payment", payment.Id, stamp, invoices=[self.qbo_id])
+        await echoes.remember(self.ctx, "Invoice", self.qbo_id, stamp)
+        if pricing.money(Decimal(self.data["paid"])) >= pricing.money(Decimal(self.data.get("total", "0"))):
+            await self._publish_paid(payment)
+
+    async def _publish_paid(self, payment: wire.Payment) -> None:
+        """Our payment paid the invoice in full: the InvoicePaid fact, from what we know, with no read.
+
+        The same external id as when a webhook shows it paid (first_invoice.publish_if_paid), so the fact is
+        published once per invoice whichever way it is seen first.
+        """
+        total = Decimal(self.data.get("total", "0"))
+        if total <= 0 or not self.qbo_id:
+            return
+        customer_id = payment.CustomerRef.value if payment.CustomerRef else ""
+        stamp = echoes.stamp_of(payment)
+        fact = InvoicePaid(
+            contact=msgspec.structs.replace(self.invoice.customer, accounting_id=customer_id),
+            customer_id=customer_id,
+            invoice_id=self.qbo_id,
+            invoice_number=self.data.get("doc_number") or self.invoice.number[:MAX_DOC_NUMBER] or None,
+            total=Money(amount=total, currency=self.invoice.total.currency),
+            paid_at=datetime.fromisoformat(stamp.replace("Z", "+00:00")) if stamp else datetime.now(UTC),
+        )
+        await self.ctx.publish(fact, external_id=f"invoice-paid:{self.client.realm_id}:{self.qbo_id}")
+        await echoes.remember(self.ctx, "Invoice", self.qbo_id, None, settled=True)
 
     async def _pay(self, amount: Decimal, step: str) -> wire.Payment:
         customer_id = await customers.resolve(self.ctx, self.service, self.client, self.invoice.customer, self.key)
@@ -242,11 +272,12 @@ class _Sync:
                 if delete and not has_payments:
                     await self.client.delete(wire.Invoice, fresh.Id or "", fresh.SyncToken or "",
                                              request_id(self.key, f"del{attempt}"))  # fmt: skip
+                    await echoes.remember(self.ctx, "Invoice", fresh.Id, None, settled=True)
                     self.data["state"] = "deleted"
                 else:
                     voided = await self.client.void(wire.Invoice, fresh.Id or "", fresh.SyncToken or "",
                                                     request_id(self.key, f"void{attempt}"))  # fmt: skip
-                    self._remember(voided)
+                    await self._remember(voided, settled=True)
                     self.data["state"] = "voided"
                 return
             except errors.StaleObjectError:

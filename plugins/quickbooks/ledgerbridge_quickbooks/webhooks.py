@@ -2,7 +2,8 @@
 
 Intuit holds later events until the current one is acknowledged, so a correctly signed event that cannot be
 used (unknown company, malformed entry) is accepted and quarantined (logged), never refused. The stored
-notification comes back through `on_notification`, where the entity is fetched and turned into events.
+notification comes back through `on_notification`, where the entity is fetched and turned into events,
+unless it is the echo of a write of ours (echoes.py): that one costs no call.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from ledgerbridge.web import read_body
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from . import contacts_import, errors, first_invoice, wire
+from . import contacts_import, echoes, errors, first_invoice, wire
 from .service import Service
 
 logger = logging.getLogger("ledgerbridge.plugins.quickbooks.webhooks")
@@ -38,6 +39,7 @@ class Change:
     operation: str
     event_id: str
     deleted_id: str | None = None
+    updated: str | None = None  # the entity's LastUpdatedTime (legacy `lastUpdated`, CloudEvents `time`)
 
 
 def sign(verifier_token: str, body: bytes) -> str:
@@ -112,7 +114,7 @@ def _legacy_change(realm: str | None, entity: Any) -> Change | None:
     updated = entity.get("lastUpdated", "")
     event_id = f"{realm}:{name}:{ident}:{operation}:{updated if isinstance(updated, str) else ''}"
     deleted = _text(entity.get("deletedId"))
-    return Change(realm, name, ident, operation, event_id, deleted)
+    return Change(realm, name, ident, operation, event_id, deleted, _text(updated))
 
 
 def _cloud_event(event: Any) -> Change | None:
@@ -129,7 +131,7 @@ def _cloud_event(event: Any) -> Change | None:
     deleted = _text(data.get("deletedid") or data.get("deletedId"))
     name = ENTITIES.get(parts[1].lower(), parts[1][:1].upper() + parts[1][1:])
     operation = OPERATIONS.get(parts[2].lower(), parts[2].title())
-    return Change(realm, name, ident, operation, event_id, deleted)
+    return Change(realm, name, ident, operation, event_id, deleted, _text(event.get("time")))
 
 
 def receiver(plugin: PluginContext, service: Service) -> Any:
@@ -174,7 +176,7 @@ async def _quarantine_entry(plugin: PluginContext, entry: Any) -> None:
 
 def _payload(change: Change) -> dict[str, Any]:
     return {"realm_id": change.realm_id, "entity": change.entity, "id": change.entity_id,
-            "operation": change.operation, "deleted_id": change.deleted_id}  # fmt: skip
+            "operation": change.operation, "deleted_id": change.deleted_id, "updated": change.updated}  # fmt: skip
 
 
 async def handle(ctx: DeliveryContext, service: Service, notification: Notification) -> None:
@@ -188,6 +190,9 @@ async def handle(ctx: DeliveryContext, service: Service, notification: Notificat
     if payload.get("realm_id") != connection.realm_id:
         await _quarantine(ctx, "QuickBooks notification for a company no longer connected", payload)
         return
+    stamp = payload.get("updated") if isinstance(payload.get("updated"), str) else None
+    if entity in ENTITIES.values() and await echoes.is_echo(ctx, str(entity), ident, stamp):
+        return  # about our own write: nothing new, nothing to read (see echoes.py)
     client = await service.client(ctx)
     if entity == "Customer":
         try:
