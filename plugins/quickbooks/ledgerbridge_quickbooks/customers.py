@@ -1,5 +1,5 @@
-"""Find or create the QuickBooks customer for a CRM contact: the customer directory (link table, complete once
-the contacts import is done), else an e-mail query, then create with a DisplayName fallback.
+"""Find or create the QuickBooks customer for a CRM contact: the customer directory (link table), else an e-mail
+query, then create with a DisplayName fallback.
 
 Matching is by e-mail, case-insensitively (HighLevel's rule). DisplayName must be unique across customers,
 vendors and employees, so a taken name becomes "Name (email)", then "Name (email) 2", … — deterministic and
@@ -109,14 +109,13 @@ async def find_by_display_name(client: QuickBooksClient, name: str) -> wire.Cust
     return rows[0] if rows else None
 
 
-async def resolve(
-    ctx: AccountContext, service: Service, client: QuickBooksClient, contact: Contact, key: str, *, trust: bool = True
-) -> str:
+async def resolve(ctx: AccountContext, service: Service, client: QuickBooksClient, contact: Contact, key: str) -> str:
     """The customer id for `contact`, creating the customer when none has its e-mail.
 
     The link table is the company's customer directory (e-mail → customer id): the contacts import fills it
-    with every customer, Customer webhooks and CDC keep it fresh. Once the import is complete, an e-mail
-    the directory does not know has no customer, so no query is made (`trust=False` asks QuickBooks anyway).
+    with every customer, Customer webhooks and CDC keep it fresh, so a known customer costs no call. An e-mail
+    the directory does not know is still asked of QuickBooks before a customer is created: Intuit delivers
+    webhooks minutes late and CDC is polled, so a customer the user just made would otherwise be made twice.
     One resolution per (company, e-mail) at a time across every replica sharing the store.
     """
     local = link_key(contact)
@@ -127,18 +126,9 @@ async def resolve(
         link = await ctx.get_link(LINK, local)
         if link is not None:
             return str(link.remote_id)
-        ask = not (trust and await directory_complete(ctx))
-        customer_id = await _find_or_create(ctx, service, client, contact, key, ask=ask)
+        customer_id = await _find_or_create(ctx, service, client, contact, key)
         await ctx.put_link(LINK, local, customer_id)
         return customer_id
-
-
-async def directory_complete(ctx: AccountContext) -> bool:
-    """Whether every customer's e-mail is in the link table (the contacts import has finished)."""
-    from . import contacts_import  # it publishes into the directory, so it imports this module
-
-    state = await contacts_import.import_state(ctx)
-    return state is not None and state.done
 
 
 async def forget(ctx: AccountContext, contact: Contact) -> None:
@@ -146,10 +136,10 @@ async def forget(ctx: AccountContext, contact: Contact) -> None:
 
 
 async def _find_or_create(
-    ctx: AccountContext, service: Service, client: QuickBooksClient, contact: Contact, key: str, *, ask: bool
+    ctx: AccountContext, service: Service, client: QuickBooksClient, contact: Contact, key: str
 ) -> str:
     email = contact.normalized_email
-    if email and ask:
+    if email:
         found = await find_by_email(service, client, email)
         if found is not None and found.Id:
             return found.Id

@@ -100,8 +100,7 @@ async def _create_receipt(
         total=payment.total.amount,
     )  # fmt: skip
     for attempt in range(2):
-        # after a refused reference, ask QuickBooks rather than the directory that named it
-        customer_id = await customers.resolve(ctx, service, client, payment.payer, key, trust=attempt == 0)
+        customer_id = await customers.resolve(ctx, service, client, payment.payer, key)
         refs = await mapping.item_refs(ctx, service, client, setup, payment.lines, key)
         method = await names.payment_method_ref(ctx, service, client, payment.payment_method, key)
         priced = pricing.price(payment.lines, totals, setup, refs)
