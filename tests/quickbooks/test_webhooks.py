@@ -38,3 +38,13 @@ def test_legacy_and_cloudevents_bodies_parse_into_changes() -> None:
     assert rejects == [{"type": "nonsense"}]
     with pytest.raises(ValueError):
         parse(b"not json")
+
+
+def test_an_echo_is_recognised_whatever_offset_intuit_writes_its_stamps_with() -> None:
+    from ledgerbridge_quickbooks.echoes import instant
+
+    written = "2016-10-04T20:09:04-07:00"  # an entity's MetaData.LastUpdatedTime, in the company's time zone
+    notified = "2016-10-05T03:09:04.000Z"  # the webhook's lastUpdated, in UTC
+    assert instant(written) == instant(notified) == "2016-10-05T03:09:04Z"
+    assert instant("2016-10-05T03:09:05.000Z") != instant(written)
+    assert instant(None) is None and instant("not a time") == "not a time"

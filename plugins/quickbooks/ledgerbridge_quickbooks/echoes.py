@@ -16,6 +16,7 @@ read as before.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from ledgerbridge import AccountContext
@@ -34,6 +35,20 @@ def stamp_of(entity: wire.Entity) -> str | None:
     return entity.MetaData.LastUpdatedTime if entity.MetaData else None
 
 
+def instant(stamp: str | None) -> str | None:
+    """A stamp as the UTC second it names: Intuit writes `LastUpdatedTime` with the company's offset
+    ("2016-10-04T20:09:04-07:00") and a webhook's `lastUpdated` in UTC ("2016-10-05T03:09:04.000Z")."""
+    if not stamp:
+        return None
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 async def remember(
     ctx: AccountContext,
     entity: str,
@@ -48,6 +63,7 @@ async def remember(
         return
     link = await ctx.get_link(LINK, key(entity, entity_id))
     known: dict[str, Any] = dict(link.data) if link else {}
+    stamp = instant(stamp)
     stamps = [s for s in known.get("stamps", []) if s != stamp]
     if stamp:
         stamps.append(stamp)
@@ -70,7 +86,7 @@ async def is_echo(ctx: AccountContext, entity: str, entity_id: str, stamp: str |
         return False
     if entity == "Invoice" and link.data.get("settled"):
         return True
-    if stamp and stamp in link.data.get("stamps", []):
+    if stamp and instant(stamp) in link.data.get("stamps", []):
         return True
     if entity == "Payment":
         invoices = [str(i) for i in link.data.get("invoices", [])]
