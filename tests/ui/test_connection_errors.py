@@ -43,7 +43,7 @@ async def test_a_company_already_used_by_another_account_is_refused_in_words(adm
     second = await qb_sign_in(admin, "globex", realm)
     assert second.status_code == 409
     assert "<h1>That company is connected to another account</h1>" in second.text
-    assert "is already connected to the account &#39;Acme Ltd&#39;. A company serves one account" in second.text
+    assert "is already connected to the account “Acme Ltd”. A company serves one account" in second.text
     assert f'href="{product.url}/plugins/quickbooks/connect?account=globex">Try again</a>' in second.text
     assert "/accounts/globex/settings/integrations" in second.text
     assert (await product.runtime.store.get_plugin_state("globex", "quickbooks")).external_id is None

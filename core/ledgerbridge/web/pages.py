@@ -59,3 +59,16 @@ def connection_error_page(
         integrations_url=safe(integrations_url) or "/",
         try_again_url=safe(try_again_url),
     )
+
+
+def already_connected_page(
+    request: Request, kind: str, name: str, holder: str | None, *, integrations_url: str, try_again_url: str
+) -> Response:
+    """409: the vendor's `kind` (company, organisation) called `name` already serves another account (`holder`)."""
+    account = f"the account “{holder}”" if holder else "another account"
+    return connection_error_page(
+        request, f"That {kind} is connected to another account",
+        f"{name} is already connected to {account}. A {kind} serves one account: disconnect it there first, or "
+        "choose another when you try again.",
+        integrations_url=integrations_url, try_again_url=try_again_url, status=409,
+    )  # fmt: skip

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from ledgerbridge import AccountContext, ExternalIdTaken, PluginContext
-from ledgerbridge.web import admin_submission, connection_error_page, local_path
+from ledgerbridge.web import admin_submission, already_connected_page, connection_error_page, local_path
 from ledgerbridge.web.auth import is_admin
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -124,13 +124,9 @@ def callback_route(plugin: PluginContext, service: Service) -> Any:
 
 async def _taken_page(request: Request, plugin: PluginContext, realm_id: str, back: str, again: str) -> Response:
     bound = await plugin.account_for_external_id(realm_id)
-    holder = f"the account {bound.account.name!r}" if bound is not None else "another account"
-    return connection_error_page(
-        request, "That company is connected to another account",
-        f"QuickBooks company {realm_id} is already connected to {holder}. A company serves one account: "
-        "disconnect it there first, or choose another.",
-        integrations_url=back, try_again_url=again, status=409,
-    )  # fmt: skip
+    return already_connected_page(request, "company", f"QuickBooks company {realm_id}",
+                                  bound.account.name if bound is not None else None,
+                                  integrations_url=back, try_again_url=again)  # fmt: skip
 
 
 async def connect_account(ctx: AccountContext, service: Service, connection: Connection) -> Connection:

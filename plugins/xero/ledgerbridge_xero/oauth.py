@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from ledgerbridge import AccountContext, ExternalIdTaken, PluginContext
-from ledgerbridge.web import admin_submission, connection_error_page
+from ledgerbridge.web import admin_submission, already_connected_page, connection_error_page
 from ledgerbridge.web.auth import is_admin
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -120,13 +120,8 @@ def callback_route(plugin_context: PluginContext, plugin: XeroPlugin) -> Any:
 
 
 def _taken_page(request: Request, organisation: str | None, holder: str | None, back: str, again: str) -> Response:
-    account = f"the account “{holder}”" if holder else "another account"
-    return connection_error_page(
-        request, "That organisation is connected to another account",
-        f"Xero organisation {organisation or ''} already syncs with {account}. "
-        "Disconnect it there first, or choose another organisation when you try again.",
-        integrations_url=back, try_again_url=again, status=409,
-    )  # fmt: skip
+    return already_connected_page(request, "organisation", f"Xero organisation {organisation or ''}".strip(), holder,
+                                  integrations_url=back, try_again_url=again)  # fmt: skip
 
 
 async def connect_account(ctx: AccountContext, plugin: XeroPlugin, connection: Connection) -> None:
