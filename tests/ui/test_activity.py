@@ -42,6 +42,18 @@ async def test_a_payment_reads_as_money_payer_and_kind_with_a_link_to_the_receip
     assert "just now" in page
 
 
+async def test_a_done_delivery_shows_no_empty_details_or_action_cells_on_a_phone(
+    signed_in: Browser, ui_server: UiServer
+) -> None:
+    ui_server.books.reject_payments = False
+    await publish(ui_server, "p-1")
+    assert await settle(ui_server.runtime, "acme") == {"done": 1}
+    page = (await signed_in.get(ACTIVITY)).text
+    assert '<td data-label="Details" class="empty">' in page and '<td data-label="Action" class="empty">' in page
+    css = (await signed_in.get("/static/ui.css")).text
+    assert ".deliveries td.empty { display: none; }" in css.split("@media (max-width: 40rem)")[1]
+
+
 async def test_filters_by_kind_and_customer_keep_only_what_matches(signed_in: Browser, ui_server: UiServer) -> None:
     ui_server.books.reject_payments = False
     await publish(ui_server, "p-1")
