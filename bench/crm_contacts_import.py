@@ -9,7 +9,9 @@ Each sandbox runs in its own process (as the vendors run on their own machines),
 and peak RSS are the server's. The CRM sandbox enforces HighLevel's burst limit, 100 requests per 10 s per
 location, with its time compressed by `--time-scale` (15 by default: 10,000 contacts at the real 10 requests/s
 would take 17 minutes); the sandbox's rate-limit headers carry the scaled window, which the server's limiter
-follows, so the ceiling is 100 per (10 / time scale) s. The CRM sandbox sends no webhooks here: its one-at-a-time
+follows, so the ceiling is 100 per (10 / time scale) s. The sandbox's duplicate rule scans every contact of the
+location per create, so its own CPU per contact grows with the contacts it holds (printed beside the server's):
+at 100,000 it, not the server, would bind. The CRM sandbox sends no webhooks here: its one-at-a-time
 sender, not the import, would be measured. Prints figures; asserts nothing.
 
     .venv/bin/python bench/crm_contacts_import.py [--customers 10000] [--time-scale 15]
@@ -128,6 +130,12 @@ def sandbox(*args: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
 # -- the server, in this process --------------------------------------------------------------------------
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (the CRM sandbox's), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb() -> tuple[float, float]:
     """(current, peak) resident set of this process, MB."""
     fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
@@ -159,7 +167,8 @@ async def run(customers: int, time_scale: float, workers: int) -> None:
     })  # fmt: skip
     seeding = time.monotonic()
     with sandbox("qbo", str(qbo_port), server_url, str(customers)) as (realm, _), \
-            sandbox("crm", str(crm_port), str(time_scale)), tempfile.TemporaryDirectory() as data:  # fmt: skip
+            sandbox("crm", str(crm_port), str(time_scale)) as (_, crm_process), \
+            tempfile.TemporaryDirectory() as data:  # fmt: skip
         print(f"seeded {customers} QuickBooks customers in {time.monotonic() - seeding:.1f} s", flush=True)
         settings = Settings(data_dir=Path(data), admin_token=ADMIN, public_url=server_url, port=server_port,
                             workers=workers)  # fmt: skip
@@ -186,12 +195,14 @@ async def run(customers: int, time_scale: float, workers: int) -> None:
             rss_before, _ = rss_mb()
             cpu0, started = time.process_time(), time.monotonic()
             await connect_quickbooks(http, server_url, realm)
-            samples: list[tuple[int, float, float]] = [(0, 0.0, 0.0)]  # (contacts, cpu s, wall s)
+            crm_cpu0 = cpu_seconds(crm_process.pid)
+            samples: list[tuple[int, float, float, float]] = [(0, 0.0, 0.0, 0.0)]  # contacts, cpu s, wall s, crm cpu s
             done = 0
             while done < customers:
                 await asyncio.sleep(0.5)
                 done = int((await http.get(f"{crm_url}/_bench/count")).text.split()[0])
-                samples.append((done, time.process_time() - cpu0, time.monotonic() - started))
+                crm_cpu = cpu_seconds(crm_process.pid) - crm_cpu0
+                samples.append((done, time.process_time() - cpu0, time.monotonic() - started, crm_cpu))
             elapsed = time.monotonic() - started
             await asyncio.sleep(2.0)  # anything still in flight would show as a contact too many
             final, calls = map(int, (await http.get(f"{crm_url}/_bench/count")).text.split())
@@ -211,7 +222,9 @@ async def run(customers: int, time_scale: float, workers: int) -> None:
         a = next(s for s in samples if s[0] >= low * customers)
         b = next(s for s in samples if s[0] >= high * customers)
         per = (b[1] - a[1]) / max(b[0] - a[0], 1) * 1000
-        print(f"server CPU / contact  {per:.2f} ms at the {label} ({low:.0%}–{high:.0%} of the contacts)")
+        crm = (b[3] - a[3]) / max(b[0] - a[0], 1) * 1000
+        print(f"server CPU / contact  {per:.2f} ms at the {label} ({low:.0%}–{high:.0%} of the contacts; "
+              f"the CRM sandbox's process: {crm:.2f} ms)")  # fmt: skip
     print(f"server RSS            {rss_before:.1f} MB before connecting, peak {rss_peak:.1f} MB")
 
 
