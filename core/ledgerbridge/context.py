@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets as token_generator
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -242,6 +242,10 @@ class AccountContext:
 
     async def put_link(self, kind: str, local_id: str, remote_id: str, **data: Any) -> None:
         await self._core.store.put_link(self._link(kind, local_id, remote_id, data))
+
+    async def put_links(self, kind: str, links: Iterable[tuple[str, str, dict[str, Any]]]) -> None:
+        """`(local_id, remote_id, data)` links of one kind, written in one transaction."""
+        await self._core.store.put_links([self._link(kind, local, remote, data) for local, remote, data in links])
 
     async def claim_once(self, kind: str, key: str, **data: Any) -> bool:
         """True the first time `(kind, key)` is claimed for this account and plugin, False ever after."""

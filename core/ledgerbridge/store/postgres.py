@@ -749,6 +749,18 @@ class PostgresStore:
             link_values(link),
         )
 
+    async def put_links(self, links: Sequence[Link]) -> None:
+        if not links:
+            return
+        async with self._tx() as conn, conn.cursor() as cursor:
+            await cursor.executemany(
+                "INSERT INTO links(account_id, plugin, kind, local_id, remote_id, data)"
+                " VALUES (%s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT(account_id, plugin, kind, local_id)"
+                " DO UPDATE SET remote_id = excluded.remote_id, data = excluded.data",
+                [link_values(link) for link in links],
+            )
+
     async def claim_link(self, link: Link) -> bool:
         changed = await self._write(
             "INSERT INTO links(account_id, plugin, kind, local_id, remote_id, data) VALUES (%s, %s, %s, %s, %s, %s)"

@@ -584,6 +584,17 @@ class SQLiteStore:
             records.link_values(link),
         )
 
+    async def put_links(self, links: Sequence[Link]) -> None:
+        if not links:
+            return
+        async with self._tx() as conn:
+            await conn.executemany(
+                "INSERT INTO links(account_id, plugin, kind, local_id, remote_id, data) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(account_id, plugin, kind, local_id)"
+                " DO UPDATE SET remote_id = excluded.remote_id, data = excluded.data",
+                [records.link_values(link) for link in links],
+            )
+
     async def claim_link(self, link: Link) -> bool:
         changed = await self._write(
             "INSERT OR IGNORE INTO links(account_id, plugin, kind, local_id, remote_id, data)"

@@ -139,13 +139,18 @@ def _int(value: str | None) -> int | None:
 
 #: HighLevel's burst limit per location (a daily limit applies too), and how many we send at once
 LOCATION_LIMIT, LOCATION_WINDOW_SECONDS, LOCATION_IN_FLIGHT = 100, 10.0, 20
+#: the bucket's burst is the limit / BURST_SHARE: 5 of HighLevel's 100 go at once and 95 drip over the window,
+#: so the sustained rate is 0.93 of the limit (the kit keeps 2 % slack). With 2 (the limit / 50), an event loop
+#: that wakes a waiter late loses the slots it missed (the bucket holds only 2); 5 absorbs that lag. A larger
+#: burst lowers the sustained rate (10 would cap it at 0.88). Never a window above the limit.
+BURST_SHARE = 20
 
 
 class RateLimiter(LocalLimiter):
     """One location's budget: `max_requests` per `interval` seconds (100 per 10 s until the headers say
-    otherwise). HighLevel counts fixed windows and a refusal costs a window, so the bucket lets only a couple
-    go at once and no window ever holds more than the limit; if the quota is shared and the headers say it
-    is spent, requests wait for the window to close (at most one interval)."""
+    otherwise). HighLevel counts fixed windows and a refusal costs a window, so the bucket lets a twentieth of the
+    limit go at once and drips the rest over the window: no window ever holds more than the limit. If the
+    quota is shared and the headers say it is spent, requests wait for the window to close (at most one interval)."""
 
     def __init__(
         self,
@@ -160,14 +165,14 @@ class RateLimiter(LocalLimiter):
             max_requests,
             interval,
             max_in_flight,
-            burst=max(1, max_requests // 50),
+            burst=max(1, max_requests // BURST_SHARE),
             longest_hold=interval * 1.1,
             clock=clock,
             sleep=sleep,
         )
 
     def _tune(self, rate: int, period: float) -> None:
-        self._burst = max(1, rate // 50)
+        self._burst = max(1, rate // BURST_SHARE)
         self.longest_hold = max(getattr(self, "longest_hold", 0.0), period * 1.1)
         super()._tune(rate, period)
 

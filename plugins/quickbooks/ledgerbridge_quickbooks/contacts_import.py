@@ -8,6 +8,7 @@ re-syncs and repeats (webhook plus CDC) collapse into one event.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import msgspec
 from ledgerbridge import AccountContext, ContactSync
@@ -48,7 +49,29 @@ async def restart_import(ctx: AccountContext) -> None:
         await _save(ctx, ImportState())
 
 
+class _Links:
+    """The links a batch of customers writes: the `contact` version marks and the customer directory's new
+    e-mails, each kind in one transaction (an import page: two commits, not two per customer)."""
+
+    def __init__(self) -> None:
+        self.contacts: list[tuple[str, str, dict[str, Any]]] = []
+        self.directory: dict[str, str] = {}  # e-mail → customer id
+
+    async def write(self, ctx: AccountContext) -> None:
+        await ctx.put_links(CONTACT_LINK, self.contacts)
+        await ctx.put_links(customers.LINK, ((email, id_, {}) for email, id_ in self.directory.items()))
+        self.contacts, self.directory = [], {}
+
+
 async def publish_customer(ctx: AccountContext, customer: wire.Customer, kind: str | None = None) -> bool:
+    links = _Links()
+    is_new = await _publish(ctx, customer, kind, links)
+    await links.write(ctx)
+    return is_new
+
+
+async def _publish(ctx: AccountContext, customer: wire.Customer, kind: str | None, links: _Links) -> bool:
+    """Publish one customer's ContactSync; its links go into `links`, which the caller writes."""
     if not customer.Id:
         return False
     version = customer.MetaData.LastUpdatedTime if customer.MetaData else None
@@ -60,16 +83,16 @@ async def publish_customer(ctx: AccountContext, customer: wire.Customer, kind: s
     event = ContactSync(kind=kind, contact=customers.to_contact(customer), source_id=customer.Id)  # type: ignore[arg-type, unused-ignore]
     # LastUpdatedTime has whole seconds: the SyncToken tells apart two changes within one second
     is_new = await ctx.publish(event, external_id=f"customer:{customer.Id}:{version}:{customer.SyncToken}")
-    await ctx.put_link(CONTACT_LINK, customer.Id, customer.Id, version=version)
+    links.contacts.append((customer.Id, customer.Id, {"version": version}))
     # the customer directory (customers.resolve): later payments from this e-mail find the customer
     email = (customer.email or "").strip().lower()
     if email:
-        listed = await ctx.get_link(customers.LINK, email)
         if customer.Active is False:
+            listed = await ctx.get_link(customers.LINK, email)
             if listed is not None and listed.remote_id == customer.Id:
                 await ctx.delete_link(customers.LINK, email)  # made inactive: no longer the e-mail's customer
-        elif listed is None:
-            await ctx.put_link(customers.LINK, email, customer.Id)
+        elif email not in links.directory and await ctx.get_link(customers.LINK, email) is None:
+            links.directory[email] = customer.Id  # the first customer with this e-mail, as before
     return bool(is_new)
 
 
@@ -96,8 +119,10 @@ async def _import(ctx: AccountContext, client: QuickBooksClient, state: ImportSt
     async for position, rows in client.pages(
         wire.Customer, "SELECT * FROM Customer ORDERBY Id", start=state.next_position
     ):
+        links = _Links()
         for customer in rows:
-            await publish_customer(ctx, customer, "imported")
+            await _publish(ctx, customer, "imported", links)
+        await links.write(ctx)  # before the cursor moves on: a restart re-imports the page (versions dedupe)
         state.imported += len(rows)
         state.next_position = position + len(rows)
         await _save(ctx, state)  # a restart resumes at the next page
