@@ -86,34 +86,6 @@ async def update(client: CrmClient, contact_id: str, contact: Contact) -> Contac
     return wire
 
 
-class DuplicateContact(Exception):
-    """The location's duplicate rule refused a new contact: one with this e-mail (or phone) exists."""
-
-
-async def create(client: CrmClient, location_id: str, contact: Contact) -> ContactWire:
-    """POST /contacts/ with the customer's names; `DuplicateContact` when the location already has the contact
-    (HighLevel answers 400 "This location does not allow duplicated contacts."). A retried create cannot make a
-    second contact: the duplicate rule refuses it."""
-    body = {"locationId": location_id, "source": SOURCE, **contact_fields(contact)}
-    try:
-        response = await client.request("POST", "/contacts/", json=body, idempotent=bool(body.get("email")))
-    except CrmApiError as exc:
-        if exc.status == 400 and "duplicat" in exc.message.lower():
-            raise DuplicateContact(exc.message) from exc
-        raise
-    wire: ContactWire | None = contact_response.decode(response).contact
-    if wire is None:
-        raise CrmApiError(502, "the contact create answered without a contact")
-    return wire
-
-
-async def _update_duplicate(client: CrmClient, location_id: str, email: str, contact: Contact) -> ContactWire | None:
-    existing = await find_by_email(client, location_id, email)
-    if existing is None or not existing.id:
-        return None
-    return await update(client, existing.id, contact)
-
-
 async def find_by_email(client: CrmClient, location_id: str, email: str) -> ContactWire | None:
     found = await client.get(
         "/contacts/search/duplicate", contact_response, params={"locationId": location_id, "email": email}
@@ -141,19 +113,13 @@ async def sync_contact(ctx: AccountContext, client: CrmClient, location_id: str,
                 await ctx.put_link(CUSTOMER_LINK, sync.merged_into, link.remote_id)
         raise Skip(f"customer {sync.source_id} was merged into {sync.merged_into}")
     wire: ContactWire | None = None
-    email = sync.contact.email.strip() if sync.contact.email else None
     if link is not None:  # the link first: an e-mail changed in QuickBooks follows the same contact
         wire = await update(client, link.remote_id, sync.contact)
-        if wire is None and email:
-            wire = await _update_duplicate(client, location_id, email, sync.contact)
+    email = sync.contact.email.strip() if sync.contact.email else None
     if wire is None and email:
-        # Create first: one call for a customer the CRM does not have (an import's usual case). The location's
-        # duplicate rule refuses a contact it already has, which is then found by e-mail and updated without
-        # its names, as before.
-        try:
-            wire = await create(client, location_id, sync.contact)
-        except DuplicateContact:
-            wire = await _update_duplicate(client, location_id, email, sync.contact)
+        existing = await find_by_email(client, location_id, email)
+        if existing is not None and existing.id:
+            wire = await update(client, existing.id, sync.contact)
     if wire is None:
         wire = await upsert(client, location_id, sync.contact)
     reactivated = link is not None and bool(link.data.get("inactive"))
