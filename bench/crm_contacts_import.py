@@ -217,7 +217,8 @@ async def run(customers: int, time_scale: float, workers: int) -> None:
     print(
         f"CRM ceiling           {ceiling:.1f} requests/s ({CRM_LIMIT} per {CRM_WINDOW:g} s / time scale {time_scale:g})"
     )
-    print(f"rate / ceiling        {rate / ceiling:.3f}")
+    print(f"rate / ceiling        {rate / ceiling:.3f} (contacts/s against requests/s: at most 1 / calls per contact)")
+    print(f"requests / ceiling    {calls / elapsed / ceiling:.3f} (how much of the location's budget the import used)")
     for label, low, high in (("start", 0.0, 0.2), ("end", 0.8, 1.0)):
         a = next(s for s in samples if s[0] >= low * customers)
         b = next(s for s in samples if s[0] >= high * customers)
