@@ -6,13 +6,12 @@ from __future__ import annotations
 from ledgerbridge import Contact, ContactSync
 
 from tests.crmconnect.conftest import LOCATION, Stack
-from tests.crmconnect.test_calls_per_payment import count_api_calls
+from tests.crmconnect.test_calls_per_payment import count_api_calls, quiet
 from tests.crmconnect.test_contacts import crm_contacts, publish
-from tests.crmconnect.test_payments import pause_poller
 
 
 async def test_a_customer_the_crm_does_not_have_costs_a_search_and_an_upsert_and_keeps_its_name(stack: Stack) -> None:
-    await pause_poller(stack)  # its reconciliation calls are not the contacts'
+    await quiet(stack)
     calls = count_api_calls(stack)
     for n in range(5):
         sync = ContactSync(
@@ -32,7 +31,7 @@ async def test_a_customer_the_crm_does_not_have_costs_a_search_and_an_upsert_and
 
 
 async def test_a_contact_the_crm_already_has_is_updated_not_doubled_nor_renamed(stack: Stack) -> None:
-    await pause_poller(stack)
+    await quiet(stack)
     existing = await stack.contact("ada@example.com")
     calls = count_api_calls(stack)
     sync = ContactSync(
