@@ -35,13 +35,22 @@ class Fleet:
     async def run(self) -> None:
         """Connect the company, then publish payments while its access token expires EXPIRIES times."""
         await self.harness.connect()
+        expired = 0
         for number in range(PAYMENTS):
             if number and number % (PAYMENTS // (EXPIRIES + 1)) == 0:
                 self.sandbox.advance_clock(3601)  # every access token the replicas hold is now expired
+                expired += 1
             await self.harness.publish(
                 payment(f"p-{number}", email=f"payer{number}@example.com", name=f"Payer {number}", total="10.00")
             )
+            if expired and number % (PAYMENTS // (EXPIRIES + 1)) == 0:
+                # the next expiry only after this one was met: two expiries before any refresh need only one
+                await self.harness.until(lambda met=expired: self.refreshes() >= met, timeout=60)
         await self.harness.settle(timeout=180)
+
+    def refreshes(self) -> int:
+        observed = self.sandbox.throttle.observed.get(self.harness.realm)
+        return observed.refreshes if observed is not None else 0
 
 
 def settings(tmp_path: Path, port: int, database_url: str) -> Settings:
