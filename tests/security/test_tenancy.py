@@ -40,6 +40,18 @@ async def test_a_second_account_gets_a_crm_sandbox_location_of_its_own(product: 
     assert [card["status"] for card in cards] == ["connected", "connected"]
 
 
+async def test_cards_opened_at_once_for_a_new_account_agree_on_one_crm_sandbox_location(product: Product) -> None:
+    for name in ("Acme", "Globex"):
+        await product.http.post("/admin/api/accounts", json={"name": name}, headers=ADMIN)
+    assert await crm_location(product, "acme") == SANDBOX_LOCATION_ID
+    cards = await asyncio.gather(*(product.http.get(CARD.format("globex"), headers=ADMIN) for _ in range(8)))
+    shown = {next(f["value"] for f in card.json()["fields"] if f["label"] == "Location") for card in cards}
+    assert len(shown) == 1 and shown != {SANDBOX_LOCATION_ID}
+    assert await crm_location(product, "globex") == shown.pop()  # the routing agrees with the credentials
+    activity = (await product.http.get("/admin/api/accounts/globex/activity", headers=ADMIN)).json()
+    assert sum("sandbox location" in entry["message"] for entry in activity) == 1
+
+
 async def use_the_sandbox_api(product: Product, account: str) -> None:
     response = await product.http.patch(f"/admin/api/accounts/{account}/plugins/crmconnect/settings", headers=ADMIN,
                                         json={"api_base_url": f"{product.url}/sandbox/crmconnect", "sandbox": True})  # fmt: skip
@@ -174,7 +186,8 @@ async def test_a_restart_with_several_accounts_and_a_conflicting_location_serves
             activity = (await http.get("/admin/api/accounts/initech/activity", headers=ADMIN)).json()
             assert sum("already connected to the account" in entry["message"] for entry in activity) == 1
             assert "already connected to the account 'Acme'" in card["summary"]
-            assert (await http.get(CARD.format("acme"), headers=ADMIN)).json()["status"] == "connected"
+            acme = (await http.get(CARD.format("acme"), headers=ADMIN)).json()
+            assert acme["status"] == "connected", acme["summary"]
             assert (await http.get(CARD.format("globex"), headers=ADMIN)).json()["status"] == "connected"
             umbrella = (await http.get("/admin/api/accounts/umbrella", headers=ADMIN)).json()
             crm = next(p for p in umbrella["plugins"] if p["name"] == "crmconnect")

@@ -23,7 +23,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx
-from ledgerbridge import AccountContext, PermanentFailure, PluginContext, ReauthorizationRequired, RetryLater
+from ledgerbridge import (
+    AccountContext,
+    ExternalIdTaken,
+    PermanentFailure,
+    PluginContext,
+    ReauthorizationRequired,
+    RetryLater,
+)
 from ledgerbridge.web.outbound import OutboundGuard
 
 from ledgerbridge_crmconnect.client import (
@@ -96,19 +103,34 @@ async def sandbox_token(ctx: AccountContext) -> str:
 
 async def _sandbox_location(ctx: AccountContext, base_url: str, mounted_url: str | None) -> str:
     """This account's own location in the sandbox: assigned once, the seeded one only to the first account."""
-    assigned = await ctx.get_secret(SANDBOX_SECRET)
-    if assigned:
-        location_id, token = str(assigned["location_id"]), str(assigned["token"])
-        if location_id != SANDBOX_LOCATION_ID and base_url == mounted_url:
-            await _sandbox_has(ctx, base_url, location_id, token)
-        return location_id
+    if (assigned := await _assigned_sandbox_location(ctx, base_url, mounted_url)) is not None:
+        return assigned
     if base_url != mounted_url:
         return ""  # a standalone sandbox: its location is set in the settings (by connect), never guessed
+    # The card, the poller and the start of the server may all ask at once: one of them assigns, in every
+    # replica, so the account never ends up bound to one new location while its secret names another.
+    async with ctx.exclusive("sandbox-location", hold_seconds=30.0, wait_seconds=30.0):
+        if (assigned := await _assigned_sandbox_location(ctx, base_url, mounted_url)) is not None:
+            return assigned
+        return await _assign_sandbox_location(ctx, base_url)
+
+
+async def _assigned_sandbox_location(ctx: AccountContext, base_url: str, mounted_url: str | None) -> str | None:
+    assigned = await ctx.get_secret(SANDBOX_SECRET)
+    if not assigned:
+        return None
+    location_id, token = str(assigned["location_id"]), str(assigned["token"])
+    if location_id != SANDBOX_LOCATION_ID and base_url == mounted_url:
+        await _sandbox_has(ctx, base_url, location_id, token)
+    return location_id
+
+
+async def _assign_sandbox_location(ctx: AccountContext, base_url: str) -> str:
     holder = await ctx.plugin_context.account_for_external_id(SANDBOX_LOCATION_ID)
     if holder is None or holder.account_id == ctx.account_id:
         try:
             await ctx.bind_external_id(SANDBOX_LOCATION_ID)
-        except Exception:  # another account claimed it a moment ago: make one of our own below
+        except ExternalIdTaken:  # another account claimed it a moment ago: make one of our own below
             pass
         else:
             await ctx.put_secret(SANDBOX_SECRET, {"location_id": SANDBOX_LOCATION_ID, "token": SANDBOX_TOKEN})
@@ -117,8 +139,8 @@ async def _sandbox_location(ctx: AccountContext, base_url: str, mounted_url: str
     token = "ledgerbridge-sandbox-" + secrets.token_urlsafe(16)
     if not await _sandbox_has(ctx, base_url, location_id, token):
         return ""
-    await ctx.put_secret(SANDBOX_SECRET, {"location_id": location_id, "token": token})
     await ctx.bind_external_id(location_id)
+    await ctx.put_secret(SANDBOX_SECRET, {"location_id": location_id, "token": token})
     await ctx.log(f"CRM Connect sandbox location {location_id} made for this account")
     return location_id
 
