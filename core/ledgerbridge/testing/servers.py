@@ -25,19 +25,68 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def _bound_socket(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP named, not 0: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and without it
+    # every response written in two parts (headers, body) waits ~40 ms for the client's delayed ACK
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.set_inheritable(True)
     return sock
 
 
-def _server(app: Any, sock: socket.socket, **config: Any) -> uvicorn.Server:
+POLL_SECONDS = 0.005
+
+
+class PromptServer(uvicorn.Server):
+    """uvicorn's server, stopping as soon as it is told to. uvicorn looks at `should_exit` every 0.1 s, then
+    sleeps 0.1 s more and polls its connections every 0.1 s while shutting down: well spent once for a
+    production process, but a test suite starting and stopping hundreds of servers pays it hundreds of times."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._exit = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def exit_soon(self) -> None:
+        """Stop serving (from any thread)."""
+        self.should_exit = True
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # its loop has already closed: it has stopped
+                self._loop.call_soon_threadsafe(self._exit.set)
+
+    async def main_loop(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._exit.wait(), 0.1)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()  # an idle keep-alive connection closes at once, a busy one after its response
+        deadline = asyncio.get_running_loop().time() + (self.config.timeout_graceful_shutdown or 10.0)
+        while (self.server_state.connections or self.server_state.tasks) and not self.force_exit:
+            if asyncio.get_running_loop().time() > deadline:
+                for task in self.server_state.tasks:
+                    task.cancel(msg="the test server stopped")
+                break
+            await asyncio.sleep(POLL_SECONDS)
+        for server in self.servers:
+            await server.wait_closed()
+        if not self.force_exit:
+            await self.lifespan.shutdown()
+
+
+def _server(app: Any, sock: socket.socket, **config: Any) -> PromptServer:
     host, port = sock.getsockname()[:2]
     options: dict[str, Any] = {"log_level": "warning", "lifespan": "auto", "access_log": False}
     options.update(config)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, **options))
-    return server
+    return PromptServer(uvicorn.Config(app, host=host, port=port, **options))
 
 
 @contextlib.contextmanager
@@ -54,7 +103,7 @@ def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0, **config: 
             thread.join(0.01)
         yield f"http://{host}:{sock.getsockname()[1]}"
     finally:
-        server.should_exit = True
+        server.exit_soon()
         thread.join(10)
         sock.close()
 
@@ -73,6 +122,6 @@ async def running_server(app: Any, host: str = "127.0.0.1", port: int = 0, **con
             await asyncio.sleep(0.01)
         yield f"http://{host}:{sock.getsockname()[1]}"
     finally:
-        server.should_exit = True
+        server.exit_soon()
         await asyncio.wait_for(task, 10)
         sock.close()
