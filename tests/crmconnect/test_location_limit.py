@@ -17,7 +17,7 @@ async def test_many_requests_at_once_all_pass_without_one_refusal() -> None:
     port = free_port()
     app = create_app(SandboxConfig(
         base_url=f"http://127.0.0.1:{port}", locations=[LocationSeed(id=LOCATION, name="Limits", token=TOKEN)],
-        rate_limit_requests=100, rate_limit_interval_seconds=10.0, time_scale=50.0,  # a 0.2 s window
+        rate_limit_requests=100, rate_limit_interval_seconds=10.0, time_scale=20.0,  # a 0.5 s window
     ))  # fmt: skip
     verdicts: list[bool] = []
     admit = app.state.sandbox.limiter.hit

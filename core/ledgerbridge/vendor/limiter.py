@@ -123,10 +123,15 @@ class LocalLimiter(VendorHolds):
     async def slot(self) -> AsyncIterator[None]:
         async with self._in_flight:
             await self._wait_out_holds()
-            await self._bucket.acquire()
+            while True:
+                bucket = self._bucket
+                await bucket.acquire()
+                if bucket is self._bucket:
+                    break  # else retuned while waiting: only the current bucket's count keeps the window
             yield
 
     def _tune(self, rate: int, period: float) -> None:
+        retuned = hasattr(self, "_bucket")
         self.rate, self.window = rate, period
         self.period = period * WINDOW_SLACK
         self.burst = min(self._burst, rate) if self._burst is not None else rate
@@ -134,6 +139,8 @@ class LocalLimiter(VendorHolds):
             self._bucket = AsyncLimiter(rate, self.period)
         else:  # `burst` at once, then the rest of the window's budget spread over the window
             self._bucket = AsyncLimiter(self.burst, self.burst * self.period / (rate - self.burst))
+        if retuned:
+            _spend_burst(self._bucket)
 
     def observe(self, budget: Budget) -> None:
         self.budget = budget
@@ -141,6 +148,17 @@ class LocalLimiter(VendorHolds):
             self._tune(budget.limit, budget.window)  # the vendor's own figures win over our defaults
         if budget.remaining is not None and budget.remaining <= self.reserve:
             self._hold_for(budget.resets_in if budget.resets_in is not None else self.period)
+
+
+def _spend_burst(bucket: AsyncLimiter) -> None:
+    """Start a retuned bucket as if its burst had just gone: what the old bucket let through still counts in
+    the vendor's current window. (A fresh bucket's `acquire` of its whole capacity completes without waiting.)"""
+    taking = bucket.acquire(bucket.max_rate)
+    try:
+        taking.send(None)
+    except StopIteration:
+        return
+    taking.close()
 
 
 L = TypeVar("L", bound=Limiter)
