@@ -6,7 +6,6 @@ concurrent coroutines would otherwise interleave inside one SQLite transaction.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import sqlite3
@@ -35,6 +34,7 @@ from ledgerbridge.store.base import (
     PluginState,
 )
 from ledgerbridge.store.migrations import MIGRATIONS, statements
+from ledgerbridge.store.turns import Turns
 
 _json_encode = msgspec.json.Encoder().encode
 _json_decode = msgspec.json.Decoder(dict[str, Any]).decode
@@ -81,7 +81,7 @@ class SQLiteStore:
         self.path = str(path)
         self._busy_timeout_ms = busy_timeout_ms
         self._conn: aiosqlite.Connection | None = None
-        self._lock = asyncio.Lock()
+        self._turns = Turns()
 
     # lifecycle
 
@@ -104,7 +104,7 @@ class SQLiteStore:
 
     async def close(self) -> None:
         if self._conn is not None:
-            async with self._lock:
+            async with self._turns.turn():
                 await self._conn.close()
             self._conn = None
 
@@ -126,8 +126,8 @@ class SQLiteStore:
         return self._conn
 
     @contextlib.asynccontextmanager
-    async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._lock:
+    async def _tx(self, *, urgent: bool = False) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._turns.turn(urgent=urgent):
             conn = self._connection
             await conn.execute("BEGIN IMMEDIATE")
             try:
@@ -139,7 +139,7 @@ class SQLiteStore:
 
     @contextlib.asynccontextmanager
     async def _read(self) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._lock:
+        async with self._turns.turn():
             yield self._connection
 
     @staticmethod
@@ -311,7 +311,7 @@ class SQLiteStore:
     async def append_events(self, events: Sequence[NewEvent], now: float) -> list[bool]:
         """Store new events and their deliveries in one transaction; True where an event was new."""
         created: set[tuple[str, str, str]] = set()
-        async with self._tx() as conn:
+        async with self._tx(urgent=True) as conn:  # a webhook's sender waits for this commit
             for start in range(0, len(events), _INSERT_CHUNK):
                 chunk = events[start : start + _INSERT_CHUNK]
                 values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
