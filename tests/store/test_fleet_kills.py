@@ -481,3 +481,55 @@ def _marked(document: dict[str, Any], what: str) -> str:
 
 def _amount(value: Any) -> str:
     return f"{float(value):.2f}"
+
+
+HOLDER = """
+import asyncio, sys
+from ledgerbridge import locks
+from ledgerbridge.store import SQLiteStore
+from ledgerbridge.store.postgres import PostgresStore
+
+locks.LEASE_SECONDS = 0.5
+
+async def main() -> None:
+    where = sys.argv[1]
+    store = PostgresStore(where, max_size=2) if where.startswith("postgresql://") else SQLiteStore(where)
+    await store.open()
+    async with locks.store_lock(store, "customer:ada@example.com", hold_seconds=120.0):
+        print("held", flush=True)
+        await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+async def test_a_replica_killed_while_holding_a_lock_holds_up_the_others_only_for_the_lease(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ledgerbridge import locks
+    from ledgerbridge.store import SQLiteStore
+    from ledgerbridge.store.postgres import PostgresStore
+
+    where = request.getfixturevalue("postgres_url") if kind == "postgresql" else str(tmp_path / "ledgerbridge.db")
+    store = PostgresStore(where, max_size=2) if kind == "postgresql" else SQLiteStore(where)
+    await store.open()  # makes the schema before the holder starts
+    holder = await asyncio.create_subprocess_exec(sys.executable, "-c", HOLDER, where, stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout is not None and (await holder.stdout.readline()).strip() == b"held"
+        monkeypatch.setattr(locks, "LEASE_SECONDS", 0.5)
+        await asyncio.sleep(1.5)  # three leases: the living holder renewed its own
+        with pytest.raises(locks.LockTimeout):
+            async with locks.store_lock(store, "customer:ada@example.com", wait_seconds=0.5):
+                pass
+        holder.send_signal(signal.SIGKILL)
+        await holder.wait()
+        started = time.monotonic()
+        async with locks.store_lock(store, "customer:ada@example.com", wait_seconds=10.0):
+            waited = time.monotonic() - started
+        assert waited < 1.5  # the dead holder's lease ran out, not its 120 s hold
+    finally:
+        if holder.returncode is None:
+            holder.kill()
+            await holder.wait()
+        await store.close()
