@@ -132,6 +132,14 @@ async def entity_create(request: Request) -> Response:
 
 
 @_guard
+async def entity_list(request: Request) -> Response:
+    """Every row of one entity in one company, as the sandbox keeps it (for tests that check the books)."""
+    name = _entity(request)
+    rows = list(_sandbox(request).company(request.path_params["realm"]).table(name).values())
+    return JSONResponse({name: rows})
+
+
+@_guard
 async def entity_read(request: Request) -> Response:
     name = _entity(request)
     result = _sandbox(request).books(request.path_params["realm"]).read(name, request.path_params["id"])
@@ -260,6 +268,7 @@ routes = [
     Route(PREFIX + "/reset", reset, methods=["POST"]),
     Route(PREFIX + "/requestids/expire", expire_requestids, methods=["POST"]),
     Route(PREFIX + "/companies/{realm}/invoices/{id}/payments", receive_payment, methods=["POST"]),
+    Route(PREFIX + "/companies/{realm}/{entity}", entity_list, methods=["GET"]),
     Route(PREFIX + "/companies/{realm}/{entity}", entity_create, methods=["POST"]),
     Route(PREFIX + "/companies/{realm}/{entity}/{id}", entity_read, methods=["GET"]),
     Route(PREFIX + "/companies/{realm}/{entity}/{id}", entity_edit, methods=["POST"]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -68,11 +69,12 @@ class Throttle:
         return True
 
     def arrived(self, realm: str) -> None:
-        """Count a request from its arrival (before any injected latency) until `answered`."""
+        """Count a request from its arrival (before any injected latency) until `answered`. Arrivals are timed
+        on the real clock: advancing the sandbox's clock (to expire tokens) must not empty the counted minute."""
         seen = self.observed.setdefault(realm, Observed())
         seen.open += 1
         seen.peak_in_flight = max(seen.peak_in_flight, seen.open)
-        now = self.clock.monotonic()
+        now = time.monotonic()
         seen.arrivals.append(now)
         while seen.arrivals and seen.arrivals[0] <= now - 60.0 / self.time_scale:
             seen.arrivals.popleft()
