@@ -34,3 +34,9 @@ def postgres_url(postgres_cluster: Cluster) -> str:
 def test_database_url() -> str | None:
     """The database the test's runtimes use (`tests.stores.database_url`): None for SQLite."""
     return stores.database_url()
+
+
+@pytest.hookimpl(trylast=True)  # after any shuffling plugin
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests first, so that the workers of `pytest -n` don't end waiting on one started last."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

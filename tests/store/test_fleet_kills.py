@@ -386,6 +386,7 @@ async def _each(items: list[Any], action: Callable[[Any], Awaitable[None]]) -> N
 
 
 @pytest.mark.slow
+@pytest.mark.fleet
 async def test_a_fleet_killed_at_random_books_every_payment_once_in_order_within_quickbooks_limits(
     postgres_url: str, tmp_path: Path
 ) -> None:

@@ -88,6 +88,7 @@ async def prepare(url: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.fleet
 async def test_replicas_killed_at_random_lose_nothing_write_nothing_twice_and_keep_each_object_in_order(
     postgres_url: str, tmp_path: Path
 ) -> None:
