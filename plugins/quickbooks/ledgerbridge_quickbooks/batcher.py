@@ -125,6 +125,11 @@ class RealmBatcher:
         self.batches = 0
         self.batched = 0
 
+    @property
+    def queued(self) -> int:
+        """Creates waiting for a slot."""
+        return len(self._queue)
+
     async def create(self, client: QuickBooksClient, entity: E, request_id: str) -> E:
         """Create `entity` (with `request_id` when it goes alone); returns it as QuickBooks answered, or
         raises the typed error a single create would."""
