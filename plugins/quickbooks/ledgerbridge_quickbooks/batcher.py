@@ -160,7 +160,8 @@ class RealmBatcher:
             except Exception as exc:  # e.g. the realm held longer than a worker waits: so is every queued create
                 self._fail_queued(held(exc) if isinstance(exc, Held) else exc)
             else:
-                items = [self._queue.popleft() for _ in range(min(BATCH_MAX, len(self._queue)))]
+                most = BATCH_MAX if self.batch_limiter in reserved.limiters else 1
+                items = [self._queue.popleft() for _ in range(min(most, len(self._queue)))]
             finally:
                 self._waiting -= 1
                 self._start_flusher()  # what is left waits for the next slot
