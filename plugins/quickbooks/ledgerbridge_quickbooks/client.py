@@ -28,7 +28,9 @@ MINOR_VERSION = "75"
 MAX_REQUEST_ID = 50
 PAGE_SIZE = 1000
 LONG_QUERY = 1500  # longer queries go in a POST body (application/text), as python-quickbooks does
-BATCH_MAX = 30
+BATCH_MAX = 30  # items per batch request
+MAX_BATCH_REQUEST_ID = 36  # a batch's requestid
+MAX_BATCH_ID = 10  # an item's bId, when the batch has a requestid
 
 
 def request_id(key: str, step: str) -> str:
@@ -61,10 +63,18 @@ class QuickBooksClient(VendorApi):
         policy: RetryPolicy | None = None,
     ) -> None:
         self.base = f"{api_url.rstrip('/')}/v3/company/{realm_id}"
+        self.api_url = api_url
         self.realm_id = realm_id
         self.limits = limits
         policy = policy or RetryPolicy(attempts=min(limits.max_attempts, RetryPolicy.attempts))
         self.vendor = VendorClient(http, tokens, limiter, INTUIT, policy=policy, timeout=limits.timeout)
+
+    def with_limiter(self, limiter: Limiter) -> QuickBooksClient:
+        """The same realm, token and retries, its requests admitted by `limiter` instead."""
+        return QuickBooksClient(
+            self.vendor.http, self.api_url, self.realm_id, self.vendor.tokens, limiter, self.limits,
+            policy=self.vendor.policy,
+        )  # fmt: skip
 
     async def send(
         self,
@@ -134,6 +144,32 @@ class QuickBooksClient(VendorApi):
         path = wire.entity_name(type(entity)).lower()
         response = await self.send("POST", path, content=wire.encode_body(entity), request_id=request_id)
         return wire.decode_entity(type(entity), response.content)
+
+    async def batch_create(
+        self, entities: dict[str, wire.E], request_id: str
+    ) -> dict[str, wire.E | errors.QuickBooksError]:
+        """Creates in one batch request (bId → entity; at most `BATCH_MAX`, bIds of at most 10 characters).
+
+        Each item's answer is its created entity or its own typed error (a Fault, as a single create would
+        raise it); an item the reply does not mention gets a `ServerError` (it may have been created: the
+        caller's markers find it). The batch `requestid` makes a resent batch replay its first answer.
+        """
+        if not 0 < len(entities) <= BATCH_MAX:
+            raise ValueError(f"a batch holds 1 to {BATCH_MAX} items, not {len(entities)}")
+        if len(request_id) > MAX_BATCH_REQUEST_ID or any(len(bid) > MAX_BATCH_ID for bid in entities):
+            raise ValueError("a batch requestid has at most 36 characters and its bIds at most 10")
+        body = wire.encode_batch_create(entities)
+        response = await self.send("POST", "batch", content=body, request_id=request_id)
+        tid = response.headers.get("intuit_tid")
+        answers = wire.decode_batch(response.content)
+        out: dict[str, wire.E | errors.QuickBooksError] = {}
+        for bid, entity in entities.items():
+            raw = answers.get(bid)
+            if raw is None:
+                out[bid] = errors.ServerError(f"QuickBooks' batch reply has no answer for item {bid}", intuit_tid=tid)
+            else:
+                out[bid] = wire.batch_entity(type(entity), raw, tid)
+        return out
 
     async def update(self, entity: wire.E, request_id: str) -> wire.E:
         """A sparse update: only the members set on `entity` change (Id and SyncToken required)."""

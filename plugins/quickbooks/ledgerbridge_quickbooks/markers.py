@@ -17,6 +17,7 @@ from datetime import date
 from ledgerbridge import AccountContext
 
 from . import wire
+from .batcher import RealmBatcher
 from .client import QuickBooksClient, quote_value
 
 INTENT_LINK = "intent"  # "<kind>:<local id>" → the marker of a document about to be created
@@ -57,11 +58,13 @@ async def create_once(
     what: str,
     local_id: str,
     request_id: str,
+    batcher: RealmBatcher | None = None,
 ) -> wire.E:
     """Create `body` (whose PrivateNote carries `marker(what, local_id)`), unless an earlier attempt did.
 
     The intent is recorded before the first create; only when one is found (an attempt that may have been
-    committed without a reply) does this cost a query.
+    committed without a reply, alone or in a batch) does this cost a query. With a `batcher`, the create
+    queues there and may go out in a batch with other deliveries' creates.
     """
     marker_text = marker(what, local_id)
     intent = f"{what}:{local_id}"
@@ -78,4 +81,6 @@ async def create_once(
             return found
     else:
         await ctx.put_link(INTENT_LINK, intent, "", marker=marker_text)
+    if batcher is not None:
+        return await batcher.create(client, body, request_id)
     return await client.create(body, request_id)

@@ -120,6 +120,7 @@ async def _create_receipt(
             created = await markers.create_once(
                 ctx, client, receipt, what="payment", local_id=payment.payment_id,
                 request_id=request_id(key, "receipt" if attempt == 0 else "receipt-r"),
+                batcher=service.batchers.for_client(client),
             )  # fmt: skip
         except errors.InvalidReferenceError:
             if attempt:

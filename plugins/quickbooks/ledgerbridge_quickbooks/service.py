@@ -10,9 +10,10 @@ import httpx
 from ledgerbridge import AccountContext, PluginContext
 
 from . import errors
+from .batcher import Batchers
 from .client import QuickBooksClient
 from .company import CompanySetup, load_company
-from .limiter import realm_limiters
+from .limiter import batch_limiters, realm_limiters
 from .oauth_client import OAuthApp
 from .settings import Credentials, Limits, credentials_from_env, limits_from_env
 from .tokens import AccountTokens, TokenManager
@@ -34,6 +35,7 @@ class Service:
         self.limits = limits or limits_from_env()
         self.http = httpx.AsyncClient(timeout=self.limits.timeout)
         self.limiters = realm_limiters(plugin, self.limits)
+        self.batchers = Batchers(batch_limiters(plugin, self.limits))  # receipts' creates, batched in a backlog
         self._tokens: TokenManager | None = None
         self._companies: dict[str, CompanySetup] = {}
         self._locks: dict[tuple[str, ...], asyncio.Lock] = {}
@@ -106,4 +108,5 @@ class Service:
         for task in list(self.background):
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)
+        await self.batchers.close()
         await self.http.aclose()

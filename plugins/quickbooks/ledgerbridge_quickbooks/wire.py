@@ -7,6 +7,7 @@ omitted, so every write is naturally sparse. Money is Decimal on the wire, never
 from __future__ import annotations
 
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from functools import cache
@@ -346,6 +347,25 @@ def decode_batch(body: bytes) -> dict[str, msgspec.Raw]:
     for raw in _batch_envelope.decode(body).BatchItemResponse:
         out[_batch_item.decode(raw).bId] = raw
     return out
+
+
+def encode_batch_create(entities: Mapping[str, Entity]) -> bytes:
+    """`{"BatchItemRequest": [{"bId": …, "operation": "create", "<Entity>": {…}}, …]}`."""
+    items = [{"bId": bid, "operation": "create", entity_name(type(entity)): entity} for bid, entity in entities.items()]
+    return encoder.encode({"BatchItemRequest": items})
+
+
+def batch_entity(kind: type[E], raw: msgspec.Raw, intuit_tid: str | None = None) -> E | errors.QuickBooksError:
+    """One batch item's answer: the entity, or its Fault as the typed error a single request would raise."""
+    item = _batch_item.decode(raw)
+    if item.Fault is not None:
+        return fault_error(400, item.Fault, intuit_tid)
+    found = _entity_envelope.decode(raw).get(entity_name(kind))
+    if found is None:
+        return errors.ServerError(f"QuickBooks' batch item {item.bId} has neither a {entity_name(kind)} nor a Fault",
+                                  intuit_tid=intuit_tid)  # fmt: skip
+    result: E = _one(kind).decode(found)
+    return result
 
 
 def batch_query(kind: type[E], raw: msgspec.Raw) -> list[E]:

@@ -15,6 +15,7 @@ from . import errors, jsonbody, query
 from .clock import iso_ms
 from .engine import Sandbox
 from .entities import ENTITIES, URL_NAMES
+from .limits import Observed
 from .state import StoredReply
 
 MAX_REQUEST_ID = 50
@@ -99,6 +100,10 @@ def batch(sandbox: Sandbox, realm: str, body: dict[str, Any], request_id: str | 
         raise errors.required("BatchItemRequest")
     if len(items) > MAX_BATCH_ITEMS:
         raise errors.validation(f"Batch request has {len(items)} items; at most {MAX_BATCH_ITEMS} are allowed")
+    bids = [str(item.get("bId", "")) for item in items if isinstance(item, dict) and item.get("bId")]
+    if len(bids) != len(set(bids)):
+        raise errors.validation("Each bId of a batch request must be unique", "bId")
+    sandbox.throttle.observed.setdefault(realm, Observed()).batch_items += len(items)
     out: list[dict[str, Any]] = []
     for item in items:
         bid = str(item.get("bId", "")) if isinstance(item, dict) else ""
@@ -125,6 +130,9 @@ def batch(sandbox: Sandbox, realm: str, body: dict[str, Any], request_id: str | 
             out.append({name: write(sandbox, realm, name, entity_body, params), "bId": bid})
         except errors.QBOError as exc:
             out.append({"Fault": exc.fault(), "bId": bid})
+    # Intuit does not guarantee the answers' order: the sandbox answers last item first, so a client that
+    # matches answers by position rather than by bId fails here, not in production
+    out.reverse()
     return {"BatchItemResponse": out}
 
 

@@ -28,6 +28,8 @@ class SandboxConfig:
     apps: list[AppRegistration] = field(default_factory=list)
     requests_per_minute: int = 500
     max_in_flight: int = 10
+    #: batch requests per minute per company (Intuit: 120 since 2025-10-31), beside the requests per minute
+    batches_per_minute: int = 120
     time_scale: float = 1.0
     access_token_ttl: int = 3600
     state_file: str | None = None

@@ -33,7 +33,7 @@ class Sandbox:
         self.companies: dict[str, Company] = {}
         self.apps: dict[str, AppRegistration] = {app.client_id: app for app in config.apps}
         self.tokens = TokenStore()
-        self.limits = Limits(config.requests_per_minute, config.max_in_flight)
+        self.limits = Limits(config.requests_per_minute, config.max_in_flight, config.batches_per_minute)
         self.throttle = Throttle(self.limits, self.clock, config.time_scale)
         self.faults = Faults()
         self.connections: set[tuple[str, str]] = set()

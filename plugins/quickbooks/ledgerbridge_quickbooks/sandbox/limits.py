@@ -26,11 +26,13 @@ class Observed:
     peak_in_flight: int = 0  # the most requests open at once
     peak_per_minute: int = 0  # the most arrivals in one sliding (scaled) minute
     throttled: int = 0  # 429s answered
+    batches: int = 0  # batch requests admitted
+    batch_items: int = 0  # items in the admitted batch requests
     refreshes: int = 0  # access tokens refreshed at the token endpoint
     arrivals: deque[float] = field(default_factory=deque, repr=False)
 
     def summary(self) -> dict[str, int]:
-        keys = ("peak_in_flight", "peak_per_minute", "throttled", "refreshes")
+        keys = ("peak_in_flight", "peak_per_minute", "throttled", "refreshes", "batches", "batch_items")
         return {key: getattr(self, key) for key in keys}
 
 
@@ -46,25 +48,30 @@ class Throttle:
         self._in_flight: dict[str, int] = {}
         self.observed: dict[str, Observed] = {}
 
-    def _window(self, store: dict[str, deque[float]], realm: str, limit: int) -> bool:
-        now = self.clock.monotonic()
+    def _window(self, store: dict[str, deque[float]], realm: str) -> deque[float]:
         window = store.setdefault(realm, deque())
-        horizon = now - 60.0 / self.time_scale
+        horizon = self.clock.monotonic() - 60.0 / self.time_scale
         while window and window[0] <= horizon:
             window.popleft()
-        if len(window) >= limit:
-            return False
-        window.append(now)
-        return True
+        return window
 
     def admit(self, realm: str, *, batch: bool = False) -> bool:
-        """Count one request; False means answer 429. A refused request does not take a slot."""
+        """Count one request (a batch in both the requests' and the batches' minute); False means answer 429.
+        A refused request takes no slot and counts in no minute."""
         if self._in_flight.get(realm, 0) >= self.limits.max_in_flight:
             return False
-        if not self._window(self._requests, realm, self.limits.requests_per_minute):
+        requests = self._window(self._requests, realm)
+        if len(requests) >= self.limits.requests_per_minute:
             return False
-        if batch and not self._window(self._batches, realm, self.limits.batches_per_minute):
+        batches = self._window(self._batches, realm)
+        if batch and len(batches) >= self.limits.batches_per_minute:
             return False
+        now = self.clock.monotonic()
+        requests.append(now)
+        if batch:
+            batches.append(now)
+            seen = self.observed.setdefault(realm, Observed())
+            seen.batches += 1
         self._in_flight[realm] = self._in_flight.get(realm, 0) + 1
         return True
 
