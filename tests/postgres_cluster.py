@@ -11,7 +11,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from ledgerbridge.testing import free_port
 
 SERVER_USER = "postgres"
 
@@ -37,12 +37,6 @@ def server_bin_dir() -> Path:
     if found:
         return Path(found).resolve().parent
     raise PostgresUnavailable("PostgreSQL's server is not installed (run scripts/install-postgres)")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -109,7 +103,7 @@ def running_cluster() -> Iterator[Cluster]:
             raise PostgresUnavailable(f"no {SERVER_USER!r} system user to run PostgreSQL as") from exc
         os.chown(folder, account.pw_uid, account.pw_gid)
         run_as = SERVER_USER
-    cluster = Cluster(bin_dir=bin_dir, data_dir=folder, port=_free_port(), run_as=run_as)
+    cluster = Cluster(bin_dir=bin_dir, data_dir=folder, port=free_port(), run_as=run_as)
     try:
         cluster.start()
         yield cluster

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -15,13 +16,24 @@ from typing import Any
 
 import uvicorn
 
+# Below Linux's ephemeral range (32768–60999), which every outgoing connection draws from: a port found free
+# there can be taken by some client's connection before the server binds it.
+LISTEN_PORTS = range(20000, 32768)
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A port that is free right now, for apps that must know their own URL before they start."""
+    for port in random.sample(LISTEN_PORTS, 20):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+        found: int = sock.getsockname()[1]
+        return found
 
 
 def _bound_socket(host: str, port: int) -> socket.socket:
