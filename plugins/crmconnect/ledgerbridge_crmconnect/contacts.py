@@ -19,6 +19,7 @@ from typing import Any
 
 from ledgerbridge import AccountContext, Contact, ContactSync, Skip
 
+from ledgerbridge_crmconnect import directory
 from ledgerbridge_crmconnect.client import CrmApiError, CrmClient
 from ledgerbridge_crmconnect.wire import ContactWire, contact_response, upsert_response
 
@@ -113,19 +114,36 @@ async def sync_contact(ctx: AccountContext, client: CrmClient, location_id: str,
                 await ctx.put_link(CUSTOMER_LINK, sync.merged_into, link.remote_id)
         raise Skip(f"customer {sync.source_id} was merged into {sync.merged_into}")
     wire: ContactWire | None = None
+    email = sync.contact.email.strip() if sync.contact.email else None
     if link is not None:  # the link first: an e-mail changed in QuickBooks follows the same contact
         wire = await update(client, link.remote_id, sync.contact)
-    email = sync.contact.email.strip() if sync.contact.email else None
+        if wire is not None and link.data.get("email") != sync.contact.normalized_email:
+            await directory.forget(ctx, location_id, link.data.get("email"), wire.id)
+            await directory.remember(ctx, location_id, email, wire.id)
+    known: str | directory.Unknown | None = directory.UNKNOWN
     if wire is None and email:
-        existing = await find_by_email(client, location_id, email)
-        if existing is not None and existing.id:
-            wire = await update(client, existing.id, sync.contact)
+        known = await directory.lookup(ctx, client, location_id, email)  # no CRM call once it is filled
+        if isinstance(known, str):
+            wire = await update(client, known, sync.contact)
+            if wire is None:  # gone from the CRM since: ask the CRM itself
+                await directory.forget(ctx, location_id, email, known)
+                known = directory.UNKNOWN
+        if known is directory.UNKNOWN:
+            existing = await find_by_email(client, location_id, email)
+            if existing is not None and existing.id:
+                wire = await update(client, existing.id, sync.contact)
+                if wire is not None:
+                    await directory.remember(ctx, location_id, email, wire.id)
     if wire is None:
+        # The upsert keeps to the location's duplicate rule (e-mail first), so a contact the directory has not
+        # heard of yet is updated, never doubled.
         wire = await upsert(client, location_id, sync.contact)
+        await directory.remember(ctx, location_id, email, wire.id, absent=known is None)
     reactivated = link is not None and bool(link.data.get("inactive"))
     if reactivated:
         await tag(client, wire.id, INACTIVE_TAG, add=False)
-    if link is None or link.remote_id != wire.id or reactivated:
+    moved = link is not None and link.data.get("email") != sync.contact.normalized_email
+    if link is None or link.remote_id != wire.id or reactivated or moved:
         await ctx.put_link(CUSTOMER_LINK, sync.source_id, wire.id, email=sync.contact.normalized_email)
     return wire.id
 
