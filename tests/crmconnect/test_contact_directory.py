@@ -59,8 +59,9 @@ async def test_an_import_updates_the_contacts_the_crm_has_and_creates_the_rest_a
         assert (kept["firstName"], kept["lastName"]) == ("Held", f"Person{n}")
         link = await (await stack.account()).get_link("customer", f"h{n}")
         assert link is not None and link.remote_id == contact["id"]
-    assert await route_calls(stack) == {"POST /contacts/search": 1, "PUT /contacts/{id}": 3, "POST /contacts/upsert": 3}
-    assert calls() == 1 + 6  # one listing of the location, then one call a customer
+    # one listing of the location, then one upsert a customer: with the customer's names only for the new ones
+    assert await route_calls(stack) == {"POST /contacts/search": 1, "POST /contacts/upsert": 6}
+    assert calls() == 1 + 6
 
 
 async def test_a_contact_created_in_the_crm_after_the_listing_is_found_through_its_webhook(stack: Stack) -> None:
@@ -73,11 +74,33 @@ async def test_a_contact_created_in_the_crm_after_the_listing_is_found_through_i
     await import_customers(stack, [("2", "Books Name", "late@example.com")])
 
     assert emails(stack) == ["first@example.com", "late@example.com"]
-    assert await route_calls(stack) == {"PUT /contacts/{id}": 1}
+    assert await route_calls(stack) == {"POST /contacts/upsert": 1}
     assert calls() == 1
     link = await (await stack.account()).get_link("customer", "2")
     assert link is not None and link.remote_id == late["id"]
+    # known to the directory, so updated without names: not renamed "Books Name"
     assert stack.engine.state.contacts[late["id"]]["firstName"] == "Late"
+
+
+async def test_a_contact_given_another_email_before_its_webhook_arrives_keeps_it(stack: Stack) -> None:
+    await quiet(stack)
+    moved = await stack.contact("old@example.com", firstName="Moved", lastName="Person")
+    await import_customers(stack, [("1", "First Customer", "first@example.com")])  # the listing sees old@
+    await stack.control("PUT", "/webhook-url", {"url": None})  # the CRM's webhooks stop reaching the server
+    await stack.control("PUT", f"/contacts/{moved['id']}", {"email": "moved@example.com"})
+    calls = await count_from_now(stack)
+
+    await import_customers(stack, [("2", "Old Address", "old@example.com")])
+
+    # the CRM matched no contact with old@: a new one is made (and named), the moved contact keeps its e-mail
+    assert stack.engine.state.contacts[moved["id"]]["email"] == "moved@example.com"
+    assert emails(stack) == ["first@example.com", "moved@example.com", "old@example.com"]
+    [made] = [c for c in crm_contacts(stack) if c["email"] == "old@example.com"]
+    assert (made["firstName"], made["lastName"]) == ("Old", "Address")
+    assert await route_calls(stack) == {"POST /contacts/upsert": 1, "PUT /contacts/{id}": 1}
+    assert calls() == 2
+    link = await (await stack.account()).get_link("customer", "2")
+    assert link is not None and link.remote_id == made["id"]
 
 
 async def test_a_contact_deleted_or_given_another_email_in_the_crm_leaves_the_directory(stack: Stack) -> None:
@@ -163,7 +186,13 @@ async def test_the_listing_pages_through_a_location_of_more_than_one_page(
 
     await import_customers(stack, [("1", "Books Name", "c1050@example.com"), ("2", "New One", "new@example.com")])
 
-    assert await route_calls(stack) == {"POST /contacts/search": 3, "PUT /contacts/{id}": 1, "POST /contacts/upsert": 1}
+    assert await route_calls(stack) == {"POST /contacts/search": 3, "POST /contacts/upsert": 2}
+    assert (
+        stack.engine.state.contacts[next(c["id"] for c in crm_contacts(stack) if c["email"] == "c1050@example.com")][
+            "firstName"
+        ]
+        == "C1050"
+    )
     assert calls() == 3 + 2
     assert len(crm_contacts(stack)) == 1_101
     state = await directory.state(await stack.account(), LOCATION)

@@ -70,6 +70,21 @@ async def upsert(client: CrmClient, location_id: str, contact: Contact) -> Conta
     return wire
 
 
+async def upsert_existing(client: CrmClient, location_id: str, contact: Contact) -> ContactWire:
+    """The contact the directory says has this e-mail, updated through the upsert (one call): the CRM itself
+    matches the e-mail, so a directory that is behind (the contact deleted, or given another e-mail, a moment
+    ago) never updates the wrong person. Sent without names (the CRM owns those) or `source`; when the upsert
+    made a new contact after all, the new contact gets its names (a second call)."""
+    body = {"locationId": location_id, **update_fields(contact)}
+    response = await client.post("/contacts/upsert", upsert_response, json=body, idempotent=True)
+    wire: ContactWire = response.contact
+    names = {k: v for k, v in contact_fields(contact).items() if k in NAME_FIELDS and k in UPDATE_DTO}
+    if response.new and names:
+        raw = await client.request("PUT", f"/contacts/{wire.id}", json=names)
+        wire = contact_response.decode(raw).contact or wire
+    return wire
+
+
 def update_fields(contact: Contact) -> dict[str, Any]:
     """What an update may change: UpdateContactDto's fields, never a name (the CRM owns those)."""
     return {k: v for k, v in contact_fields(contact).items() if k in UPDATE_DTO and k not in NAME_FIELDS}
@@ -124,10 +139,10 @@ async def sync_contact(ctx: AccountContext, client: CrmClient, location_id: str,
     if wire is None and email:
         known = await directory.lookup(ctx, client, location_id, email)  # no CRM call once it is filled
         if isinstance(known, str):
-            wire = await update(client, known, sync.contact)
-            if wire is None:  # gone from the CRM since: ask the CRM itself
+            wire = await upsert_existing(client, location_id, sync.contact)
+            if wire.id != known:  # the directory was behind: the CRM matched (or made) another contact
                 await directory.forget(ctx, location_id, email, known)
-                known = directory.UNKNOWN
+                await directory.remember(ctx, location_id, email, wire.id)
         if known is directory.UNKNOWN:
             existing = await find_by_email(client, location_id, email)
             if existing is not None and existing.id:
