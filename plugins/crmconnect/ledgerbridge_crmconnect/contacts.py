@@ -110,7 +110,13 @@ async def find_by_email(client: CrmClient, location_id: str, email: str) -> Cont
     return contact
 
 
-async def sync_contact(ctx: AccountContext, client: CrmClient, location_id: str, sync: ContactSync) -> str | None:
+async def sync_contact(
+    ctx: AccountContext,
+    client: CrmClient,
+    location_id: str,
+    sync: ContactSync,
+    directories: directory.Readiness | None = None,
+) -> str | None:
     """Apply one ContactSync; returns the CRM contact id (None when nothing was written)."""
     link = await ctx.get_link(CUSTOMER_LINK, sync.source_id)
     if sync.kind == "deleted":  # QuickBooks never deletes a customer: it makes it inactive
@@ -137,7 +143,7 @@ async def sync_contact(ctx: AccountContext, client: CrmClient, location_id: str,
             await directory.remember(ctx, location_id, email, wire.id)
     known: str | directory.Unknown | None = directory.UNKNOWN
     if wire is None and email:
-        known = await directory.lookup(ctx, client, location_id, email)  # no CRM call once it is filled
+        known = await directory.lookup(ctx, client, location_id, email, directories)  # no CRM call once it is filled
         if isinstance(known, str):
             wire = await upsert_existing(client, location_id, sync.contact)
             if wire.id != known:  # the directory was behind: the CRM matched (or made) another contact

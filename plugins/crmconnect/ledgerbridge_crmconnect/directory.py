@@ -163,12 +163,33 @@ async def fill(ctx: AccountContext, client: CrmClient, location_id: str) -> Stat
     return done
 
 
-async def ready(ctx: AccountContext, client: CrmClient, location_id: str) -> bool:
+class Readiness:
+    """Which directories this process has seen complete, until when: an import's lookups skip the store read
+    of the directory's state (a refill is due a day after the fill; `TRUST_SECONDS` bounds the rest)."""
+
+    TRUST_SECONDS = 60.0
+
+    def __init__(self) -> None:
+        self._until: dict[tuple[str, str], float] = {}
+
+    def holds(self, ctx: AccountContext, location_id: str) -> bool:
+        return self._until.get((ctx.account_id, location_id), 0.0) > ctx.now()
+
+    def saw(self, ctx: AccountContext, location_id: str, current: State) -> None:
+        until = min(ctx.now() + self.TRUST_SECONDS, current.at + REFILL_AFTER_SECONDS)
+        self._until[(ctx.account_id, location_id)] = until
+
+
+async def ready(ctx: AccountContext, client: CrmClient, location_id: str, seen: Readiness | None = None) -> bool:
     """True when the directory can answer; fills it (once, under a lock) when it is missing or old. A refusal
     or a failed listing means False: the caller looks the contact up in the CRM, the import goes on."""
+    if seen is not None and seen.holds(ctx, location_id):
+        return True
     current = await state(ctx, location_id)
     now = ctx.now()
     if current is not None and current.status == "complete" and now - current.at < REFILL_AFTER_SECONDS:
+        if seen is not None:
+            seen.saw(ctx, location_id, current)
         return True
     if current is not None and current.status == "refused" and now - current.at < RETRY_REFUSED_SECONDS:
         return False
@@ -181,7 +202,9 @@ async def ready(ctx: AccountContext, client: CrmClient, location_id: str) -> boo
         current = await state(ctx, location_id)  # another task may have filled it meanwhile
         if current is not None and current.status == "complete" and ctx.now() - current.at < REFILL_AFTER_SECONDS:
             return True
-        await fill(ctx, client, location_id)
+        done = await fill(ctx, client, location_id)
+        if seen is not None:
+            seen.saw(ctx, location_id, done)
         return True
     except Refused as exc:
         logger.warning("no contact directory for location %s: %s", location_id, exc)
@@ -197,10 +220,12 @@ async def ready(ctx: AccountContext, client: CrmClient, location_id: str) -> boo
         await lock.__aexit__(None, None, None)
 
 
-async def lookup(ctx: AccountContext, client: CrmClient, location_id: str, email: str | None) -> str | Unknown | None:
+async def lookup(
+    ctx: AccountContext, client: CrmClient, location_id: str, email: str | None, seen: Readiness | None = None
+) -> str | Unknown | None:
     """The contact id the location's directory holds for `email`, None when it holds none, or `UNKNOWN`."""
     key = normalise(email)
-    if key is None or not await ready(ctx, client, location_id):
+    if key is None or not await ready(ctx, client, location_id, seen):
         return UNKNOWN
     link = await ctx.get_link(kind(location_id), key)
     return link.remote_id if link is not None else None

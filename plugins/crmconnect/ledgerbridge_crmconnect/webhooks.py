@@ -7,6 +7,7 @@ one for "could not persist". Status choices (see docs/crmconnect.md):
 - 200 `ignored`: an event type the plugin does not use, or a location no account is connected to
   (HighLevel would drop it on any answer; 200 keeps its delivery dashboard clean).
 - 200 `stored` / `duplicate`: committed to the inbox (a repeated `webhookId` is one event).
+- 200 `applied`: a contact event, written to the contact directory (`directory.py`) before the answer.
 - 429: the inbox write failed; HighLevel retries, and the retry is let through the freshness check.
 """
 
