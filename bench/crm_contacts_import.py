@@ -205,6 +205,7 @@ async def run(customers: int, time_scale: float, workers: int, in_crm: float) ->
                   "flight, unscaled; the import's tick and the CRM limiter at their defaults; CRM webhooks off; "
                   f"{already} of the customers' e-mails already in the CRM location")  # fmt: skip
             rss_before, _ = rss_mb()
+            load = os.getloadavg()
             cpu0, started = time.process_time(), time.monotonic()
             await connect_quickbooks(http, server_url, realm)
             crm_cpu0 = cpu_seconds(crm_process.pid)
@@ -240,6 +241,8 @@ async def run(customers: int, time_scale: float, workers: int, in_crm: float) ->
         print(f"server CPU / contact  {per:.2f} ms at the {label} ({low:.0%}–{high:.0%} of the contacts; "
               f"the CRM sandbox's process: {crm:.2f} ms)")  # fmt: skip
     print(f"server RSS            {rss_before:.1f} MB before connecting, peak {rss_peak:.1f} MB")
+    print(f"machine load          {load[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end (1-minute average, "
+          f"{os.cpu_count()} CPUs): a busy machine starves the server, not the CRM's limit")  # fmt: skip
 
 
 def main() -> None:
