@@ -233,6 +233,15 @@ async def run(customers: int, time_scale: float, workers: int, in_crm: float) ->
     )
     print(f"rate / ceiling        {rate / ceiling:.3f} (contacts/s against requests/s: at most 1 / calls per contact)")
     print(f"requests / ceiling    {calls / elapsed / ceiling:.3f} (how much of the location's budget the import used)")
+    first = next(s for s in samples if s[0] > 0)
+    t10 = next(s for s in samples if s[0] >= 0.1 * customers)
+    t90 = next(s for s in samples if s[0] >= 0.9 * customers)
+    steady = (t90[0] - t10[0]) / max(t90[2] - t10[2], 1e-9)
+    print(
+        f"first contact after   {first[2]:.1f} s (the QuickBooks connection, its first page, the directory's listing)"
+    )
+    print(f"steady rate           {steady:.1f} contacts/s from 10 % to 90 % of the contacts ({steady / ceiling:.3f} "
+          "of the ceiling)")  # fmt: skip
     for label, low, high in (("start", 0.0, 0.2), ("end", 0.8, 1.0)):
         a = next(s for s in samples if s[0] >= low * customers)
         b = next(s for s in samples if s[0] >= high * customers)
