@@ -2,8 +2,10 @@
 
 The link `customer`: QuickBooks customer id → CRM contact id. A linked contact is updated in place (PUT), so
 an e-mail changed in QuickBooks changes the contact's e-mail instead of making a second contact. Without a
-link the contact with the customer's e-mail is found and linked; only when there is none is a contact
-created (upsert: HighLevel matches e-mail in any letter case first, then phone).
+link the location's contact directory (`directory.py`) says whether a contact has the customer's e-mail, without
+a CRM call: if so it is updated through the upsert without names, if not the upsert creates it with them (one
+call either way; HighLevel's upsert matches e-mail in any letter case first, then phone, so neither path makes
+a duplicate). Without a directory the contact is searched for by e-mail first (two calls).
 
 The CRM owns its contacts' names: an existing contact is never renamed from QuickBooks (first, last,
 full or company name); a new contact takes the customer's name (without the e-mail QuickBooks may have
