@@ -9,12 +9,13 @@ Each sandbox runs in its own process (as the vendors run on their own machines),
 and peak RSS are the server's. The CRM sandbox enforces HighLevel's burst limit, 100 requests per 10 s per
 location, with its time compressed by `--time-scale` (15 by default: 10,000 contacts at the real 10 requests/s
 would take 17 minutes); the sandbox's rate-limit headers carry the scaled window, which the server's limiter
-follows, so the ceiling is 100 per (10 / time scale) s. The sandbox's duplicate rule scans every contact of the
-location per create, so its own CPU per contact grows with the contacts it holds (printed beside the server's):
-at 100,000 it, not the server, would bind. The CRM sandbox sends no webhooks here: its one-at-a-time
-sender, not the import, would be measured. Prints figures; asserts nothing.
+follows, so the ceiling is 100 per (10 / time scale) s. The sandbox's CPU per contact is printed beside the
+server's. The CRM sandbox sends no webhooks here: its one-at-a-time sender, not the import, would be measured.
+`--in-crm F` puts a fraction F of the customers' e-mails in the CRM location before the import (created
+without webhooks, as contacts that were there before the server connected): those are updated, not created.
+The import is done when the server holds a customer link for every customer. Prints figures; asserts nothing.
 
-    .venv/bin/python bench/crm_contacts_import.py [--customers 10000] [--time-scale 15]
+    .venv/bin/python bench/crm_contacts_import.py [--customers 10000] [--time-scale 15] [--in-crm 0]
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ async def _serve_qbo(port: int, server_url: str, customers: int) -> None:
         await asyncio.Event().wait()
 
 
-async def _serve_crm(port: int, time_scale: float) -> None:
+async def _serve_crm(port: int, time_scale: float, already: int) -> None:
     from ledgerbridge_crmconnect.sandbox import LocationSeed
     from ledgerbridge_crmconnect.sandbox import SandboxConfig as CrmConfig
     from ledgerbridge_crmconnect.sandbox import create_app as create_crm_sandbox
@@ -105,6 +106,15 @@ async def _serve_crm(port: int, time_scale: float) -> None:
         rate_limit_requests=CRM_LIMIT, rate_limit_interval_seconds=CRM_WINDOW,
     ))  # fmt: skip
     engine = app.state.sandbox
+    from ledgerbridge_crmconnect.sandbox import contacts
+
+    emit, engine.emit = engine.emit, lambda *args: None  # contacts that were there before: no webhooks
+    with engine.lock:
+        for n in range(0, already * 3, 3):  # every third customer, so they come up all through the import
+            contacts.create(
+                engine, LOCATION, {"email": f"Customer{n}@example.com", "firstName": "CRM", "lastName": f"{n}"}
+            )
+    engine.emit = emit
     print("ready", flush=True)
     async with running_server(_counting(app, lambda: len(engine.state.contacts)), port=port):
         await asyncio.Event().wait()
@@ -156,7 +166,8 @@ async def connect_quickbooks(http: httpx.AsyncClient, server_url: str, realm: st
         raise RuntimeError(f"QB Connect failed: {done.status_code} {done.text[:200]}")
 
 
-async def run(customers: int, time_scale: float, workers: int) -> None:
+async def run(customers: int, time_scale: float, workers: int, in_crm: float) -> None:
+    already = min(customers // 3, round(customers * in_crm))
     server_port, qbo_port, crm_port = free_port(), free_port(), free_port()
     server_url = f"http://127.0.0.1:{server_port}"
     qbo_url, crm_url = f"http://127.0.0.1:{qbo_port}", f"http://127.0.0.1:{crm_port}"
@@ -167,7 +178,7 @@ async def run(customers: int, time_scale: float, workers: int) -> None:
     })  # fmt: skip
     seeding = time.monotonic()
     with sandbox("qbo", str(qbo_port), server_url, str(customers)) as (realm, _), \
-            sandbox("crm", str(crm_port), str(time_scale)) as (_, crm_process), \
+            sandbox("crm", str(crm_port), str(time_scale), str(already)) as (_, crm_process), \
             tempfile.TemporaryDirectory() as data:  # fmt: skip
         print(f"seeded {customers} QuickBooks customers in {time.monotonic() - seeding:.1f} s", flush=True)
         settings = Settings(data_dir=Path(data), admin_token=ADMIN, public_url=server_url, port=server_port,
@@ -191,8 +202,10 @@ async def run(customers: int, time_scale: float, workers: int) -> None:
             print(f"Configuration: {workers} workers (the default is {Settings().workers}); CRM sandbox "
                   f"{CRM_LIMIT} requests per {CRM_WINDOW:g} s per location at time scale {time_scale:g} "
                   f"(a ceiling of {ceiling:.0f} requests/s); QuickBooks {QBO_PER_MINUTE}/min, {QBO_IN_FLIGHT} in "
-                  "flight, unscaled; the import's tick and the CRM limiter at their defaults; CRM webhooks off")  # fmt: skip
+                  "flight, unscaled; the import's tick and the CRM limiter at their defaults; CRM webhooks off; "
+                  f"{already} of the customers' e-mails already in the CRM location")  # fmt: skip
             rss_before, _ = rss_mb()
+            load = os.getloadavg()
             cpu0, started = time.process_time(), time.monotonic()
             await connect_quickbooks(http, server_url, realm)
             crm_cpu0 = cpu_seconds(crm_process.pid)
@@ -200,7 +213,7 @@ async def run(customers: int, time_scale: float, workers: int) -> None:
             done = 0
             while done < customers:
                 await asyncio.sleep(0.5)
-                done = int((await http.get(f"{crm_url}/_bench/count")).text.split()[0])
+                done = await ctx.count_links("customer")
                 crm_cpu = cpu_seconds(crm_process.pid) - crm_cpu0
                 samples.append((done, time.process_time() - cpu0, time.monotonic() - started, crm_cpu))
             elapsed = time.monotonic() - started
@@ -210,7 +223,8 @@ async def run(customers: int, time_scale: float, workers: int) -> None:
             dead = await runtime.store.list_deliveries(ACCOUNT, "dead")
 
     rate = customers / elapsed
-    print(f"contacts              {final} in the CRM for {customers} customers ({len(dead)} dead deliveries)")
+    print(f"contacts              {final} in the CRM for {customers} customers, {already} of them there before "
+          f"({len(dead)} dead deliveries)")  # fmt: skip
     print(f"CRM API requests      {calls} ({calls / customers:.2f} per contact, 429s and the connection's included)")
     print(f"elapsed               {elapsed:.1f} s (from the QuickBooks connection to the last contact)")
     print(f"rate                  {rate:.1f} contacts/s")
@@ -219,6 +233,15 @@ async def run(customers: int, time_scale: float, workers: int) -> None:
     )
     print(f"rate / ceiling        {rate / ceiling:.3f} (contacts/s against requests/s: at most 1 / calls per contact)")
     print(f"requests / ceiling    {calls / elapsed / ceiling:.3f} (how much of the location's budget the import used)")
+    first = next(s for s in samples if s[0] > 0)
+    t10 = next(s for s in samples if s[0] >= 0.1 * customers)
+    t90 = next(s for s in samples if s[0] >= 0.9 * customers)
+    steady = (t90[0] - t10[0]) / max(t90[2] - t10[2], 1e-9)
+    print(
+        f"first contact after   {first[2]:.1f} s (the QuickBooks connection, its first page, the directory's listing)"
+    )
+    print(f"steady rate           {steady:.1f} contacts/s from 10 % to 90 % of the contacts ({steady / ceiling:.3f} "
+          "of the ceiling)")  # fmt: skip
     for label, low, high in (("start", 0.0, 0.2), ("end", 0.8, 1.0)):
         a = next(s for s in samples if s[0] >= low * customers)
         b = next(s for s in samples if s[0] >= high * customers)
@@ -227,6 +250,8 @@ async def run(customers: int, time_scale: float, workers: int) -> None:
         print(f"server CPU / contact  {per:.2f} ms at the {label} ({low:.0%}–{high:.0%} of the contacts; "
               f"the CRM sandbox's process: {crm:.2f} ms)")  # fmt: skip
     print(f"server RSS            {rss_before:.1f} MB before connecting, peak {rss_peak:.1f} MB")
+    print(f"machine load          {load[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end (1-minute average, "
+          f"{os.cpu_count()} CPUs): a busy machine starves the server, not the CRM's limit")  # fmt: skip
 
 
 def main() -> None:
@@ -235,14 +260,15 @@ def main() -> None:
         if kind == "qbo":
             asyncio.run(_serve_qbo(port, sys.argv[4], int(sys.argv[5])))
         else:
-            asyncio.run(_serve_crm(port, float(sys.argv[4])))
+            asyncio.run(_serve_crm(port, float(sys.argv[4]), int(sys.argv[5])))
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--time-scale", type=float, default=15.0, help="the CRM sandbox's time compression")
     parser.add_argument("--workers", type=int, default=Settings().workers, help="the server's default unless set")
+    parser.add_argument("--in-crm", type=float, default=0.0, help="the share of customers already in the CRM (≤ 1/3)")
     args = parser.parse_args()
-    asyncio.run(run(args.customers, args.time_scale, args.workers))
+    asyncio.run(run(args.customers, args.time_scale, args.workers, args.in_crm))
 
 
 if __name__ == "__main__":

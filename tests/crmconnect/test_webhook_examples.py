@@ -51,10 +51,13 @@ async def test_every_documented_webhook_example_is_accepted_and_handled_as_docum
             answers[name] = response.json()["status"]
     await stack.settle()
 
-    # invoice events (documented without `type`) and order events are stored; the rest are not used here
+    # invoice events (documented without `type`) and order events are stored, contact events go to the contact
+    # directory at once; the rest are not used here
     handled = {n for n in documented if n.startswith(("Invoice", "Order"))}
+    contacts = {n for n in documented if n.startswith("Contact")}
     assert {n for n, status in answers.items() if status in ("stored", "duplicate")} == handled
-    assert {n for n, status in answers.items() if status == "ignored"} == set(documented) - handled
+    assert {n for n, status in answers.items() if status == "applied"} == contacts
+    assert {n for n, status in answers.items() if status == "ignored"} == set(documented) - handled - contacts
     changes: list[InvoiceChange] = stack.calls("on_invoice_change")
     seen = {(c.kind, c.invoice.status) for c in changes}
     # InvoiceCreate and InvoiceUpdate document the same draft; InvoiceDelete's status "delete" is a delete

@@ -2,8 +2,10 @@
 
 The link `customer`: QuickBooks customer id → CRM contact id. A linked contact is updated in place (PUT), so
 an e-mail changed in QuickBooks changes the contact's e-mail instead of making a second contact. Without a
-link the contact with the customer's e-mail is found and linked; only when there is none is a contact
-created (upsert: HighLevel matches e-mail in any letter case first, then phone).
+link the location's contact directory (`directory.py`) says whether a contact has the customer's e-mail, without
+a CRM call: if so it is updated through the upsert without names, if not the upsert creates it with them (one
+call either way; HighLevel's upsert matches e-mail in any letter case first, then phone, so neither path makes
+a duplicate). Without a directory the contact is searched for by e-mail first (two calls).
 
 The CRM owns its contacts' names: an existing contact is never renamed from QuickBooks (first, last,
 full or company name); a new contact takes the customer's name (without the e-mail QuickBooks may have
@@ -19,6 +21,7 @@ from typing import Any
 
 from ledgerbridge import AccountContext, Contact, ContactSync, Skip
 
+from ledgerbridge_crmconnect import directory
 from ledgerbridge_crmconnect.client import CrmApiError, CrmClient
 from ledgerbridge_crmconnect.wire import ContactWire, contact_response, upsert_response
 
@@ -69,6 +72,21 @@ async def upsert(client: CrmClient, location_id: str, contact: Contact) -> Conta
     return wire
 
 
+async def upsert_existing(client: CrmClient, location_id: str, contact: Contact) -> ContactWire:
+    """The contact the directory says has this e-mail, updated through the upsert (one call): the CRM itself
+    matches the e-mail, so a directory that is behind (the contact deleted, or given another e-mail, a moment
+    ago) never updates the wrong person. Sent without names (the CRM owns those) or `source`; when the upsert
+    made a new contact after all, the new contact gets its names (a second call)."""
+    body = {"locationId": location_id, **update_fields(contact)}
+    response = await client.post("/contacts/upsert", upsert_response, json=body, idempotent=True)
+    wire: ContactWire = response.contact
+    names = {k: v for k, v in contact_fields(contact).items() if k in NAME_FIELDS and k in UPDATE_DTO}
+    if response.new and names:
+        raw = await client.request("PUT", f"/contacts/{wire.id}", json=names)
+        wire = contact_response.decode(raw).contact or wire
+    return wire
+
+
 def update_fields(contact: Contact) -> dict[str, Any]:
     """What an update may change: UpdateContactDto's fields, never a name (the CRM owns those)."""
     return {k: v for k, v in contact_fields(contact).items() if k in UPDATE_DTO and k not in NAME_FIELDS}
@@ -94,7 +112,13 @@ async def find_by_email(client: CrmClient, location_id: str, email: str) -> Cont
     return contact
 
 
-async def sync_contact(ctx: AccountContext, client: CrmClient, location_id: str, sync: ContactSync) -> str | None:
+async def sync_contact(
+    ctx: AccountContext,
+    client: CrmClient,
+    location_id: str,
+    sync: ContactSync,
+    directories: directory.Readiness | None = None,
+) -> str | None:
     """Apply one ContactSync; returns the CRM contact id (None when nothing was written)."""
     link = await ctx.get_link(CUSTOMER_LINK, sync.source_id)
     if sync.kind == "deleted":  # QuickBooks never deletes a customer: it makes it inactive
@@ -113,19 +137,36 @@ async def sync_contact(ctx: AccountContext, client: CrmClient, location_id: str,
                 await ctx.put_link(CUSTOMER_LINK, sync.merged_into, link.remote_id)
         raise Skip(f"customer {sync.source_id} was merged into {sync.merged_into}")
     wire: ContactWire | None = None
+    email = sync.contact.email.strip() if sync.contact.email else None
     if link is not None:  # the link first: an e-mail changed in QuickBooks follows the same contact
         wire = await update(client, link.remote_id, sync.contact)
-    email = sync.contact.email.strip() if sync.contact.email else None
+        if wire is not None and link.data.get("email") != sync.contact.normalized_email:
+            await directory.forget(ctx, location_id, link.data.get("email"), wire.id)
+            await directory.remember(ctx, location_id, email, wire.id)
+    known: str | directory.Unknown | None = directory.UNKNOWN
     if wire is None and email:
-        existing = await find_by_email(client, location_id, email)
-        if existing is not None and existing.id:
-            wire = await update(client, existing.id, sync.contact)
+        known = await directory.lookup(ctx, client, location_id, email, directories)  # no CRM call once it is filled
+        if isinstance(known, str):
+            wire = await upsert_existing(client, location_id, sync.contact)
+            if wire.id != known:  # the directory was behind: the CRM matched (or made) another contact
+                await directory.forget(ctx, location_id, email, known)
+                await directory.remember(ctx, location_id, email, wire.id)
+        if known is directory.UNKNOWN:
+            existing = await find_by_email(client, location_id, email)
+            if existing is not None and existing.id:
+                wire = await update(client, existing.id, sync.contact)
+                if wire is not None:
+                    await directory.remember(ctx, location_id, email, wire.id)
     if wire is None:
+        # The upsert keeps to the location's duplicate rule (e-mail first), so a contact the directory has not
+        # heard of yet is updated, never doubled.
         wire = await upsert(client, location_id, sync.contact)
+        await directory.remember(ctx, location_id, email, wire.id, absent=known is None)
     reactivated = link is not None and bool(link.data.get("inactive"))
     if reactivated:
         await tag(client, wire.id, INACTIVE_TAG, add=False)
-    if link is None or link.remote_id != wire.id or reactivated:
+    moved = link is not None and link.data.get("email") != sync.contact.normalized_email
+    if link is None or link.remote_id != wire.id or reactivated or moved:
         await ctx.put_link(CUSTOMER_LINK, sync.source_id, wire.id, email=sync.contact.normalized_email)
     return wire.id
 

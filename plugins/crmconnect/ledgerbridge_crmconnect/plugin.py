@@ -39,6 +39,7 @@ from ledgerbridge_crmconnect.connection import (
     steering,
 )
 from ledgerbridge_crmconnect.contacts import sync_contact
+from ledgerbridge_crmconnect.directory import Readiness
 from ledgerbridge_crmconnect.settings import CrmConnectSettings
 from ledgerbridge_crmconnect.webhooks import LAST_WEBHOOK_CURSOR, WebhookReceiver
 
@@ -55,6 +56,7 @@ class CrmConnectPlugin:
         self.plugin = plugin
         self.connections = Connections(plugin)
         self.receiver = WebhookReceiver(plugin, self.connections)
+        self.directories = Readiness()  # contact directories seen complete (contacts.py)
 
     @staticmethod
     @hookimpl
@@ -131,7 +133,7 @@ class CrmConnectPlugin:
     async def on_contact_sync(self, ctx: DeliveryContext, sync: ContactSync) -> None:
         client, resolved = await self.connections.client(ctx)
         async with steering():
-            await sync_contact(ctx, client, resolved.location_id, sync)
+            await sync_contact(ctx, client, resolved.location_id, sync, self.directories)
 
     @hookimpl
     async def on_first_invoice_paid(self, ctx: DeliveryContext, event: FirstInvoicePaid) -> None:

@@ -7,6 +7,7 @@ one for "could not persist". Status choices (see docs/crmconnect.md):
 - 200 `ignored`: an event type the plugin does not use, or a location no account is connected to
   (HighLevel would drop it on any answer; 200 keeps its delivery dashboard clean).
 - 200 `stored` / `duplicate`: committed to the inbox (a repeated `webhookId` is one event).
+- 200 `applied`: a contact event, written to the contact directory (`directory.py`) before the answer.
 - 429: the inbox write failed; HighLevel retries, and the retry is let through the freshness check.
 """
 
@@ -35,6 +36,7 @@ from ledgerbridge.web import json_error, parse_json, read_body
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from ledgerbridge_crmconnect import directory
 from ledgerbridge_crmconnect.connection import Connections, Resolved, resolve
 from ledgerbridge_crmconnect.wire import WebhookEnvelope, parse_datetime
 
@@ -59,7 +61,8 @@ T1hhTiaCeIY/OwwwNUY2yvcCAwEAAQ==
 
 INVOICE_KINDS = ("InvoiceSent", "InvoiceUpdate", "InvoicePaid", "InvoicePartiallyPaid", "InvoiceVoid", "InvoiceDelete")
 ORDER_KINDS = ("OrderCreate", "OrderStatusUpdate")
-HANDLED_KINDS = frozenset(INVOICE_KINDS + ORDER_KINDS)
+CONTACT_KINDS = ("ContactCreate", "ContactUpdate", "ContactDelete")  # keep the contact directory fresh
+HANDLED_KINDS = frozenset(INVOICE_KINDS + ORDER_KINDS + CONTACT_KINDS)
 # Invoice examples come without `type`; their status says which event it was (InvoiceDelete.md: "delete").
 KIND_BY_INVOICE_STATUS = {
     "sent": "InvoiceSent",
@@ -270,6 +273,8 @@ class WebhookReceiver:
         if not await account.is_enabled():
             return _ignored("the crmconnect plugin is disabled for this account")
         assert kind is not None
+        if kind in CONTACT_KINDS:
+            return await self._contact(account, resolved, kind, body)
         event_id = external_id(body, raw)
         try:
             created = await account.notify(kind, body, external_id=event_id, object_key=object_key(kind, body))
@@ -282,6 +287,22 @@ class WebhookReceiver:
             await self._spend_retry(account, body.get("webhookId"))
         await self._record_receipt(account)
         return JSONResponse({"status": "stored" if created else "duplicate", "id": event_id})
+
+    async def _contact(
+        self, account: AccountContext, resolved: Resolved | None, kind: str, body: dict[str, Any]
+    ) -> Response:
+        """A contact event updates the contact directory at once (a few store writes, no CRM call, no queued
+        delivery): applying one twice changes nothing, and 200 still means committed."""
+        location_id = resolved.location_id if resolved and resolved.location_id else str(body.get("locationId"))
+        try:
+            await directory.apply_webhook(account, location_id, kind, body)
+        except Exception as exc:
+            logger.warning("could not apply contact webhook %s: %s", body.get("webhookId"), exc)
+            if isinstance(body.get("webhookId"), str):
+                await self._grant_retry(account, body["webhookId"])
+            return _error(429, "the contact could not be recorded; retry later", {"Retry-After": "60"})
+        await self._record_receipt(account)
+        return JSONResponse({"status": "applied"})
 
     # HighLevel re-sends a 429'd webhook ~10 minutes later with its original timestamp: that retry is let
     # through the freshness check. The allowance is kept in the store (a restart must not turn the retry

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import re
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ledgerbridge_crmconnect.sandbox.auth import CONTACTS_VERSION, Ctx, api
+from ledgerbridge_crmconnect.sandbox.auth import CONTACTS_VERSION, Ctx, Handler, api
 from ledgerbridge_crmconnect.sandbox.engine import SandboxEngine
-from ledgerbridge_crmconnect.sandbox.state import Record
+from ledgerbridge_crmconnect.sandbox.state import Record, SandboxState
 from ledgerbridge_crmconnect.sandbox.util import ApiError, JSONResponse, ghl_id, not_found, now_iso, trace_id
 
 STRING_FIELDS = (
@@ -168,18 +172,23 @@ def create(engine: SandboxEngine, location_id: str, body: dict[str, Any]) -> Rec
     contact: Record = {"id": ghl_id(), "locationId": location_id, "dateAdded": stamp, "type": "lead", "tags": []}
     _apply(contact, {"source": "public api", **body})
     engine.state.contacts[contact["id"]] = contact
+    email_index(engine).add(contact)
     engine.emit("ContactCreate", location_id, webhook_body(contact))
     return contact
 
 
 def update(engine: SandboxEngine, contact: Record, body: dict[str, Any]) -> Record:
     _validate(body)
+    index = email_index(engine)
+    index.remove(contact)
     _apply(contact, body)
+    index.add(contact)
     engine.emit("ContactUpdate", contact["locationId"], webhook_body(contact))
     return contact
 
 
 def delete(engine: SandboxEngine, contact: Record) -> None:
+    email_index(engine).remove(contact)
     del engine.state.contacts[contact["id"]]
     engine.emit("ContactDelete", contact["locationId"], webhook_body(contact))
 
@@ -191,16 +200,65 @@ def find(engine: SandboxEngine, location_id: str, contact_id: str) -> Record:
     return contact
 
 
+class EmailIndex:
+    """(location, lower-case e-mail) → contact ids, oldest first: the duplicate rule without a scan of the
+    location per request. Derived from the state (never persisted), rebuilt when the state is replaced."""
+
+    def __init__(self, state: SandboxState) -> None:
+        self.state = state
+        self.ids: dict[tuple[str, str], list[str]] = {}
+        for contact in state.contacts.values():
+            self.add(contact)
+
+    @staticmethod
+    def key(contact: Record) -> tuple[str, str] | None:
+        email = (contact.get("email") or "").strip().lower()
+        return (contact["locationId"], email) if email else None
+
+    def add(self, contact: Record) -> None:
+        key = self.key(contact)
+        if key is not None:
+            self.ids.setdefault(key, []).append(contact["id"])
+
+    def remove(self, contact: Record) -> None:
+        key = self.key(contact)
+        ids = self.ids.get(key) if key is not None else None
+        if ids and contact["id"] in ids:
+            ids.remove(contact["id"])
+
+    def first(self, location_id: str, email: str) -> Record | None:
+        wanted = email.strip().lower()
+        for contact_id in self.ids.get((location_id, wanted), ()):
+            contact = self.state.contacts.get(contact_id)
+            if contact is not None and (contact.get("email") or "").lower() == wanted:
+                return contact
+        return None
+
+
+_indexes: dict[int, EmailIndex] = {}
+
+
+def email_index(engine: SandboxEngine) -> EmailIndex:
+    index = _indexes.get(id(engine))
+    if index is None or index.state is not engine.state:
+        index = _indexes[id(engine)] = EmailIndex(engine.state)
+    return index
+
+
+def allows_duplicates(engine: SandboxEngine, location_id: str) -> bool:
+    """The location's "Allow Duplicate Contact" setting (off unless the control API turned it on)."""
+    return bool(engine.state.locations.get(location_id, {}).get("allowDuplicateContact"))
+
+
 def find_duplicate(engine: SandboxEngine, location_id: str, email: str | None, phone: str | None) -> Record | None:
     """The location's duplicate rule as HighLevel defaults it: e-mail (any letter case) first, then phone."""
-    contacts = engine.state.in_location(engine.state.contacts, location_id)
     if email:
-        for contact in contacts:
-            if (contact.get("email") or "").lower() == email.strip().lower():
-                return contact
+        found = email_index(engine).first(location_id, email)
+        if found is not None:
+            return found
     wanted = _normalise_phone(phone)
     if wanted:
-        for contact in contacts:
+        for contact in engine.state.in_location(engine.state.contacts, location_id):
             if _normalise_phone(contact.get("phone")) == wanted:
                 return contact
     return None
@@ -209,25 +267,118 @@ def find_duplicate(engine: SandboxEngine, location_id: str, email: str | None, p
 def upsert(engine: SandboxEngine, location_id: str, body: dict[str, Any]) -> tuple[bool, Record]:
     _validate(body)
     existing = find_duplicate(engine, location_id, body.get("email"), body.get("phone"))
-    if existing is None or body.get("createNewIfDuplicateAllowed") is True:
+    # "The Upsert API will adhere to the … Allow Duplicate Contact setting": it matches e-mail first whatever the
+    # setting, and makes a second contact only when asked to and the location allows it.
+    duplicate_wanted = body.get("createNewIfDuplicateAllowed") is True and allows_duplicates(engine, location_id)
+    if existing is None or duplicate_wanted:
         return True, create(engine, location_id, body)
     fields = {k: v for k, v in body.items() if k not in ("locationId", "createNewIfDuplicateAllowed")}
     return False, update(engine, existing, fields)
 
 
+# -- search (POST /contacts/search) -------------------------------------------------------------------
+SEARCH_MAX_PAGE = 500  # pageLimit: "Results per page (max 500)"
+SEARCH_MAX_WINDOW = 10_000  # page + pageLimit fetch up to 10,000 records; searchAfter goes beyond
+SEARCH_FIELDS = frozenset({"locationId", "page", "pageLimit", "searchAfter", "filters", "sort", "query"})
+SORTABLE = frozenset({"dateAdded", "dateUpdated"})
+
+
+def _epoch_ms(stamp: str) -> int:
+    return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def search(engine: SandboxEngine, location_id: str, body: dict[str, Any]) -> Record:
+    """One page of the location's contacts ({contacts, total}); each contact carries its `searchAfter` cursor
+    ([sort value in ms, id]). Filters and the full-text query are not emulated: a body using them is a 422."""
+    declared_only(body, SEARCH_FIELDS)
+    problems: list[str] = []
+    limit = body.get("pageLimit")
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        problems.append("pageLimit must be a positive number")
+    elif limit > SEARCH_MAX_PAGE:
+        problems.append(f"pageLimit must not be greater than {SEARCH_MAX_PAGE}")
+    page, after = body.get("page"), body.get("searchAfter")
+    if page is not None and after is not None:
+        problems.append("page and searchAfter cannot be used together")
+    if page is not None and (not isinstance(page, int) or isinstance(page, bool) or page < 1):
+        problems.append("page must be a positive number")
+    if after is not None and not (isinstance(after, list) and len(after) == 2 and isinstance(after[1], str)):
+        problems.append("searchAfter must be the array a previous page returned")
+    if body.get("filters") or body.get("query"):
+        problems.append("filters and query are not supported by this sandbox")
+    field, descending = "dateAdded", False
+    sort = body.get("sort")
+    if sort is not None:
+        if not (isinstance(sort, list) and len(sort) <= 1 and all(isinstance(s, dict) for s in sort)):
+            problems.append("sort must be an array of one {field, direction}")
+        elif sort:
+            field, direction = sort[0].get("field"), sort[0].get("direction", "asc")
+            if field not in SORTABLE or direction not in ("asc", "desc"):
+                problems.append(f"sort field must be one of {sorted(SORTABLE)}, direction asc or desc")
+            descending = direction == "desc"
+    if problems:
+        raise ApiError(422, problems)
+    assert isinstance(limit, int)
+    keyed = sorted(
+        ((_epoch_ms(c.get(field) or c["dateAdded"]), c["id"], c) for c in engine.state.in_location(
+            engine.state.contacts, location_id)),
+        key=lambda row: (row[0], row[1]),
+        reverse=descending,
+    )  # fmt: skip
+    if after is not None:
+        mark = (after[0], after[1])
+        keyed = [row for row in keyed if ((row[0], row[1]) < mark if descending else (row[0], row[1]) > mark)]
+        start = 0
+    else:
+        start = ((page or 1) - 1) * limit
+        if start + limit > SEARCH_MAX_WINDOW:
+            raise ApiError(422, [f"page and pageLimit reach past {SEARCH_MAX_WINDOW} records: use searchAfter"])
+    rows = keyed[start : start + limit]
+    contacts = [{**render(contact), "searchAfter": [ms, contact_id]} for ms, contact_id, contact in rows]
+    return {"contacts": contacts, "total": len(engine.state.in_location(engine.state.contacts, location_id))}
+
+
 # -- HTTP --------------------------------------------------------------------------------------------
+_calls: dict[int, Counter[str]] = {}
+
+
+def calls(engine: SandboxEngine) -> dict[str, int]:
+    """Contact API requests answered (any status but a rate-limit refusal), by "METHOD route"."""
+    return dict(_calls.get(id(engine), Counter()))
+
+
+def reset_calls(engine: SandboxEngine) -> None:
+    _calls.pop(id(engine), None)
+
+
+def counted(name: str) -> Callable[[Handler], Handler]:
+    def wrap(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        def endpoint(request: Request, ctx: Ctx) -> Response:
+            _calls.setdefault(id(ctx.engine), Counter())[name] += 1
+            return handler(request, ctx)
+
+        return endpoint
+
+    return wrap
+
+
 @api(CONTACTS_VERSION)
+@counted("POST /contacts/")
 def create_contact(request: Request, ctx: Ctx) -> Response:
     declared_only(ctx.body, CREATE_FIELDS)
     location_id = ctx.require_location(ctx.body.get("locationId"))
-    if find_duplicate(ctx.engine, location_id, ctx.body.get("email"), ctx.body.get("phone")) is not None:
-        # HighLevel refuses a create that its duplicate rule matches (upsert is the way to merge).
+    duplicate = find_duplicate(ctx.engine, location_id, ctx.body.get("email"), ctx.body.get("phone"))
+    if duplicate is not None and not allows_duplicates(ctx.engine, location_id):
+        # HighLevel refuses a create that its duplicate rule matches (upsert is the way to merge); a location
+        # whose "Allow Duplicate Contact" is on accepts it: a second contact with the same e-mail.
         raise ApiError(400, "This location does not allow duplicated contacts.")
     contact = create(ctx.engine, location_id, ctx.body)
     return JSONResponse({"contact": render(contact)}, status_code=201)
 
 
 @api(CONTACTS_VERSION)
+@counted("POST /contacts/upsert")
 def upsert_contact(request: Request, ctx: Ctx) -> Response:
     declared_only(ctx.body, UPSERT_FIELDS)
     location_id = ctx.require_location(ctx.body.get("locationId"))
@@ -236,6 +387,7 @@ def upsert_contact(request: Request, ctx: Ctx) -> Response:
 
 
 @api(CONTACTS_VERSION)
+@counted("GET /contacts/search/duplicate")
 def search_duplicate(request: Request, ctx: Ctx) -> Response:
     location_id = ctx.require_location(request.query_params.get("locationId"))
     email, number = request.query_params.get("email"), request.query_params.get("number")
@@ -244,12 +396,21 @@ def search_duplicate(request: Request, ctx: Ctx) -> Response:
 
 
 @api(CONTACTS_VERSION)
+@counted("POST /contacts/search")
+def search_contacts(request: Request, ctx: Ctx) -> Response:
+    location_id = ctx.require_location(ctx.body.get("locationId"))
+    return JSONResponse({**search(ctx.engine, location_id, ctx.body), "traceId": trace_id()})
+
+
+@api(CONTACTS_VERSION)
+@counted("GET /contacts/{id}")
 def get_contact(request: Request, ctx: Ctx) -> Response:
     contact = find(ctx.engine, ctx.location_id, request.path_params["contactId"])
     return JSONResponse({"contact": render(contact), "traceId": trace_id()})
 
 
 @api(CONTACTS_VERSION)
+@counted("PUT /contacts/{id}")
 def update_contact(request: Request, ctx: Ctx) -> Response:
     contact = find(ctx.engine, ctx.location_id, request.path_params["contactId"])
     declared_only(ctx.body, UPDATE_FIELDS)
@@ -258,6 +419,7 @@ def update_contact(request: Request, ctx: Ctx) -> Response:
 
 
 @api(CONTACTS_VERSION)
+@counted("DELETE /contacts/{id}")
 def delete_contact(request: Request, ctx: Ctx) -> Response:
     delete(ctx.engine, find(ctx.engine, ctx.location_id, request.path_params["contactId"]))
     return JSONResponse({"succeded": True, "traceId": trace_id()})
@@ -272,6 +434,7 @@ def _tags(ctx: Ctx) -> list[str]:
 
 
 @api(CONTACTS_VERSION)
+@counted("POST /contacts/{id}/tags")
 def add_tags(request: Request, ctx: Ctx) -> Response:
     contact = find(ctx.engine, ctx.location_id, request.path_params["contactId"])
     contact["tags"] = list(dict.fromkeys([*contact.get("tags", []), *_tags(ctx)]))
@@ -280,6 +443,7 @@ def add_tags(request: Request, ctx: Ctx) -> Response:
 
 
 @api(CONTACTS_VERSION)
+@counted("DELETE /contacts/{id}/tags")
 def remove_tags(request: Request, ctx: Ctx) -> Response:
     contact = find(ctx.engine, ctx.location_id, request.path_params["contactId"])
     removing = set(_tags(ctx))
@@ -289,6 +453,7 @@ def remove_tags(request: Request, ctx: Ctx) -> Response:
 
 
 @api(CONTACTS_VERSION)
+@counted("POST /contacts/{id}/workflow/{workflowId}")
 def add_to_workflow(request: Request, ctx: Ctx) -> Response:
     contact = find(ctx.engine, ctx.location_id, request.path_params["contactId"])
     declared_only(ctx.body, WORKFLOW_FIELDS)
@@ -310,6 +475,7 @@ def add_to_workflow(request: Request, ctx: Ctx) -> Response:
 routes = [
     Route("/contacts/", create_contact, methods=["POST"]),
     Route("/contacts/upsert", upsert_contact, methods=["POST"]),
+    Route("/contacts/search", search_contacts, methods=["POST"]),
     Route("/contacts/search/duplicate", search_duplicate, methods=["GET"]),
     Route("/contacts/{contactId}/tags", add_tags, methods=["POST"]),
     Route("/contacts/{contactId}/tags", remove_tags, methods=["DELETE"]),

@@ -60,6 +60,25 @@ def list_locations(request: Request, engine: SandboxEngine, body: dict[str, Any]
 
 
 @control
+def location_settings(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
+    """{allowDuplicateContact: bool}: the location's "Allow Duplicate Contact" setting."""
+    location = engine.location(request.path_params["locationId"])
+    allow = body.get("allowDuplicateContact")
+    if not isinstance(allow, bool):
+        raise ApiError(422, ["allowDuplicateContact must be a boolean value"])
+    location["allowDuplicateContact"] = allow
+    return location
+
+
+@control
+def contact_calls(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
+    """Contact API requests answered so far, by "METHOD route" (a DELETE starts counting again)."""
+    if request.method == "DELETE":
+        contacts.reset_calls(engine)
+    return {"calls": contacts.calls(engine)}
+
+
+@control
 def create_contact(request: Request, engine: SandboxEngine, body: dict[str, Any]) -> Any:
     return contacts.render(actions.create_contact(engine, body))
 
@@ -242,6 +261,8 @@ P = "/_control"
 routes = [
     Route(f"{P}/locations", create_location, methods=["POST"]),
     Route(f"{P}/locations", list_locations, methods=["GET"]),
+    Route(f"{P}/locations/{{locationId}}/settings", location_settings, methods=["PUT"]),
+    Route(f"{P}/contacts/calls", contact_calls, methods=["GET", "DELETE"]),
     Route(f"{P}/contacts", create_contact, methods=["POST"]),
     Route(f"{P}/contacts/{{contactId}}", update_contact, methods=["PUT"]),
     Route(f"{P}/contacts/{{contactId}}", delete_contact, methods=["DELETE"]),
