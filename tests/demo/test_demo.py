@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from ledgerbridge.testing import free_port
 
 VENDOR_ENV = ("LEDGERBRIDGE_QBO_", "LEDGERBRIDGE_CRM_", "LEDGERBRIDGE_ADMIN_TOKEN", "LEDGERBRIDGE_PUBLIC_URL")
@@ -29,6 +30,7 @@ def rows(output: str, section: str) -> list[list[str]]:
     return [re.split(r"\s{2,}", line.strip()) for line in block]
 
 
+@pytest.mark.slow
 def test_the_demo_plays_a_day_of_business_and_prints_both_sides(tmp_path: Path) -> None:
     data_dir = tmp_path / "demo-data"
     data_dir.mkdir()

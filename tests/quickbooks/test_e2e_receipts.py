@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
 from ledgerbridge import Refund
 
 from .conftest import Harness, line, now, payment, usd
@@ -99,6 +100,7 @@ async def test_a_write_whose_reply_was_lost_is_retried_into_one_document(harness
     ]
 
 
+@pytest.mark.slow
 async def test_a_429_storm_creates_every_document_once(harness: Harness) -> None:
     await harness.connect()
     harness.sandbox.faults.statuses.extend([429] * 40)

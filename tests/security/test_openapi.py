@@ -86,6 +86,7 @@ def test_the_openapi_document_is_published_to_the_admin_only(live_server: LiveSe
     assert {"/plugins/crmconnect/webhooks", "/plugins/quickbooks/webhooks"} <= set(document["paths"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=["positive", "negative"])
 def test_generated_requests_never_get_a_server_error_and_invalid_ones_are_refused(
     live_server: LiveServer, mode: GenerationMode

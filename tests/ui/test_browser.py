@@ -156,6 +156,7 @@ async def test_phone_width(chromium: Browser, ui_server: UiServer, shots: Shots)
     await context.close()
 
 
+@pytest.mark.slow
 async def test_progress_updates_live(chromium: Browser, ui_server: UiServer) -> None:
     books = ui_server.books
     books.progress = CardProgress(label="Importing invoices", done=10, total=40)

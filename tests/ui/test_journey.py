@@ -189,6 +189,7 @@ async def switch_in(page: Page, card: str, name: str) -> Any:
     return page.get_by_role("region", name=card).get_by_role("switch", name=name)
 
 
+@pytest.mark.slow
 async def test_connect_pay_sync_then_turn_off(chromium: Browser, product: Product, tmp_path: Path) -> None:
     shots = Shots(tmp_path / "screenshots")
     runtime = product.runtime

@@ -8,11 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from ledgerbridge.testing import free_port
 
 from ..demo.test_demo import VENDOR_ENV, rows
 
 
+@pytest.mark.slow
 def test_the_demo_plays_the_day_against_xero_and_prints_both_sides(tmp_path: Path) -> None:
     data_dir = tmp_path / "demo-data"
     env = {k: v for k, v in os.environ.items() if not k.startswith((*VENDOR_ENV, "LEDGERBRIDGE_XERO_"))}
