@@ -22,6 +22,7 @@ from ledgerbridge.ui import routes as ui_routes
 from ledgerbridge.ui import session_middleware
 from ledgerbridge.web import admin, health, openapi
 from ledgerbridge.web.auth import SESSION_KEY, admin_token_for, secure_data_dir
+from ledgerbridge.web.browser_only import BrowserOnly
 from ledgerbridge.web.csrf import CsrfGuard
 from ledgerbridge.web.errors import EXCEPTION_HANDLERS
 from ledgerbridge.web.limits import BodySizeLimit
@@ -74,20 +75,27 @@ def create_app(
             yield
             app.state.ready = False
 
+    webhooks = webhook_paths(runtime.plugins.names())
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
-            Middleware(RequestIdMiddleware, webhooks=webhook_paths(runtime.plugins.names())),
+            Middleware(RequestIdMiddleware, webhooks=webhooks),
             Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
-            session_middleware(settings),
-            Middleware(SessionGuard, signed_in_key=SESSION_KEY),
             Middleware(
-                CsrfGuard,
-                signed_in_key=SESSION_KEY,
-                base_url=settings.base_url,
-                exempt=tuple(f"/sandbox/{name}/" for name in sandbox_apps),
+                BrowserOnly,
+                skip_paths=webhooks,
+                middleware=[
+                    session_middleware(settings),
+                    Middleware(SessionGuard, signed_in_key=SESSION_KEY),
+                    Middleware(
+                        CsrfGuard,
+                        signed_in_key=SESSION_KEY,
+                        base_url=settings.base_url,
+                        exempt=tuple(f"/sandbox/{name}/" for name in sandbox_apps),
+                    ),
+                ],
             ),
         ],
     )
