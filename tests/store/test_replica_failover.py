@@ -6,9 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,56 +15,20 @@ import pytest
 from ledgerbridge.store.postgres import PostgresStore
 from ledgerbridge.testing import free_port
 
+from tests.store.processes import Process
+
 PLUGINS = Path(__file__).parent / "failover_plugins"
 ACCOUNTS = ("acme", "globex", "initech", "umbrella")
 OBJECTS_PER_ACCOUNT = 10
 VERSIONS = 25  # 4 accounts x 10 payments x 25 versions = 1,000 webhooks
 SENDERS = 8
-LEDGERBRIDGE = str(Path(sys.executable).with_name("ledgerbridge"))
 
 
-class Replica:
-    def __init__(self, env: dict[str, str], data_dir: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._env, self._data_dir = env, data_dir
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        command = [LEDGERBRIDGE, "serve", "--port", str(self.port), "--no-sandboxes", "--log-level", "warning"]
-        self.process = subprocess.Popen(
-            [*command, "--plugins-dir", str(PLUGINS), "--data-dir", str(self._data_dir)],
-            env=self._env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-    def kill(self) -> None:
-        if self.process is not None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait()
-            self.process = None
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-            self.process = None
-
-    async def ready(self, client: httpx.AsyncClient, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process is not None and self.process.poll() is None, "the replica exited"
-            try:
-                if (await client.get(self.url + "/readyz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-        raise TimeoutError(f"replica on {self.port} not ready")
+def new_replica(env: dict[str, str], data_dir: Path) -> Process:
+    port = free_port()
+    return Process(["serve", "--port", str(port), "--no-sandboxes", "--log-level", "warning",
+                    "--plugins-dir", str(PLUGINS), "--data-dir", str(data_dir)],
+                   env, data_dir / f"replica-{port}.log", port)  # fmt: skip
 
 
 async def prepare(url: str) -> None:
@@ -102,16 +63,16 @@ async def test_replicas_killed_at_random_lose_nothing_write_nothing_twice_and_ke
         "LEDGERBRIDGE_BACKOFF_BASE_SECONDS": "0.05",
         "LEDGERBRIDGE_BACKOFF_CAP_SECONDS": "0.2",
     }
-    replicas = [Replica(env, tmp_path) for _ in range(3)]
+    replicas = [new_replica(env, tmp_path) for _ in range(3)]
     rng = random.Random(15)
     acknowledged: set[str] = set()
     kills = 0
     async with httpx.AsyncClient(timeout=5.0) as client:
         replicas[0].start()
-        await replicas[0].ready(client)  # the first start makes the schema and the data folder's keys
+        await replicas[0].ready(client, "/readyz")  # the first start makes the schema and the data folder's keys
         for replica in replicas[1:]:
             replica.start()
-        await asyncio.gather(*(r.ready(client) for r in replicas[1:]))
+        await asyncio.gather(*(r.ready(client, "/readyz") for r in replicas[1:]))
 
         async def send(account: str, payment: int, version: int) -> None:
             event_id = f"{account}-p{payment}-v{version}"
@@ -152,7 +113,7 @@ async def test_replicas_killed_at_random_lose_nothing_write_nothing_twice_and_ke
         finally:
             stop.set()
             await chaos
-        await asyncio.gather(*(r.ready(client) for r in replicas))
+        await asyncio.gather(*(r.ready(client, "/readyz") for r in replicas))
 
         deadline = time.monotonic() + 60
         with psycopg.connect(postgres_url, autocommit=True) as db:
