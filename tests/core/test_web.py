@@ -177,8 +177,13 @@ async def test_dead_letter_listing_and_replay_over_http(server: Server) -> None:
 
     url = f"/admin/api/accounts/acme/deliveries/{row['id']}/replay"
     replies = await asyncio.gather(*(server.client.post(url, headers=ADMIN) for _ in range(3)))
-    assert sorted(r.status_code for r in replies) == [202, 409, 409]
-    await server.sink.wait_for(2)
+    # a replay while the letter is queued again is a 409; once it has failed again (this one always does, and
+    # may do so before the last request arrives), replaying it again is a new replay: each runs once
+    accepted = [r.status_code for r in replies].count(202)
+    assert accepted >= 1 and sorted(r.status_code for r in replies) == [202] * accepted + [409] * (3 - accepted)
+    await server.sink.wait_for(1 + accepted)
+    await asyncio.wait_for(dead(), 5)  # dead again: nothing more is on its way
+    assert len(server.sink.calls) == 1 + accepted
 
     activity = (await server.client.get("/admin/api/accounts/acme/activity", headers=ADMIN)).json()
     assert any("replayed" in entry["message"] for entry in activity)
