@@ -110,15 +110,19 @@ class Runtime:
                 self.scheduler.start(name, self.plugins.background_tasks(name, self.plugin_context(name)))
 
     async def stop(self) -> None:
-        await self.scheduler.stop()
-        await self.intake.drain()
-        await self.dispatcher.stop()
-        for name in self.plugins.names():
-            try:
-                await self.plugins.call(name, "shutdown", plugin=self.plugin_context(name))
-            except Exception:
-                logger.exception("plugin %s failed to shut down", name)
-        await self.store.close()
+        """Stop the background work, then the plugins; the store is closed whatever failed before it (an open
+        SQLite connection would keep the database locked for the next server on this data folder)."""
+        try:
+            await self.scheduler.stop()
+            await self.intake.drain()
+            await self.dispatcher.stop()
+            for name in self.plugins.names():
+                try:
+                    await self.plugins.call(name, "shutdown", plugin=self.plugin_context(name))
+                except Exception:
+                    logger.exception("plugin %s failed to shut down", name)
+        finally:
+            await self.store.close()
 
     # contexts
 

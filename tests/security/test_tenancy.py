@@ -184,7 +184,8 @@ async def test_a_restart_with_several_accounts_and_a_conflicting_location_serves
             assert card["status"] == "reconnect_needed"
             await asyncio.sleep(0.5)  # a few poller ticks (0.1 s): the conflict is said once, not every tick
             activity = (await http.get("/admin/api/accounts/initech/activity", headers=ADMIN)).json()
-            assert sum("already connected to the account" in entry["message"] for entry in activity) == 1
+            said = [entry["message"] for entry in activity]
+            assert sum("already connected to the account" in message for message in said) == 1, (card, said)
             assert "already connected to the account 'Acme'" in card["summary"]
             acme = (await http.get(CARD.format("acme"), headers=ADMIN)).json()
             assert acme["status"] == "connected", acme["summary"]

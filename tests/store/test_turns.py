@@ -1,9 +1,13 @@
-"""The embedded store's connection is taken in turns: a webhook's commit goes before queued background work."""
+"""The embedded store's connection is taken in turns: a webhook's commit goes before queued background work, and
+a transaction whose task is cancelled never stays open on it."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from pathlib import Path
 
+from ledgerbridge.store import SQLiteStore
 from ledgerbridge.store.turns import Turns
 
 
@@ -49,3 +53,20 @@ async def test_a_waiter_cancelled_in_the_queue_leaves_the_others_their_turns() -
     await asyncio.wait_for(stays, 1.0)
     assert order == ["stays"]
     assert not turns.held
+
+
+async def test_a_write_cancelled_as_its_transaction_begins_leaves_the_store_usable(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "ledgerbridge.db")
+    await store.open()
+    try:
+        for attempt in range(20):  # cancelled at its first wait: the BEGIN, which the connection's thread still runs
+            cancelled = asyncio.create_task(store.create_account(f"gone-{attempt}", "Gone"))
+            await asyncio.sleep(0)
+            cancelled.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await cancelled
+            await store.create_account(f"kept-{attempt}", "Kept")  # before the fix: "within a transaction"
+        names = {account.id for account in await store.list_accounts()}
+        assert {f"kept-{n}" for n in range(20)} <= names
+    finally:
+        await store.close()

@@ -6,6 +6,7 @@ concurrent coroutines would otherwise interleave inside one SQLite transaction.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import sqlite3
@@ -74,6 +75,14 @@ def owner_only(path: str) -> None:
     os.chmod(path, 0o600)
 
 
+async def _roll_back(conn: aiosqlite.Connection) -> None:
+    """End a failed transaction, even in a task being cancelled: the connection's thread runs a BEGIN or COMMIT
+    it was handed whether or not its task waited for it, and a transaction left open would make every later
+    BEGIN on this connection fail. The ROLLBACK queues behind them, so it ends whatever they started."""
+    with contextlib.suppress(sqlite3.OperationalError):  # nothing to roll back: the BEGIN itself failed
+        await asyncio.shield(conn.execute("ROLLBACK"))
+
+
 class SQLiteStore:
     shared_by_replicas = False
 
@@ -129,13 +138,13 @@ class SQLiteStore:
     async def _tx(self, *, urgent: bool = False) -> AsyncIterator[aiosqlite.Connection]:
         async with self._turns.turn(urgent=urgent):
             conn = self._connection
-            await conn.execute("BEGIN IMMEDIATE")
             try:
+                await conn.execute("BEGIN IMMEDIATE")
                 yield conn
+                await conn.execute("COMMIT")
             except BaseException:
-                await conn.execute("ROLLBACK")
+                await _roll_back(conn)
                 raise
-            await conn.execute("COMMIT")
 
     @contextlib.asynccontextmanager
     async def _read(self) -> AsyncIterator[aiosqlite.Connection]:
