@@ -79,10 +79,14 @@ class PromptServer(uvicorn.Server):
             server.close()
         for sock in sockets or []:
             sock.close()
-        for connection in list(self.server_state.connections):
-            connection.shutdown()  # an idle keep-alive connection closes at once, a busy one after its response
+        await asyncio.sleep(POLL_SECONDS)  # connections accepted just before the close finish setting up
+        told: set[object] = set()
         deadline = asyncio.get_running_loop().time() + (self.config.timeout_graceful_shutdown or 10.0)
         while (self.server_state.connections or self.server_state.tasks) and not self.force_exit:
+            for connection in list(self.server_state.connections):
+                if connection not in told:  # idle keep-alive: closes at once; busy: after its response
+                    told.add(connection)
+                    connection.shutdown()
             if asyncio.get_running_loop().time() > deadline:
                 for task in self.server_state.tasks:
                     task.cancel(msg="the test server stopped")
