@@ -96,6 +96,9 @@ class PromptServer(uvicorn.Server):
             await server.wait_closed()
         if not self.force_exit:
             await self.lifespan.shutdown()
+        for connection in list(self.server_state.connections):  # set up while the app shut down
+            connection.shutdown()
+        await asyncio.sleep(0)  # their transports close on the next turn of the loop
 
 
 def _server(app: Any, sock: socket.socket, **config: Any) -> PromptServer:
