@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from html import unescape
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -99,11 +99,7 @@ class Harness:
         assert response.status_code == 302, response.text
         page = await self.http.get(response.headers["location"])
         assert page.status_code == 200, page.text
-        action = unescape(re.search(r"<form method='post' action='([^']+)'", page.text).group(1))  # type: ignore[union-attr]
-        form = {
-            unescape(n): unescape(v)
-            for n, v in re.findall(r"<input type='hidden' name='([^']+)' value='([^']*)'", page.text)
-        }
+        action, form = consent_form(page.text)
         realms = re.findall(r"name='realm_id' value='(\d+)'", page.text)
         form.update({"email": "owner@example.com", "realm_id": realm or realms[0], "action": "allow"})
         consent = await self.http.post(action, data=form)
@@ -179,12 +175,36 @@ class Harness:
         return [entry.message for entry in await self.runtime.store.list_activity(account, 500)]
 
 
-def _sandbox_engine(app: Any) -> Sandbox:
+def _sandbox_mount(app: Any) -> Mount:
     for route in app.routes:
         if isinstance(route, Mount) and route.path == "/sandbox/quickbooks":
-            engine: Sandbox = route.app.state.sandbox
-            return engine
+            return route
     raise AssertionError("the QuickBooks sandbox is not mounted")
+
+
+def _sandbox_engine(app: Any) -> Sandbox:
+    engine: Sandbox = _sandbox_mount(app).app.state.sandbox
+    return engine
+
+
+W = TypeVar("W")
+
+
+def wrap_sandbox(harness: Harness, wrapper: Callable[[Any], W]) -> W:
+    """Put `wrapper` (an ASGI app around the mounted QuickBooks sandbox) in the sandbox's place; returns it."""
+    mount = _sandbox_mount(harness.extra["app"])
+    wrapped = wrapper(mount.app)
+    mount.app = wrapped
+    return wrapped
+
+
+def consent_form(page: str) -> tuple[str, dict[str, str]]:
+    """The sandbox's Intuit consent page: where its form posts, and its hidden fields."""
+    action = unescape(re.search(r"<form method='post' action='([^']+)'", page).group(1))  # type: ignore[union-attr]
+    fields = {
+        unescape(n): unescape(v) for n, v in re.findall(r"<input type='hidden' name='([^']+)' value='([^']*)'", page)
+    }
+    return action, fields
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ the next flusher takes every queued create at once. So the batches formed here d
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qs
@@ -19,10 +19,9 @@ from ledgerbridge.vendor import Limiter, Limiters, LocalLimiter
 from ledgerbridge_quickbooks.batcher import batch_request_id
 from ledgerbridge_quickbooks.client import BATCH_MAX
 from ledgerbridge_quickbooks.sandbox.limits import Observed
-from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
 
-from .conftest import Harness, payment
+from .conftest import Harness, payment, wrap_sandbox
 
 BACKLOG = 6  # fewer than the server's 8 workers, so every one of them is waiting in the queue at once
 
@@ -42,14 +41,8 @@ class Recorded:
 
 
 @pytest.fixture
-async def recorded(harness: Harness) -> AsyncIterator[Recorded]:
-    for route in harness.extra["app"].routes:
-        if isinstance(route, Mount) and route.path == "/sandbox/quickbooks":
-            recorder = Recorded(route.app)
-            route.app = recorder
-            yield recorder
-            return
-    raise AssertionError("the QuickBooks sandbox is not mounted")
+def recorded(harness: Harness) -> Recorded:
+    return wrap_sandbox(harness, Recorded)
 
 
 def buyer(n: int) -> dict[str, str]:

@@ -6,15 +6,13 @@ every count includes what their notifications cost.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
 
-from .conftest import Harness, invoice, line, payment
+from .conftest import Harness, invoice, line, payment, wrap_sandbox
 
 CONSULTING = (line("Consulting", "2", "50.00"),)
 
@@ -33,14 +31,8 @@ class Counted:
 
 
 @pytest.fixture
-async def counted(harness: Harness) -> AsyncIterator[Counted]:
-    for route in harness.extra["app"].routes:
-        if isinstance(route, Mount) and route.path == "/sandbox/quickbooks":
-            counter = Counted(route.app)
-            route.app = counter
-            yield counter
-            return
-    raise AssertionError("the QuickBooks sandbox is not mounted")
+def counted(harness: Harness) -> Counted:
+    return wrap_sandbox(harness, Counted)
 
 
 async def _cost(harness: Harness, counter: Counted, *events: Any) -> list[str]:

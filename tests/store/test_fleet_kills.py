@@ -26,7 +26,6 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from ledgerbridge.testing import free_port
 
+from tests.quickbooks.conftest import consent_form
 from tests.store.processes import Process
 
 ADMIN = "fleet-admin-token-5b8e0c1d9a7f4e23"
@@ -118,11 +118,7 @@ class Fleet:
         start = await self.admin("GET", "/plugins/quickbooks/connect", params={"account": account.id})
         page = await self.http.get(start.headers["location"])
         assert page.status_code == 200, page.text
-        action = unescape(re.search(r"<form method='post' action='([^']+)'", page.text).group(1))  # type: ignore[union-attr]
-        form = {
-            unescape(n): unescape(v)
-            for n, v in re.findall(r"<input type='hidden' name='([^']+)' value='([^']*)'", page.text)
-        }
+        action, form = consent_form(page.text)
         form.update({"email": f"owner@{account.id}.example", "realm_id": account.realm, "action": "allow"})
         consent = await self.http.post(action, data=form)
         assert consent.status_code == 302, consent.text

@@ -27,13 +27,17 @@ async def publish(ui_server: UiServer, payment_id: str, *, amount: str = "198.50
     await ctx.publish(payment, external_id=f"evt-{payment_id}-{version}")
 
 
-async def test_a_payment_reads_as_money_payer_and_kind_with_a_link_to_the_receipt(
-    signed_in: Browser, ui_server: UiServer
-) -> None:
+async def activity_after_one_booked_payment(signed_in: Browser, ui_server: UiServer) -> str:
     ui_server.books.reject_payments = False
     await publish(ui_server, "p-1")
     assert await settle(ui_server.runtime, "acme") == {"done": 1}
-    page = (await signed_in.get(ACTIVITY)).text
+    return (await signed_in.get(ACTIVITY)).text
+
+
+async def test_a_payment_reads_as_money_payer_and_kind_with_a_link_to_the_receipt(
+    signed_in: Browser, ui_server: UiServer
+) -> None:
+    page = await activity_after_one_booked_payment(signed_in, ui_server)
     assert '<span class="headline">Payment $198.50</span> · Ada Lovelace · order form' in page
     assert '→ <a href="https://books.example/receipts/R-p-1">Demo Books receipt R-p-1</a>' in page
     assert "payment:p-1" not in page.split('<section aria-labelledby="log-title">')[0].replace(
@@ -45,10 +49,7 @@ async def test_a_payment_reads_as_money_payer_and_kind_with_a_link_to_the_receip
 async def test_a_done_delivery_shows_no_empty_details_or_action_cells_on_a_phone(
     signed_in: Browser, ui_server: UiServer
 ) -> None:
-    ui_server.books.reject_payments = False
-    await publish(ui_server, "p-1")
-    assert await settle(ui_server.runtime, "acme") == {"done": 1}
-    page = (await signed_in.get(ACTIVITY)).text
+    page = await activity_after_one_booked_payment(signed_in, ui_server)
     assert '<td data-label="Details" class="empty">' in page and '<td data-label="Action" class="empty">' in page
     css = (await signed_in.get("/static/ui.css")).text
     assert ".deliveries td.empty { display: none; }" in css.split("@media (max-width: 40rem)")[1]
