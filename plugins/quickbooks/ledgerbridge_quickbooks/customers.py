@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from ledgerbridge import AccountContext, Contact
+from ledgerbridge import AccountContext, Address, Contact
 
 from . import echoes, errors, wire
 from .client import QuickBooksClient, quote_value, request_id
@@ -59,20 +59,20 @@ def to_customer(contact: Contact, display_name: str) -> wire.Customer:
     )  # fmt: skip
 
 
+_LABELLED = re.compile(r"(.*?)\s*\(([^()]*)\)(?:\s+\d+)?", re.DOTALL)
+
+
 def plain_name(display_name: str, email: str | None) -> str:
     """The name without the " (e-mail)" or " (e-mail) N" that made it unique in QuickBooks (see display_names)."""
     if email:
-        suffix = re.compile(r"\s*\(" + re.escape(email.strip()) + r"\)(?:\s+\d+)?$", re.IGNORECASE)
-        stripped = suffix.sub("", display_name).strip()
-        if stripped:
-            return stripped
+        labelled = _LABELLED.fullmatch(display_name.rstrip())
+        if labelled and labelled[1].strip() and labelled[2].strip().lower() == email.strip().lower():
+            return labelled[1].strip()
     return display_name
 
 
 def to_contact(customer: wire.Customer) -> Contact:
     address = customer.BillAddr
-    from ledgerbridge import Address
-
     display = plain_name(customer.DisplayName, customer.email) if customer.DisplayName else None
     return Contact(
         name=display or customer.CompanyName or customer.email or f"Customer {customer.Id}",
