@@ -90,8 +90,11 @@ class Harness:
         assert isinstance(plugin, QuickBooksPlugin)
         return plugin.service
 
-    async def connect(self, account: str = ACCOUNT, *, realm: str | None = None) -> dict[str, Any]:
-        """QB Connect as the admin, then act as the user on the sandbox's HTML authorize form."""
+    async def connect(
+        self, account: str = ACCOUNT, *, realm: str | None = None, wait_for_import: bool = True
+    ) -> dict[str, Any]:
+        """QB Connect as the admin, then act as the user on the sandbox's HTML authorize form; then wait
+        until the contact import has listed every customer, unless told not to."""
         response = await self.http.get(
             f"{self.url}/plugins/quickbooks/connect", params={"account": account},
             headers={"Authorization": f"Bearer {ADMIN}"},
@@ -111,10 +114,11 @@ class Harness:
             assert done.status_code == 200, done.text
             result = done.json()
         self.realm = result["realm_id"]
-        await self.until(self._imported)
+        if wait_for_import:
+            await self.until(self.imported)
         return result
 
-    async def _imported(self) -> bool:
+    async def imported(self) -> bool:
         from ledgerbridge_quickbooks import contacts_import
 
         ctx = await self.runtime.plugin_context("quickbooks").account(ACCOUNT)

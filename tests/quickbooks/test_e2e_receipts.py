@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
+from urllib.parse import unquote_plus
 
 import pytest
 from ledgerbridge import Refund
+from starlette.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
 
-from .conftest import Harness, line, now, payment, usd
+from .conftest import Harness, line, now, payment, usd, wrap_sandbox
 
 
 async def test_connect_binds_the_realm_and_the_card_shows_the_company(harness: Harness) -> None:
@@ -62,12 +67,74 @@ async def test_an_existing_quickbooks_customer_is_matched_by_email_in_any_case(h
     await harness.connect()
     books = harness.sandbox.books(harness.realm)
     existing = books.create(
-        "Customer", {"DisplayName": "Lovelace, Ada", "PrimaryEmailAddr": {"Address": "Ada@Example.com"}}
+        "Customer", {"DisplayName": "Ada Lovelace", "PrimaryEmailAddr": {"Address": "Ada@Example.com"}}
     )
     await harness.publish(payment("p-1", email="ada@EXAMPLE.com", total="5.00"))
     await harness.settle()
     assert await harness.dead() == []
     assert len(harness.rows("Customer")) == 1
+    assert harness.rows("SalesReceipt")[0]["CustomerRef"]["value"] == existing["Id"]
+
+
+async def test_a_customer_made_in_quickbooks_since_the_import_gets_the_receipt_and_a_second_one_is_made_inactive(
+    harness: Harness,
+) -> None:
+    """The customer's webhook is still on the way: the batch that asks for the e-mail also made a customer under
+    the contact's own name, which is made inactive at once and never reaches the CRM."""
+    await harness.connect()
+    books = harness.sandbox.books(harness.realm)
+    existing = books.create(
+        "Customer", {"DisplayName": "Lovelace, Ada", "PrimaryEmailAddr": {"Address": "Ada@Example.com"}}
+    )
+    await harness.publish(payment("p-1", email="ada@EXAMPLE.com", total="5.00"))
+    await harness.settle()
+    assert await harness.dead() == []
+    assert harness.rows("SalesReceipt")[0]["CustomerRef"]["value"] == existing["Id"]
+    active = [c for c in harness.rows("Customer") if c.get("Active", True)]
+    assert [c["Id"] for c in active] == [existing["Id"]]
+    [withdrawn] = [c for c in harness.rows("Customer") if not c.get("Active", True)]
+    assert withdrawn["DisplayName"] == "Ada Lovelace" and not harness.rows("SalesReceipt")[1:]
+    assert any("made inactive" in line and existing["Id"] in line for line in await harness.activity())
+    assert withdrawn["Id"] not in {sync.source_id for sync in harness.crm.contacts}
+    # later payments from the e-mail go straight to the existing customer
+    await harness.publish(payment("p-2", email="ada@example.com", total="6.00"))
+    await harness.settle()
+    assert {r["CustomerRef"]["value"] for r in harness.rows("SalesReceipt")} == {existing["Id"]}
+    assert len(harness.rows("Customer")) == 2
+
+
+@dataclass
+class ImportRefused:
+    """An ASGI wrapper around the sandbox that answers the contact import's count of customers with a 503."""
+
+    app: Any
+    refused: int = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if "COUNT(*) FROM Customer" in unquote_plus(scope.get("query_string", b"").decode()):
+            self.refused += 1
+            await JSONResponse({"Fault": {"Error": [{"code": "3001"}], "type": "SystemFault"}}, 503)(
+                scope, receive, send
+            )
+            return
+        await self.app(scope, receive, send)
+
+
+async def test_before_the_import_has_listed_every_customer_an_unknown_email_is_asked_before_any_create(
+    harness: Harness,
+) -> None:
+    refusing = wrap_sandbox(harness, ImportRefused)
+    await harness.connect(wait_for_import=False)
+    await harness.until(lambda: refusing.refused > 0)
+    books = harness.sandbox.books(harness.realm)
+    existing = books.create(
+        "Customer", {"DisplayName": "Lovelace, Ada", "PrimaryEmailAddr": {"Address": "ada@example.com"}}
+    )
+    await harness.publish(payment("p-1", email="ada@example.com", total="5.00"))
+    await harness.settle()
+    assert await harness.dead() == []
+    assert not await harness.imported()
+    assert [c["Id"] for c in harness.rows("Customer")] == [existing["Id"]]
     assert harness.rows("SalesReceipt")[0]["CustomerRef"]["value"] == existing["Id"]
 
 

@@ -45,32 +45,15 @@ def batch_request_id(request_ids: Iterable[str]) -> str:
     return BATCH_PREFIX + digest[: MAX_BATCH_REQUEST_ID - len(BATCH_PREFIX)]
 
 
-class Reserved:
-    """The limiter of one send whose slots were taken before it chose what to send: its first attempt uses
-    them; a resend (the client's short retries) takes a new slot of every limiter."""
+class Joint:
+    """Several limiters as one: a slot of each (a batch request counts in the realm's limits and in Intuit's
+    batch limit), and the vendor's word goes to each."""
 
-    def __init__(self) -> None:
-        self.limiters: list[Limiter] = []
-        self._held: list[contextlib.AbstractAsyncContextManager[None]] = []
-
-    async def take(self, limiter: Limiter) -> None:
-        slot = limiter.slot()
-        await slot.__aenter__()
-        self._held.append(slot)
-        self.limiters.append(limiter)
-
-    async def release(self) -> None:
-        while self._held:
-            await self._held.pop().__aexit__(None, None, None)
+    def __init__(self, *limiters: Limiter) -> None:
+        self.limiters: list[Limiter] = list(limiters)
 
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
-        if self._held:
-            try:
-                yield
-            finally:
-                await self.release()
-            return
         async with contextlib.AsyncExitStack() as stack:
             for limiter in self.limiters:
                 await stack.enter_async_context(limiter.slot())
@@ -85,6 +68,36 @@ class Reserved:
         for limiter in self.limiters:
             if isinstance(limiter, AdaptiveLimiter):
                 limiter.hold(seconds)
+
+
+class Reserved(Joint):
+    """The limiters of one send whose slots were taken before it chose what to send: its first attempt uses
+    them; a resend (the client's short retries) takes a new slot of every limiter."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._held: list[contextlib.AbstractAsyncContextManager[None]] = []
+
+    async def take(self, limiter: Limiter) -> None:
+        slot = limiter.slot()
+        await slot.__aenter__()
+        self._held.append(slot)
+        self.limiters.append(limiter)
+
+    async def release(self) -> None:
+        while self._held:
+            await self._held.pop().__aexit__(None, None, None)
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        if not self._held:
+            async with super().slot():
+                yield
+            return
+        try:
+            yield
+        finally:
+            await self.release()
 
 
 @dataclass(eq=False)
@@ -240,6 +253,11 @@ class Batchers:
         if found is None:
             found = self._by_realm[client.realm_id] = RealmBatcher(self._limiters.for_realm(client.realm_id))
         return found
+
+    def batch_client(self, client: QuickBooksClient) -> QuickBooksClient:
+        """`client` for a batch request of its own: each request takes a slot of the realm's limiter and of
+        Intuit's batch limit."""
+        return client.with_limiter(Joint(client.limiter, self._limiters.for_realm(client.realm_id)))
 
     def realm(self, realm_id: str) -> RealmBatcher | None:
         return self._by_realm.get(realm_id)

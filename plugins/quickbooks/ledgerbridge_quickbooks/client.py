@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -45,6 +45,32 @@ def request_id(key: str, step: str) -> str:
 def quote_value(value: str) -> str:
     """A string literal for the query language (backslash escapes)."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class BatchReply:
+    """A batch request's answers by bId: each item's entity, rows or typed error (a Fault, as the single
+    request would raise it; an item the reply does not mention is a `ServerError`: it may have been created)."""
+
+    def __init__(self, answers: dict[str, msgspec.Raw], intuit_tid: str | None) -> None:
+        self.answers, self.intuit_tid = answers, intuit_tid
+
+    def _raw(self, bid: str) -> msgspec.Raw | errors.QuickBooksError:
+        raw = self.answers.get(bid)
+        if raw is None:
+            message = f"QuickBooks' batch reply has no answer for item {bid}"
+            return errors.ServerError(message, intuit_tid=self.intuit_tid)
+        return raw
+
+    def created(self, bid: str, kind: type[wire.E]) -> wire.E | errors.QuickBooksError:
+        raw = self._raw(bid)
+        return raw if isinstance(raw, errors.QuickBooksError) else wire.batch_entity(kind, raw, self.intuit_tid)
+
+    def rows(self, bid: str, kind: type[wire.E]) -> list[wire.E]:
+        """A query item's rows; raises its typed error."""
+        raw = self._raw(bid)
+        if isinstance(raw, errors.QuickBooksError):
+            raise raw
+        return wire.batch_query(kind, raw)
 
 
 class QuickBooksClient(VendorApi):
@@ -132,12 +158,6 @@ class QuickBooksClient(VendorApi):
         )
         return wire.decode_cdc(kind, response.content)
 
-    async def batch_queries(self, queries: dict[str, str]) -> dict[str, msgspec.Raw]:
-        """Several queries in one request (bId → raw item); read-only, so no requestid is needed."""
-        items = [{"bId": bid, "Query": text} for bid, text in queries.items()]
-        response = await self.send("POST", "batch", content=msgspec.json.encode({"BatchItemRequest": items}))
-        return wire.decode_batch(response.content)
-
     # writes
 
     async def create(self, entity: wire.E, request_id: str) -> wire.E:
@@ -145,31 +165,41 @@ class QuickBooksClient(VendorApi):
         response = await self.send("POST", path, content=wire.encode_body(entity), request_id=request_id)
         return wire.decode_entity(type(entity), response.content)
 
+    async def batch(
+        self,
+        *,
+        queries: Mapping[str, str] | None = None,
+        creates: Mapping[str, wire.Entity] | None = None,
+        request_id: str | None = None,
+    ) -> BatchReply:
+        """One batch request of queries and creates (bId → query text or entity; at most `BATCH_MAX` in all),
+        answered per bId (`BatchReply`). Its items cannot see
+        each other's results and run in any order. A batch that creates needs a `request_id` (at most 36
+        characters, its bIds then at most 10): a resent batch replays its first answer."""
+        queries, creates = queries or {}, creates or {}
+        if not 0 < len(queries) + len(creates) <= BATCH_MAX:
+            raise ValueError(f"a batch holds 1 to {BATCH_MAX} items, not {len(queries) + len(creates)}")
+        if creates and request_id is None:
+            raise ValueError("a batch that creates needs a requestid")
+        if request_id is not None and (
+            len(request_id) > MAX_BATCH_REQUEST_ID or any(len(bid) > MAX_BATCH_ID for bid in [*queries, *creates])
+        ):
+            raise ValueError("a batch requestid has at most 36 characters and its bIds at most 10")
+        body = wire.encode_batch(queries, creates)
+        response = await self.send("POST", "batch", content=body, request_id=request_id)
+        return BatchReply(wire.decode_batch(response.content), response.headers.get("intuit_tid"))
+
     async def batch_create(
         self, entities: dict[str, wire.E], request_id: str
     ) -> dict[str, wire.E | errors.QuickBooksError]:
-        """Creates in one batch request (bId → entity; at most `BATCH_MAX`, bIds of at most 10 characters).
+        """Creates in one batch request (bId → entity; see `batch`).
 
         Each item's answer is its created entity or its own typed error (a Fault, as a single create would
         raise it); an item the reply does not mention gets a `ServerError` (it may have been created: the
         caller's markers find it). The batch `requestid` makes a resent batch replay its first answer.
         """
-        if not 0 < len(entities) <= BATCH_MAX:
-            raise ValueError(f"a batch holds 1 to {BATCH_MAX} items, not {len(entities)}")
-        if len(request_id) > MAX_BATCH_REQUEST_ID or any(len(bid) > MAX_BATCH_ID for bid in entities):
-            raise ValueError("a batch requestid has at most 36 characters and its bIds at most 10")
-        body = wire.encode_batch_create(entities)
-        response = await self.send("POST", "batch", content=body, request_id=request_id)
-        tid = response.headers.get("intuit_tid")
-        answers = wire.decode_batch(response.content)
-        out: dict[str, wire.E | errors.QuickBooksError] = {}
-        for bid, entity in entities.items():
-            raw = answers.get(bid)
-            if raw is None:
-                out[bid] = errors.ServerError(f"QuickBooks' batch reply has no answer for item {bid}", intuit_tid=tid)
-            else:
-                out[bid] = wire.batch_entity(type(entity), raw, tid)
-        return out
+        reply = await self.batch(creates=entities, request_id=request_id)
+        return {bid: reply.created(bid, type(entity)) for bid, entity in entities.items()}
 
     async def update(self, entity: wire.E, request_id: str) -> wire.E:
         """A sparse update: only the members set on `entity` change (Id and SyncToken required)."""

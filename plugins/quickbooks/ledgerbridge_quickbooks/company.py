@@ -42,18 +42,18 @@ def _id_order(value: str) -> tuple[int, str]:
 
 async def load_company(client: QuickBooksClient) -> CompanySetup:
     """One batch request: CompanyInfo, income accounts, tax codes and tax rates."""
-    items = await client.batch_queries({
+    reply = await client.batch(queries={
         "info": "SELECT * FROM CompanyInfo",
         "income": "SELECT * FROM Account WHERE AccountType = 'Income'",
         "codes": "SELECT * FROM TaxCode",
         "rates": "SELECT * FROM TaxRate",
     })  # fmt: skip
-    info = wire.batch_query(wire.CompanyInfo, items["info"])
+    info = reply.rows("info", wire.CompanyInfo)
     if not info:
         raise errors.QuickBooksError("QuickBooks returned no CompanyInfo")
-    accounts = wire.batch_query(wire.Account, items["income"])
-    codes = wire.batch_query(wire.TaxCode, items["codes"])
-    rates = {rate.Id: rate.RateValue or Decimal(0) for rate in wire.batch_query(wire.TaxRate, items["rates"])}
+    accounts = reply.rows("income", wire.Account)
+    codes = reply.rows("codes", wire.TaxCode)
+    rates = {rate.Id: rate.RateValue or Decimal(0) for rate in reply.rows("rates", wire.TaxRate)}
     # prefer the service income account QBO creates ("Services"), else the first income account
     accounts.sort(key=lambda a: (a.AccountSubType != "ServiceFeeIncome", _id_order(a.Id or "")))
     income = wire.Ref(value=accounts[0].Id or "", name=accounts[0].Name) if accounts else None

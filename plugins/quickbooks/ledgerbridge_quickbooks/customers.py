@@ -1,5 +1,5 @@
 """Find or create the QuickBooks customer for a CRM contact: the customer directory (link table), else an e-mail
-query, then create with a DisplayName fallback.
+query and a create in one batch request, with a DisplayName fallback.
 
 Matching is by e-mail, case-insensitively (HighLevel's rule). DisplayName must be unique across customers,
 vendors and employees, so a taken name becomes "Name (email)", then "Name (email) 2", … — deterministic and
@@ -14,6 +14,7 @@ import re
 from ledgerbridge import AccountContext, Address, Contact
 
 from . import echoes, errors, wire
+from .batcher import batch_request_id
 from .client import QuickBooksClient, quote_value, request_id
 from .service import Service
 
@@ -89,19 +90,26 @@ def to_contact(customer: wire.Customer) -> Contact:
     )  # fmt: skip
 
 
+def email_query(email: str) -> str:
+    return f"SELECT * FROM Customer WHERE PrimaryEmailAddr = {quote_value(email)}"
+
+
+def first_by_email(rows: list[wire.Customer], email: str, *, besides: str | None = None) -> wire.Customer | None:
+    """The lowest-id customer with this e-mail (other than `besides`)."""
+    matches = [row for row in rows if same_email(row, email) and row.Id and row.Id != besides]
+    return min(matches, key=lambda c: int(c.Id or 0)) if matches else None
+
+
 async def find_by_email(service: Service, client: QuickBooksClient, email: str) -> wire.Customer | None:
     """The lowest-id active customer with this e-mail; None when none, or when the query is refused."""
     if client.realm_id in service.email_query_refused:
         return None
     try:
-        rows = await client.query(
-            wire.Customer, f"SELECT * FROM Customer WHERE PrimaryEmailAddr = {quote_value(email)}"
-        )
+        rows = await client.query(wire.Customer, email_query(email))
     except errors.QueryRefusedError:
         service.email_query_refused.add(client.realm_id)
         return None
-    matches = sorted((row for row in rows if same_email(row, email)), key=lambda c: int(c.Id or 0))
-    return matches[0] if matches else None
+    return first_by_email(rows, email)
 
 
 async def find_by_display_name(client: QuickBooksClient, name: str) -> wire.Customer | None:
@@ -114,9 +122,10 @@ async def resolve(ctx: AccountContext, service: Service, client: QuickBooksClien
 
     The link table is the company's customer directory (e-mail → customer id): the contacts import fills it
     with every customer, Customer webhooks and CDC keep it fresh, so a known customer costs no call. An e-mail
-    the directory does not know is still asked of QuickBooks before a customer is created: Intuit delivers
-    webhooks minutes late and CDC is polled, so a customer the user just made would otherwise be made twice.
-    One resolution per (company, e-mail) at a time across every replica sharing the store.
+    the directory does not know is still asked of QuickBooks (Intuit delivers webhooks minutes late and CDC
+    is polled, so a customer the user just made would otherwise be made twice): once the import has listed
+    every customer, in the request that creates the customer (see `_ask_and_create`), else before it. One
+    resolution per (company, e-mail) at a time across every replica sharing the store.
     """
     local = link_key(contact)
     link = await ctx.get_link(LINK, local)
@@ -139,11 +148,92 @@ async def _find_or_create(
     ctx: AccountContext, service: Service, client: QuickBooksClient, contact: Contact, key: str
 ) -> str:
     email = contact.normalized_email
-    if email:
+    names = display_names(contact)
+    if email and client.realm_id not in service.email_query_refused:
+        if await _directory_is_complete(ctx):
+            answer = await _ask_and_create(ctx, service, client, contact, email, names[0], key)
+            if answer is not None:
+                return answer
+            # the first name is someone else's (or, when the query was refused, maybe this e-mail's: ask again)
+            first = 0 if client.realm_id in service.email_query_refused else 1
+            return await _create(ctx, client, contact, key, names, first=first)
         found = await find_by_email(service, client, email)
         if found is not None and found.Id:
             return found.Id
-    for index, candidate in enumerate(display_names(contact)):
+    return await _create(ctx, client, contact, key, names)
+
+
+async def _directory_is_complete(ctx: AccountContext) -> bool:
+    """The contacts import has listed every customer: an e-mail the directory does not know is most likely new."""
+    from . import contacts_import  # it imports this module
+
+    state = await contacts_import.import_state(ctx)
+    return state is not None and state.done
+
+
+async def _ask_and_create(
+    ctx: AccountContext,
+    service: Service,
+    client: QuickBooksClient,
+    contact: Contact,
+    email: str,
+    name: str,
+    key: str,
+) -> str | None:
+    """One batch request asks for the e-mail's customers and creates the customer under `name`: a new
+    customer costs this one call instead of a query and a create. Returns the customer's id, or None when
+    `name` is taken by someone without this e-mail (the other names are tried one create at a time).
+
+    A customer with this e-mail that the directory did not know yet (made in QuickBooks since the import,
+    its webhook still on the way) is the customer: when the batch's create made a second one beside it,
+    that one is made inactive at once (QuickBooks' way of deleting a customer; it has no transactions) and
+    the activity says so. A taken `name` whose holder has this e-mail creates nothing.
+    """
+    reply = await service.batchers.batch_client(client).batch(
+        queries={"email": email_query(email)},
+        creates={"create": to_customer(contact, name)},
+        request_id=batch_request_id([request_id(key, "cust0")]),
+    )
+    created = reply.created("create", wire.Customer)
+    if isinstance(created, Exception) and not isinstance(created, errors.DuplicateNameError):
+        raise created
+    made = created if isinstance(created, wire.Customer) and created.Id else None
+    try:
+        existing = first_by_email(reply.rows("email", wire.Customer), email, besides=made.Id if made else None)
+    except errors.QueryRefusedError:
+        service.email_query_refused.add(client.realm_id)
+        existing = None
+    if existing is not None and existing.Id:
+        if made is not None:
+            await _withdraw(ctx, client, made, existing, key)
+        return existing.Id
+    if made is None:
+        return None
+    return await _created(ctx, made)
+
+
+async def _withdraw(
+    ctx: AccountContext, client: QuickBooksClient, made: wire.Customer, existing: wire.Customer, key: str
+) -> None:
+    """Make inactive the customer `_ask_and_create` made beside the e-mail's existing one."""
+    assert made.Id is not None
+    await echoes.remember(ctx, "Customer", made.Id, echoes.stamp_of(made))
+    inactive = await client.update(
+        wire.Customer(Id=made.Id, SyncToken=made.SyncToken, Active=False), request_id(key, "cust0-off")
+    )
+    await echoes.remember(ctx, "Customer", made.Id, echoes.stamp_of(inactive))
+    await ctx.log(
+        f"QuickBooks already had customer {existing.DisplayName!r} (Id {existing.Id}) with e-mail "
+        f"{existing.email}, made since the last look: the payment goes to it, and the customer "
+        f"{made.DisplayName!r} (Id {made.Id}) created beside it was made inactive"
+    )
+
+
+async def _create(
+    ctx: AccountContext, client: QuickBooksClient, contact: Contact, key: str, names: list[str], *, first: int = 0
+) -> str:
+    email = contact.normalized_email
+    for index, candidate in enumerate(names[first:], start=first):
         try:
             created = await client.create(to_customer(contact, candidate), request_id(key, f"cust{index}"))
         except errors.DuplicateNameError:
@@ -151,12 +241,16 @@ async def _find_or_create(
             if holder is not None and holder.Id and (same_email(holder, email) or (not email and not holder.email)):
                 return holder.Id
             continue
-        if created.Id is None:
-            raise errors.QuickBooksError("QuickBooks created a customer without an Id")
-        await echoes.remember(ctx, "Customer", created.Id, echoes.stamp_of(created))
-        from . import contacts_import  # it imports this module
-
-        # the contact follows to the CRM as from the webhook, but from the reply: the echo is not read back
-        await contacts_import.publish_customer(ctx, created)
-        return created.Id
+        return await _created(ctx, created)
     raise errors.FaultError(f"no free DisplayName for {contact.name!r} after {MAX_CANDIDATES} tries", code="6240")
+
+
+async def _created(ctx: AccountContext, created: wire.Customer) -> str:
+    if created.Id is None:
+        raise errors.QuickBooksError("QuickBooks created a customer without an Id")
+    await echoes.remember(ctx, "Customer", created.Id, echoes.stamp_of(created))
+    from . import contacts_import  # it imports this module
+
+    # the contact follows to the CRM as from the webhook, but from the reply: the echo is not read back
+    await contacts_import.publish_customer(ctx, created)
+    return created.Id

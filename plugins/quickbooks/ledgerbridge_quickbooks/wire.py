@@ -349,9 +349,10 @@ def decode_batch(body: bytes) -> dict[str, msgspec.Raw]:
     return out
 
 
-def encode_batch_create(entities: Mapping[str, Entity]) -> bytes:
-    """`{"BatchItemRequest": [{"bId": …, "operation": "create", "<Entity>": {…}}, …]}`."""
-    items = [{"bId": bid, "operation": "create", entity_name(type(entity)): entity} for bid, entity in entities.items()]
+def encode_batch(queries: Mapping[str, str], creates: Mapping[str, Entity]) -> bytes:
+    """`{"BatchItemRequest": [{"bId": …, "Query": "…"}, {"bId": …, "operation": "create", "<Entity>": {…}}, …]}`."""
+    items: list[dict[str, Any]] = [{"bId": bid, "Query": text} for bid, text in queries.items()]
+    items += [{"bId": bid, "operation": "create", entity_name(type(entity)): entity} for bid, entity in creates.items()]
     return encoder.encode({"BatchItemRequest": items})
 
 
