@@ -103,6 +103,17 @@ async def test_a_customer_made_in_quickbooks_since_the_import_gets_the_receipt_a
     assert len(harness.rows("Customer")) == 2
 
 
+async def test_a_new_customers_batch_whose_reply_was_lost_makes_one_customer(harness: Harness) -> None:
+    await harness.connect()
+    harness.sandbox.faults.drop_writes = 1  # the batch that asks for the e-mail and creates the customer
+    await harness.publish(payment("p-1", email="new@example.com", name="New Buyer", total="25.00"))
+    await harness.settle()
+    assert await harness.dead() == []
+    assert harness.sandbox.faults.drop_writes == 0
+    assert [c["DisplayName"] for c in harness.rows("Customer")] == ["New Buyer"]
+    assert [r["CustomerRef"]["value"] for r in harness.rows("SalesReceipt")] == [harness.rows("Customer")[0]["Id"]]
+
+
 @dataclass
 class ImportRefused:
     """An ASGI wrapper around the sandbox that answers the contact import's count of customers with a 503."""

@@ -195,8 +195,6 @@ async def _ask_and_create(
         request_id=batch_request_id([request_id(key, "cust0")]),
     )
     created = reply.created("create", wire.Customer)
-    if isinstance(created, Exception) and not isinstance(created, errors.DuplicateNameError):
-        raise created
     made = created if isinstance(created, wire.Customer) and created.Id else None
     try:
         existing = first_by_email(reply.rows("email", wire.Customer), email, besides=made.Id if made else None)
@@ -206,10 +204,12 @@ async def _ask_and_create(
     if existing is not None and existing.Id:
         if made is not None:
             await _withdraw(ctx, client, made, existing, key)
-        return existing.Id
-    if made is None:
+        return existing.Id  # whatever the create said
+    if isinstance(created, errors.DuplicateNameError):
         return None
-    return await _created(ctx, made)
+    if isinstance(created, Exception):
+        raise created
+    return await _created(ctx, created)
 
 
 async def _withdraw(
