@@ -31,6 +31,7 @@ from ledgerbridge import (
     ReauthorizationRequired,
     RetryLater,
 )
+from ledgerbridge.cache import TtlCache
 from ledgerbridge.web.outbound import OutboundGuard
 
 from ledgerbridge_crmconnect.client import (
@@ -274,6 +275,10 @@ class OAuthTokens:
             return str(rotated["access_token"])
 
 
+#: how long a delivery's client setup is reused without reading the store (another replica's change shows after it)
+SETUP_SECONDS = 1.0
+
+
 class Connections:
     """The plugin's shared HTTP client, one rate limiter per location, cached sandbox webhook keys.
 
@@ -289,6 +294,7 @@ class Connections:
         )  # fmt: skip
         self._refresh_locks: dict[str, asyncio.Lock] = {}
         self._sandbox_keys: dict[str, dict[str, str]] = {}
+        self._setups: TtlCache[tuple[Resolved, str | None]] = TtlCache(SETUP_SECONDS)
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -305,6 +311,25 @@ class Connections:
             self._http = None
 
     async def client(self, ctx: AccountContext, resolved: Resolved | None = None) -> tuple[CrmClient, Resolved]:
+        """A client for the location bound to this very account. How the account is connected (three store reads
+        and a decryption per token) is read again after a second at most, and at once after any change of its
+        settings, secrets or binding in this process, as for webhooks."""
+        if resolved is None:
+            setup = await self._setups.get(ctx.account_id, lambda: self._setup(ctx, None), version=ctx.config_version)
+        else:
+            setup = await self._setup(ctx, resolved)
+        resolved, token = setup
+        tokens: Any
+        if token is not None:
+            tokens = StaticToken(token)
+        else:
+            lock = self._refresh_locks.setdefault(ctx.account_id, asyncio.Lock())
+            tokens = OAuthTokens(ctx, resolved.base_url, self.http, lock)
+        limiter = self._limiters.for_realm(f"{resolved.base_url} {resolved.location_id}")
+        return CrmClient(resolved.base_url, tokens, http=self.http, limiter=limiter, max_retries=3), resolved
+
+    async def _setup(self, ctx: AccountContext, resolved: Resolved | None) -> tuple[Resolved, str | None]:
+        """How the account is connected, checked to be bound to its location, and its static token (None: OAuth)."""
         resolved = resolved or await resolve(ctx)
         if not resolved.ready:
             raise ReauthorizationRequired("CRM Connect is not connected: set a location and a token or OAuth grant")
@@ -314,17 +339,12 @@ class Connections:
             raise ReauthorizationRequired(
                 conflict or f"CRM location {resolved.location_id} is not bound to this account"
             )
-        tokens: Any
         if resolved.auth == "token":
             secret = await ctx.get_secret(TOKEN_SECRET) or {}
-            tokens = StaticToken(str(secret.get("token", "")))
-        elif resolved.auth == "oauth":
-            lock = self._refresh_locks.setdefault(ctx.account_id, asyncio.Lock())
-            tokens = OAuthTokens(ctx, resolved.base_url, self.http, lock)
-        else:
-            tokens = StaticToken(await sandbox_token(ctx))
-        limiter = self._limiters.for_realm(f"{resolved.base_url} {resolved.location_id}")
-        return CrmClient(resolved.base_url, tokens, http=self.http, limiter=limiter, max_retries=3), resolved
+            return resolved, str(secret.get("token", ""))
+        if resolved.auth == "oauth":
+            return resolved, None
+        return resolved, await sandbox_token(ctx)
 
     def cached_sandbox_keys(self, base_url: str) -> dict[str, str] | None:
         return self._sandbox_keys.get(base_url)
