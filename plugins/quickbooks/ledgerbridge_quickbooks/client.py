@@ -173,9 +173,9 @@ class QuickBooksClient(VendorApi):
         request_id: str | None = None,
     ) -> BatchReply:
         """One batch request of queries and creates (bId → query text or entity; at most `BATCH_MAX` in all),
-        answered per bId (`BatchReply`). Its items cannot see
-        each other's results and run in any order. A batch that creates needs a `request_id` (at most 36
-        characters, its bIds then at most 10): a resent batch replays its first answer."""
+        answered per bId (`BatchReply`). Its items cannot see each other's results and run in any order. A
+        batch that creates needs a `request_id` (at most 36 characters, its bIds then at most 10): a resent
+        batch replays its first answer."""
         queries, creates = queries or {}, creates or {}
         if not 0 < len(queries) + len(creates) <= BATCH_MAX:
             raise ValueError(f"a batch holds 1 to {BATCH_MAX} items, not {len(queries) + len(creates)}")
