@@ -181,7 +181,9 @@ async def test_a_write_whose_reply_was_lost_is_retried_into_one_document(harness
 @pytest.mark.slow
 async def test_a_429_storm_creates_every_document_once(harness: Harness) -> None:
     await harness.connect()
-    harness.sandbox.faults.statuses.extend([429] * 40)
+    # one per payment, most of them on the new customers' batches: every retry of a batch takes a slot of
+    # Intuit's 120 batches a minute (2 a second), as well as of its 500 requests
+    harness.sandbox.faults.statuses.extend([429] * 12)
     for n in range(12):
         await harness.publish(payment(f"p-{n}", email=f"buyer{n % 4}@example.com", name=f"Buyer {n % 4}",
                                       total=f"{n + 1}.00"))  # fmt: skip
