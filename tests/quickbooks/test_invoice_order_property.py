@@ -110,7 +110,7 @@ def actual(harness: Harness, life: Life) -> dict[str, Any] | None:
 
 
 @pytest.mark.slow
-@settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=deliveries())
 async def test_shuffled_and_repeated_invoice_webhooks_reach_the_in_order_state(
     harness: Harness, case: tuple[Life, list[int]]
