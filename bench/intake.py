@@ -1,6 +1,6 @@
 """Webhook intake: the real signed CRM Connect webhook route vs a bare Starlette endpoint, same run, same generator.
 
-The durable side is `ledgerbridge serve` (the user's defaults: SQLite, 8 workers, asyncio + h11 as installed)
+The durable side is `ledgerbridge serve` (the user's defaults: SQLite, 16 workers, asyncio + h11 as installed)
 with several accounts, each connected to its own CRM location with its own Ed25519 webhook key: every request
 goes through the signature check, the location → account resolution and the committed inbox insert. The bare
 side is a Starlette endpoint under the same uvicorn that parses the same body and answers. Both get the same

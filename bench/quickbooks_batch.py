@@ -16,10 +16,10 @@ Usage: .venv/bin/python bench/quickbooks_batch.py [--payments 2000] [--customers
   [--workers N]
 
 Time scale 3 (one vendor minute = 20 s), as bench/quickbooks_sync.py, so that Intuit's limits, not this
-machine's CPU, bind for the single-call drain. The server's default of 8 workers is used unless `--workers`
+machine's CPU, bind for the single-call drain. The server's default of 16 workers is used unless `--workers`
 says otherwise; a worker waits for its receipt's create, so a batch holds at most as many receipts as there are
-workers (batches alone: 8 × 120 a minute = 960 receipts a minute, 1.92× the single-call ceiling; creates that
-find the queue empty but for themselves go alone between batches, within the realm's 500).
+workers (with 8, batches alone: 8 × 120 a minute = 960 receipts a minute, 1.92× the single-call ceiling;
+creates that find the queue empty but for themselves go alone between batches, within the realm's 500).
 """
 
 from __future__ import annotations

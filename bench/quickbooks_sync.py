@@ -16,7 +16,7 @@ back as a naive subscriber would; and, for the CRM, GET the order then GET its t
 Usage: .venv/bin/python bench/quickbooks_sync.py [--payments 2000] [--customers 20] [--time-scale 3]
 
 Time scale 3 (one vendor minute = 20 s) by default: at 10, the server's own CPU (on a shared 2-core machine,
-8 workers over one SQLite connection) rather than Intuit's 500/min becomes what binds, and the benchmark would
+16 workers over one SQLite connection) rather than Intuit's 500/min becomes what binds, and the benchmark would
 measure the machine, not the calls.
 """
 

@@ -23,7 +23,7 @@ from starlette.types import Receive, Scope, Send
 
 from .conftest import Harness, payment, wrap_sandbox
 
-BACKLOG = 6  # fewer than the server's 8 workers, so every one of them is waiting in the queue at once
+BACKLOG = 6  # fewer than the server's 16 workers, so every one of them is waiting in the queue at once
 
 
 @dataclass
