@@ -132,7 +132,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=640, help="backlog size (640 = 20 rounds of 4 x 8 workers)")
     parser.add_argument("--latency", type=float, default=0.2, help="seconds per vendor call")
-    parser.add_argument("--workers", type=int, default=8, help="LEDGERBRIDGE_WORKERS per replica (the default)")
+    parser.add_argument("--workers", type=int, default=8, help="LEDGERBRIDGE_WORKERS per replica (8: as in deploy.md)")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     env = os.environ | {
