@@ -92,7 +92,7 @@ class Service:
             async with self.lock(client.realm_id, "company"):
                 found = self._companies.get(client.realm_id)
                 if found is None:
-                    found = await load_company(client)
+                    found = await load_company(self.batchers.batch_client(client))  # a batch: both limits
                     self._companies[client.realm_id] = found
         return found
 
